@@ -1,0 +1,105 @@
+/**
+ * The app: one Hono router for REST and WebSocket namespaces, sharing one realtime server.
+ * `buildApp()` is importable without listening (tests use `app.request()`); running this file
+ * (`tsx src/app.ts`, `npm start`) reads the configuration and listens.
+ */
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { serveStatic } from '@hono/node-server/serve-static';
+import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { createLogger, type Logger } from './log.ts';
+import { authRoutes } from './routes/auth.ts';
+import { roomsRoutes } from './routes/rooms.ts';
+import { systemRoutes } from './routes/system.ts';
+import { listen } from './server.ts';
+import type { PubSub } from './ws/pubsub/types.ts';
+import { Realtime } from './ws/realtime.ts';
+import { WsRefusal } from './ws/refusal.ts';
+import { createSessions, type Sessions } from './ws/session.ts';
+import type { AppEnv } from './ws/types.ts';
+
+export interface BuiltApp {
+  app: Hono<AppEnv>;
+  rt: Realtime;
+  sessions: Sessions;
+  log: Logger;
+}
+
+export interface AppDeps {
+  logger?: Logger;
+  /** The broker; default: an in-memory bus private to this app. */
+  pubsub?: PubSub;
+  instanceId?: string;
+}
+
+const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
+
+/** Builds the app from a validated configuration. Does not listen. */
+export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
+  const log = deps.logger ?? createLogger(config.logLevel);
+  const app = new Hono<AppEnv>();
+  const rt = new Realtime(app, {
+    logger: log,
+    channelPrefix: config.redisPrefix,
+    maxPayload: config.maxPayload,
+    ...(deps.pubsub ? { pubsub: deps.pubsub } : {}),
+    ...(deps.instanceId ? { instanceId: deps.instanceId } : {}),
+  });
+  let secret = config.sessionSecret;
+  if (!secret) {
+    log.warn('SESSION_SECRET is not set: using a random secret; sessions will not survive a restart or work across instances');
+    secret = randomBytes(32).toString('hex');
+  }
+  const sessions = createSessions({ secret, userRoles: config.userRoles, secureCookie: config.cookieSecure });
+
+  app.use('*', sessions.middleware);
+  app.route('/', authRoutes(sessions, config.userRoles));
+  app.route('/', systemRoutes(rt));
+  app.route('/', roomsRoutes(rt));
+  app.get('/api/1/ws/*', () => {
+    throw WsRefusal.notFound();
+  });
+  app.use('/*', serveStatic({ root: PUBLIC_DIR }));
+
+  app.notFound((c) => c.json({ error: 'not found' }, 404));
+  app.onError((err, c) => {
+    if (err instanceof WsRefusal) {
+      log.info({ path: c.req.path, closeCode: err.closeCode, reason: err.message }, 'upgrade refused');
+      return rt.refuse(c, err);
+    }
+    if (err instanceof HTTPException) return c.json({ error: err.message }, err.status);
+    log.error({ err, path: c.req.path }, 'request failed');
+    return c.json({ error: 'internal error' }, 500);
+  });
+
+  return { app, rt, sessions, log };
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const built = buildApp(config);
+  const running = await listen(built, { port: config.port, hostname: config.host });
+  built.log.info({ port: running.port }, `listening on http://localhost:${running.port}`);
+  const stop = async (signal: string) => {
+    built.log.info({ signal }, 'shutting down');
+    await running.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  void main();
+}

@@ -1,0 +1,80 @@
+/**
+ * Dynamic Rooms, the reference app: one namespace per chat room.
+ * WS `/api/1/ws/hello-rooms/:roomName`; REST `/api/1/rooms`, `/api/1/rooms/:roomName` (resync)
+ * and `POST /api/1/rooms/:roomName/messages`.
+ */
+import { randomUUID } from 'node:crypto';
+import { zValidator } from '@hono/zod-validator';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { access } from '../ws/access.ts';
+import { SYSTEM_USERNAME } from '../ws/ctx.ts';
+import type { Realtime } from '../ws/realtime.ts';
+import type { AppEnv } from '../ws/types.ts';
+import { RoomHistory, type ChatMessage } from './room-history.ts';
+
+/** Rooms the demo offers; any other valid name works too. */
+export const DEFAULT_ROOMS = ['Amsterdam', 'Berlin', 'Cairo'] as const;
+
+export const RoomName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, 'room names are 1-40 letters, digits, _ or -, starting with a letter or digit');
+
+const RoomParams = z.object({ roomName: RoomName });
+const Chat = z.object({ text: z.string().trim().min(1, 'empty message').max(2000) });
+
+export const ROOM_PATTERN = '/api/1/ws/hello-rooms/:roomName';
+export const roomPath = (room: string) => `/api/1/ws/hello-rooms/${room}`;
+
+export function roomsRoutes(rt: Realtime, history = new RoomHistory()) {
+  function chat(room: string, username: string, text: string): ChatMessage {
+    const message = { id: randomUUID(), room, username, text, at: new Date().toISOString() };
+    history.push(message);
+    return message;
+  }
+
+  return new Hono<AppEnv>()
+    .get(
+      ROOM_PATTERN,
+      access({ requireAuth: false }),
+      rt.namespace({
+        params: RoomParams,
+        messages: { chat: Chat },
+        onConnect({ clientId, ctx }, ns) {
+          ns.broadcast('joined', { clientId, username: ctx.username, count: ns.size }, { except: clientId });
+        },
+        onMessage({ ctx, message }, ns) {
+          const sent = chat(ctx.params.roomName!, ctx.username, message.data.text);
+          ns.broadcast('chat', sent);
+          return { id: sent.id };
+        },
+        onDisconnect({ clientId, ctx }, ns) {
+          ns.broadcast('left', { clientId, username: ctx.username, count: ns.size });
+        },
+      }),
+    )
+    .get('/api/1/rooms', (c) => {
+      const counts = new Map<string, number>(DEFAULT_ROOMS.map((r) => [r, 0]));
+      for (const ns of rt.registry.list()) {
+        if (ns.pattern === ROOM_PATTERN) counts.set(ns.params.roomName!, ns.size);
+      }
+      return c.json({ rooms: [...counts].map(([name, members]) => ({ name, members })) });
+    })
+    .get('/api/1/rooms/:roomName', zValidator('param', RoomParams), (c) => {
+      const { roomName } = c.req.valid('param');
+      const members = rt.registry.get(roomPath(roomName))?.members() ?? [];
+      return c.json({ room: roomName, members, messages: history.recent(roomName) });
+    })
+    .post(
+      '/api/1/rooms/:roomName/messages',
+      zValidator('param', RoomParams),
+      zValidator('json', Chat),
+      async (c) => {
+        const { roomName } = c.req.valid('param');
+        const username = c.get('session')?.username ?? SYSTEM_USERNAME;
+        const message = chat(roomName, username, c.req.valid('json').text);
+        await rt.broadcast(roomPath(roomName), 'chat', message);
+        return c.json({ message }, 201);
+      },
+    );
+}

@@ -1,0 +1,125 @@
+/**
+ * The life of one accepted socket: join the namespace, welcome, messages in order, leave.
+ * Every handler call is contained: a throw is logged and answered with an `error` frame, and
+ * never reaches the process or another connection.
+ */
+import { randomUUID } from 'node:crypto';
+import type { WSEvents } from 'hono/ws';
+import type { WebSocket } from 'ws';
+import type { Logger } from '../log.ts';
+import { ErrorCode } from './codes.ts';
+import { publicCtx, type Conn, type Ctx } from './ctx.ts';
+import type { MessageSchemas, NamespaceDefinition } from './definition.ts';
+import { MessageError } from './message-error.ts';
+import type { Client, Namespace } from './namespace.ts';
+import { encodeError, encodeFrame, parseClientFrame, type ClientMessage } from './protocol.ts';
+
+/** What a connection needs from the realtime server. */
+export interface ConnectionHost {
+  /** Gets or creates the namespace and resolves once it receives broadcasts. */
+  join(path: string, create: () => Namespace): { ns: Namespace; ready: Promise<void> };
+  /** Called after the client left; drops the namespace if the definition says so. */
+  left(ns: Namespace, dropWhenEmpty: boolean): void;
+  log: Logger;
+}
+
+export function connectionEvents(
+  host: ConnectionHost,
+  def: NamespaceDefinition<MessageSchemas>,
+  path: string,
+  create: () => Namespace,
+  ctx: Ctx,
+): WSEvents<unknown> {
+  const clientId = randomUUID();
+  const conn: Conn = { clientId, ctx };
+  const log = host.log.child({ clientId, path, username: ctx.username });
+  let ns: Namespace | undefined;
+  // Messages of one connection are handled one after the other, after the welcome.
+  let chain: Promise<void> = Promise.resolve();
+
+  const reply = (frame: Buffer) => ns?.deliver(frame, undefined, clientId);
+
+  /** Runs a user handler; `failed` when it threw (the client was answered with an error). */
+  async function contained(what: string, fn: () => unknown, id?: string): Promise<{ value: unknown } | 'failed'> {
+    try {
+      return { value: await fn() };
+    } catch (err) {
+      if (err instanceof MessageError) {
+        reply(encodeError(err.code, err.message, id));
+      } else {
+        log.error({ err }, `${what} handler threw`);
+        reply(encodeError(ErrorCode.HANDLER_ERROR, `the ${what} handler failed`, id));
+      }
+      return 'failed';
+    }
+  }
+
+  async function handle(data: unknown, current: Namespace): Promise<void> {
+    current.countIn();
+    if (typeof data !== 'string') {
+      reply(encodeError(ErrorCode.BINARY_NOT_SUPPORTED, 'binary frames are not accepted; send JSON text'));
+      return;
+    }
+    const parsed = parseClientFrame(data);
+    if (!parsed.ok) {
+      reply(encodeError(parsed.code, parsed.error, parsed.id));
+      return;
+    }
+    const message = validate(parsed.message);
+    if (!message) return;
+    const result = await contained(
+      'onMessage',
+      () => def.onMessage?.({ clientId, ctx, message: message as never }, current),
+      message.id,
+    );
+    if (message.id !== undefined && result !== 'failed') reply(encodeFrame('ack', result.value, { id: message.id }));
+  }
+
+  function validate(message: ClientMessage): ClientMessage | undefined {
+    if (!def.messages) return message;
+    const schema = Object.hasOwn(def.messages, message.type) ? def.messages[message.type] : undefined;
+    if (!schema) {
+      reply(encodeError(ErrorCode.UNKNOWN_TYPE, `unknown message type "${message.type}"`, message.id));
+      return undefined;
+    }
+    const result = schema.safeParse(message.data);
+    if (!result.success) {
+      const issues = result.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ');
+      reply(encodeError(ErrorCode.INVALID_DATA, `invalid data for "${message.type}": ${issues}`, message.id));
+      return undefined;
+    }
+    return { ...message, data: result.data };
+  }
+
+  return {
+    onOpen(_event, ws) {
+      const joined = host.join(path, create);
+      const current = (ns = joined.ns);
+      const client: Client = { clientId, ctx, socket: ws.raw as WebSocket, connectedAt: Date.now() };
+      current.add(client);
+      log.debug('connected');
+      chain = joined.ready.then(async () => {
+        reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx) }));
+        await contained('onConnect', () => def.onConnect?.(conn, current));
+      });
+    },
+    onMessage(event) {
+      const current = ns;
+      if (!current) return;
+      chain = chain.then(() => handle(event.data, current));
+    },
+    onClose(event) {
+      const current = ns;
+      if (!current) return;
+      current.delete(clientId);
+      log.debug({ code: event.code }, 'disconnected');
+      chain = chain.then(async () => {
+        await contained('onDisconnect', () => def.onDisconnect?.({ ...conn, code: event.code, reason: event.reason }, current));
+        host.left(current, def.dropWhenEmpty !== false);
+      });
+    },
+    onError(event) {
+      log.debug({ err: (event as ErrorEvent).error }, 'socket error');
+    },
+  };
+}

@@ -1,0 +1,42 @@
+import type { z } from 'zod';
+import type { Conn } from './ctx.ts';
+import type { Namespace } from './namespace.ts';
+import { RESERVED_TYPES } from './protocol.ts';
+
+/** Message schemas of a namespace, by message type. */
+export type MessageSchemas = Record<string, z.ZodType>;
+
+/** A validated message of one of the declared types. */
+export type IncomingMessage<M extends MessageSchemas> = {
+  [K in keyof M & string]: { type: K; data: z.output<M[K]>; id?: string };
+}[keyof M & string];
+
+/** What a namespace pattern declares: its params, its messages and its handlers. */
+export interface NamespaceDefinition<M extends MessageSchemas = MessageSchemas> {
+  /** Validates the route params; an invalid path is refused with 4400 and creates nothing. */
+  params?: z.ZodType<Record<string, string>>;
+  /**
+   * Accepted message types with the schema of their `data`. A type not listed is answered with
+   * `unknown_type`, data that fails its schema with `invalid_data`. Without `messages`, every type
+   * reaches `onMessage` unvalidated.
+   */
+  messages?: M;
+  /** After `welcome` was sent to the new client. */
+  onConnect?: (conn: Conn, ns: Namespace) => unknown;
+  /**
+   * For each valid message. If the message has an `id`, the return value is sent back as
+   * `{ type: 'ack', data, id }`. Throw `MessageError` to answer an `error` on purpose.
+   */
+  onMessage?: (msg: Conn & { message: IncomingMessage<M> }, ns: Namespace) => unknown;
+  /** After the client left (its socket is closed), with the close code and reason. */
+  onDisconnect?: (conn: Conn & { code: number; reason: string }, ns: Namespace) => unknown;
+  /** Remove the namespace when its last local client leaves (the next connect resurrects it). Default true. */
+  dropWhenEmpty?: boolean;
+}
+
+/** Programmer errors throw at declaration time, never at connect time. */
+export function checkDefinition(def: NamespaceDefinition<MessageSchemas>): void {
+  for (const type of Object.keys(def.messages ?? {})) {
+    if (RESERVED_TYPES.has(type)) throw new Error(`message type "${type}" is reserved by the protocol`);
+  }
+}

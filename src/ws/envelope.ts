@@ -1,0 +1,34 @@
+/**
+ * What travels on the pub/sub bus: a one-line JSON header (origin instance, except, to) followed
+ * by the frame bytes exactly as clients receive them, so a receiving instance slices the frame
+ * out and hands it to its sockets without parsing or re-serializing it.
+ */
+
+export interface EnvelopeHeader {
+  /** Instance that published. */
+  o: string;
+  /** Client id that must not receive it (broadcast except the sender). */
+  x?: string;
+  /** Client id that alone receives it (send to one). */
+  t?: string;
+}
+
+const NEWLINE = 0x0a;
+
+export function wrapEnvelope(header: EnvelopeHeader, frame: Buffer): Buffer {
+  // JSON.stringify escapes newlines inside strings, so the first raw newline ends the header.
+  return Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), frame]);
+}
+
+/** Splits a payload; null for a malformed one (logged and dropped by the caller). */
+export function unwrapEnvelope(payload: Buffer): { header: EnvelopeHeader; frame: Buffer } | null {
+  const end = payload.indexOf(NEWLINE);
+  if (end < 0) return null;
+  try {
+    const header = JSON.parse(payload.subarray(0, end).toString()) as EnvelopeHeader;
+    if (typeof header !== 'object' || header === null || typeof header.o !== 'string') return null;
+    return { header, frame: payload.subarray(end + 1) };
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,59 @@
+import { CloseCode, isPermanentClose } from './codes.ts';
+
+/**
+ * A refused WebSocket upgrade. Thrown by any middleware of a namespace route; the app's error
+ * handler turns it into what the client can see: a permanent refusal completes the upgrade and
+ * closes at once with `closeCode` and the message as reason (a browser cannot read an HTTP status),
+ * a retryable one answers with the HTTP `status` (503 or 429), which a browser sees as a failed
+ * connection and retries.
+ */
+export class WsRefusal extends Error {
+  override readonly name = 'WsRefusal';
+
+  constructor(
+    /** Close code sent to the client for a permanent refusal. */
+    readonly closeCode: number,
+    message: string,
+    /** HTTP status used when the request is not an upgrade, or the refusal is retryable. */
+    readonly status: 400 | 401 | 403 | 404 | 429 | 503,
+  ) {
+    super(message);
+  }
+
+  /** Whether the client should retry later. */
+  get retryable(): boolean {
+    return !isPermanentClose(this.closeCode);
+  }
+
+  static invalidParams(message: string): WsRefusal {
+    return new WsRefusal(CloseCode.INVALID_PARAMS, message, 400);
+  }
+
+  static unauthorized(message = 'a session is required'): WsRefusal {
+    return new WsRefusal(CloseCode.UNAUTHORIZED, message, 401);
+  }
+
+  static forbidden(message = 'forbidden'): WsRefusal {
+    return new WsRefusal(CloseCode.FORBIDDEN, message, 403);
+  }
+
+  static notFound(message = 'no namespace at this path'): WsRefusal {
+    return new WsRefusal(CloseCode.NOT_FOUND, message, 404);
+  }
+
+  /** Retryable: server overloaded, limit reached or shutting down. */
+  static unavailable(message: string, status: 429 | 503 = 503): WsRefusal {
+    return new WsRefusal(CloseCode.TRY_AGAIN_LATER, message, status);
+  }
+}
+
+/** Close reasons are limited to 123 bytes by RFC 6455; longer ones are cut on a character. */
+export function closeReason(text: string): string {
+  if (Buffer.byteLength(text) <= 123) return text;
+  let out = '';
+  for (const ch of text) {
+    if (Buffer.byteLength(out + ch) > 120) break;
+    out += ch;
+  }
+  return `${out}...`;
+}

@@ -1,0 +1,132 @@
+/**
+ * Test helpers: a real app on an ephemeral port and a `ws` client whose frames are awaited as
+ * events (no sleeps).
+ */
+import WebSocket from 'ws';
+import { buildApp, type AppDeps, type BuiltApp } from '../src/app.ts';
+import { loadConfig, type Config } from '../src/config.ts';
+import { createLogger } from '../src/log.ts';
+import { listen, type RunningServer } from '../src/server.ts';
+
+export interface TestApp extends BuiltApp, RunningServer {
+  url: string;
+  wsUrl(path: string): string;
+}
+
+export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
+
+/** Builds and starts the app on 127.0.0.1 with an ephemeral port. */
+export async function startApp(overrides: Partial<Config> = {}, deps: AppDeps = {}): Promise<TestApp> {
+  const config: Config = { ...loadConfig({}), sessionSecret: TEST_SECRET, logLevel: 'silent', ...overrides, port: 0 };
+  const built = buildApp(config, { logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), ...deps });
+  const running = await listen(built, { port: 0, hostname: '127.0.0.1' });
+  const url = `http://127.0.0.1:${running.port}`;
+  return { ...built, ...running, url, wsUrl: (path) => `ws://127.0.0.1:${running.port}${path}` };
+}
+
+export interface Frame {
+  type: string;
+  data: any;
+  id?: string;
+  seq?: number;
+}
+
+/** A `ws` client that queues every frame so tests can await them in order. */
+export class TestClient {
+  readonly frames: Frame[] = [];
+  readonly closed: Promise<{ code: number; reason: string }>;
+  readonly #waiters: Array<() => void> = [];
+  #cursor = 0;
+
+  private constructor(readonly socket: WebSocket) {
+    socket.on('message', (raw, isBinary) => {
+      const text = raw.toString();
+      this.frames.push(isBinary ? { type: '(binary)', data: text } : (JSON.parse(text) as Frame));
+      for (const wake of this.#waiters.splice(0)) wake();
+    });
+    this.closed = new Promise((resolve) => {
+      socket.on('close', (code, reason) => {
+        resolve({ code, reason: reason.toString() });
+        for (const wake of this.#waiters.splice(0)) wake();
+      });
+    });
+  }
+
+  /** Opens a socket; resolves on open (before `welcome` is read). Rejects on an HTTP refusal. */
+  static open(url: string, headers: Record<string, string> = {}): Promise<TestClient> {
+    return new Promise((resolve, reject) => {
+      const socket = new WebSocket(url, { headers });
+      const client = new TestClient(socket);
+      socket.once('open', () => resolve(client));
+      socket.once('unexpected-response', (_req, res) => {
+        reject(Object.assign(new Error(`HTTP ${res.statusCode}`), { status: res.statusCode }));
+        socket.terminate();
+      });
+      socket.once('error', reject);
+    });
+  }
+
+  /** Opens a socket and reads its `welcome`. */
+  static async connect(url: string, headers: Record<string, string> = {}): Promise<TestClient & { welcome: Frame }> {
+    const client = await TestClient.open(url, headers);
+    const welcome = await client.next('welcome');
+    return Object.assign(client, { welcome });
+  }
+
+  /** The next frame not read yet (of `type`, skipping others when given). */
+  async next(type?: string, timeoutMs = 5000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      while (this.#cursor < this.frames.length) {
+        const frame = this.frames[this.#cursor++]!;
+        if (!type || frame.type === type) return frame;
+      }
+      if (this.socket.readyState === WebSocket.CLOSED) throw new Error(`socket closed while waiting for ${type ?? 'a frame'}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${type ?? 'a frame'}; got ${JSON.stringify(this.frames.slice(-5))}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Frames of `type` not read yet, without waiting. */
+  unread(type?: string): Frame[] {
+    return this.frames.slice(this.#cursor).filter((f) => !type || f.type === type);
+  }
+
+  send(frame: unknown): void {
+    this.socket.send(typeof frame === 'string' || Buffer.isBuffer(frame) ? frame : JSON.stringify(frame));
+  }
+
+  /** Sends a message with an id and resolves with the reply (`ack` or `error`) carrying that id. */
+  async request(type: string, data?: unknown): Promise<Frame> {
+    const id = `r${Math.random().toString(36).slice(2)}`;
+    this.send({ type, data, id });
+    for (;;) {
+      const frame = await this.next();
+      if (frame.id === id) return frame;
+    }
+  }
+
+  close(): Promise<{ code: number; reason: string }> {
+    this.socket.close();
+    return this.closed;
+  }
+}
+
+/** Logs in by name; returns the cookie header value for sockets and requests. */
+export async function login(app: TestApp, username: string, extra: Record<string, string> = {}): Promise<string> {
+  const res = await fetch(`${app.url}/api/1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, ...extra }),
+  });
+  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
+  const cookie = res.headers.get('set-cookie')!;
+  return cookie.split(';')[0]!;
+}

@@ -1,0 +1,51 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startApp, TestClient, type TestApp } from './helpers.ts';
+
+let app: TestApp;
+beforeEach(async () => {
+  app = await startApp();
+});
+afterEach(async () => {
+  await app.close();
+});
+
+const room = (name: string) => app.wsUrl(`/api/1/ws/hello-rooms/${name}`);
+
+describe('Dynamic Rooms', () => {
+  it('relays chat to the room and never to another room', async () => {
+    const a = await TestClient.connect(room('Berlin'));
+    const b = await TestClient.connect(room('Berlin'));
+    const c = await TestClient.connect(room('Cairo'));
+
+    const ack = await a.request('chat', { text: 'hallo' });
+    expect(ack.type).toBe('ack');
+    const got = await b.next('chat');
+    expect(got.data).toMatchObject({ room: 'Berlin', username: '(guest)', text: 'hallo' });
+
+    // A marker in Cairo after the Berlin chat: if Cairo had received the chat, it would come first.
+    await c.request('chat', { text: 'marker' });
+    expect(c.frames.filter((f) => f.type === 'chat').map((f) => f.data.text)).toEqual(['marker']);
+  });
+
+  it('serves the resync with members and recent messages', async () => {
+    const a = await TestClient.connect(room('Amsterdam'));
+    await a.request('chat', { text: 'one' });
+    const res = await fetch(`${app.url}/api/1/rooms/Amsterdam`);
+    const body = await res.json();
+    expect(body.members).toHaveLength(1);
+    expect(body.members[0].clientId).toBe(a.welcome.data.clientId);
+    expect(body.messages.map((m: { text: string }) => m.text)).toEqual(['one']);
+  });
+
+  it('delivers a REST post to the room sockets as _system', async () => {
+    const a = await TestClient.connect(room('Berlin'));
+    const res = await fetch(`${app.url}/api/1/rooms/Berlin/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'from rest' }),
+    });
+    expect(res.status).toBe(201);
+    const chat = await a.next('chat');
+    expect(chat.data).toMatchObject({ username: '_system', text: 'from rest' });
+  });
+});
