@@ -38,6 +38,8 @@ const Env = z.object({
   COOKIE_SECURE: bool.default(false),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
   REDIS_PREFIX: z.string().min(1).max(64).default('hns:'),
+  PRESENCE_TTL_MS: int(300, 600_000).default(15_000),
+  UNSUBSCRIBE_DELAY_MS: int(0, 600_000).default(2000),
   WS_MAX_PAYLOAD: int(128, 16 * 1024 * 1024).default(64 * 1024),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -52,6 +54,10 @@ export interface Config {
   cookieSecure: boolean;
   redisUrl: string | undefined;
   redisPrefix: string;
+  /** How long a dead instance's members still count in presence (refreshed every third of it). */
+  presenceTtlMs: number;
+  /** How long a removed namespace keeps its bus subscription (churn without thrashing). */
+  unsubscribeDelayMs: number;
   maxPayload: number;
   logLevel: string;
 }
@@ -77,6 +83,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     cookieSecure: e.COOKIE_SECURE,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
+    presenceTtlMs: e.PRESENCE_TTL_MS,
+    unsubscribeDelayMs: e.UNSUBSCRIBE_DELAY_MS,
     maxPayload: e.WS_MAX_PAYLOAD,
     logLevel: e.LOG_LEVEL,
   };

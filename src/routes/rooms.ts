@@ -33,6 +33,10 @@ export function roomsRoutes(rt: Realtime, history = new RoomHistory()) {
     return message;
   }
 
+  async function memberCount(path: string): Promise<number> {
+    return (await rt.presence.counts([path])).get(path) ?? 0;
+  }
+
   return new Hono<AppEnv>()
     .get(
       ROOM_PATTERN,
@@ -40,30 +44,32 @@ export function roomsRoutes(rt: Realtime, history = new RoomHistory()) {
       rt.namespace({
         params: RoomParams,
         messages: { chat: Chat },
-        onConnect({ clientId, ctx }, ns) {
-          ns.broadcast('joined', { clientId, username: ctx.username, count: ns.size }, { except: clientId });
+        async onConnect({ clientId, ctx }, ns) {
+          const count = await memberCount(ns.path);
+          ns.broadcast('joined', { clientId, username: ctx.username, count }, { except: clientId });
         },
         onMessage({ ctx, message }, ns) {
           const sent = chat(ctx.params.roomName!, ctx.username, message.data.text);
           ns.broadcast('chat', sent);
           return { id: sent.id };
         },
-        onDisconnect({ clientId, ctx }, ns) {
-          ns.broadcast('left', { clientId, username: ctx.username, count: ns.size });
+        async onDisconnect({ clientId, ctx }, ns) {
+          const count = await memberCount(ns.path);
+          ns.broadcast('left', { clientId, username: ctx.username, count });
         },
       }),
     )
-    .get('/api/1/rooms', (c) => {
-      const counts = new Map<string, number>(DEFAULT_ROOMS.map((r) => [r, 0]));
-      for (const ns of rt.registry.list()) {
-        if (ns.pattern === ROOM_PATTERN) counts.set(ns.params.roomName!, ns.size);
-      }
-      return c.json({ rooms: [...counts].map(([name, members]) => ({ name, members })) });
+    .get('/api/1/rooms', async (c) => {
+      // The default rooms and those hosted here; counts are across all instances.
+      const names = new Set<string>(DEFAULT_ROOMS);
+      for (const ns of rt.registry.list()) if (ns.pattern === ROOM_PATTERN) names.add(ns.params.roomName!);
+      const counts = await rt.presence.counts([...names].map(roomPath));
+      return c.json({ rooms: [...names].map((name) => ({ name, members: counts.get(roomPath(name)) ?? 0 })) });
     })
-    .get('/api/1/rooms/:roomName', zValidator('param', RoomParams), (c) => {
+    .get('/api/1/rooms/:roomName', zValidator('param', RoomParams), async (c) => {
       const { roomName } = c.req.valid('param');
-      const members = rt.registry.get(roomPath(roomName))?.members() ?? [];
-      return c.json({ room: roomName, members, messages: history.recent(roomName) });
+      const { members, partial } = await rt.presence.members(roomPath(roomName));
+      return c.json({ room: roomName, members, ...(partial ? { partial } : {}), messages: history.recent(roomName) });
     })
     .post(
       '/api/1/rooms/:roomName/messages',

@@ -16,8 +16,10 @@ import { encodeError, encodeFrame, parseClientFrame, type ClientMessage } from '
 
 /** What a connection needs from the realtime server. */
 export interface ConnectionHost {
-  /** Gets or creates the namespace and resolves once it receives broadcasts. */
-  join(path: string, create: () => Namespace): { ns: Namespace; ready: Promise<void> };
+  /** Gets or creates the namespace, adds the client; `ready` resolves once it receives broadcasts and counts in presence. */
+  join(path: string, create: () => Namespace, client: Client): { ns: Namespace; ready: Promise<void> };
+  /** Removes the client from the namespace; resolves once presence forgot it. */
+  leave(ns: Namespace, clientId: string): Promise<void>;
   /** Called after the client left; drops the namespace if the definition says so. */
   left(ns: Namespace, dropWhenEmpty: boolean): void;
   log: Logger;
@@ -93,10 +95,9 @@ export function connectionEvents(
 
   return {
     onOpen(_event, ws) {
-      const joined = host.join(path, create);
-      const current = (ns = joined.ns);
       const client: Client = { clientId, ctx, socket: ws.raw as WebSocket, connectedAt: Date.now() };
-      current.add(client);
+      const joined = host.join(path, create, client);
+      const current = (ns = joined.ns);
       log.debug('connected');
       chain = joined.ready.then(async () => {
         reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx) }));
@@ -111,9 +112,10 @@ export function connectionEvents(
     onClose(event) {
       const current = ns;
       if (!current) return;
-      current.delete(clientId);
+      const gone = host.leave(current, clientId);
       log.debug({ code: event.code }, 'disconnected');
       chain = chain.then(async () => {
+        await gone;
         await contained('onDisconnect', () => def.onDisconnect?.({ ...conn, code: event.code, reason: event.reason }, current));
         host.left(current, def.dropWhenEmpty !== false);
       });

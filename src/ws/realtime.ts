@@ -12,9 +12,12 @@ import { HTTPException } from 'hono/http-exception';
 import type { Logger } from '../log.ts';
 import { buildCtx } from './ctx.ts';
 import { connectionEvents, type ConnectionHost } from './connection.ts';
+import { NamespaceChannels } from './channels.ts';
 import { checkDefinition, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
-import { unwrapEnvelope, wrapEnvelope } from './envelope.ts';
+import { Fanout } from './fanout.ts';
 import { Namespace, type NamespaceHost, type NamespaceStats } from './namespace.ts';
+import { MemoryPresence } from './presence/memory.ts';
+import type { Presence, PresenceState } from './presence/types.ts';
 import { MemoryPubSub } from './pubsub/memory.ts';
 import type { PubSub, PubSubState } from './pubsub/types.ts';
 import { closeReason, WsRefusal } from './refusal.ts';
@@ -24,8 +27,15 @@ import type { AppEnv } from './types.ts';
 export interface RealtimeOptions {
   /** The broker between instances. Default: an in-memory bus private to this instance. */
   pubsub?: PubSub;
+  /** Who is in each namespace across instances. Default: in-memory, private to this instance. */
+  presence?: Presence;
   /** This instance's id, stamped on everything it publishes. Default: a random UUID. */
   instanceId?: string;
+  /**
+   * How long a removed namespace keeps its bus subscription, so that a client leaving and another
+   * joining a moment later does not unsubscribe and subscribe again. Default 2000 ms.
+   */
+  unsubscribeDelayMs?: number;
   logger: Logger;
   /** Prefix of every bus channel (`<prefix>ns:<path>`). Default `hns:`. */
   channelPrefix?: string;
@@ -35,7 +45,9 @@ export interface RealtimeOptions {
 
 export interface RealtimeStats {
   instanceId: string;
-  pubsub: { kind: string; state: PubSubState };
+  /** `localOnly`: broadcasts this instance delivered to its own clients only, the bus being unable to carry them. */
+  pubsub: { kind: string; state: PubSubState; localOnly: number };
+  presence: { kind: string; state: PresenceState };
   namespaces: number;
   clients: number;
   list: NamespaceStats[];
@@ -48,16 +60,20 @@ export class Realtime {
   readonly instanceId: string;
   readonly registry = new NamespaceRegistry();
   readonly pubsub: PubSub;
+  readonly presence: Presence;
+  /** The bus subscription of each hosted namespace. */
+  readonly channels: NamespaceChannels;
   readonly log: Logger;
   readonly #prefix: string;
   readonly #nodeWs: ReturnType<typeof createNodeWebSocket>;
-  readonly #subscriptions = new Map<string, Promise<void>>();
+  readonly #fanout: Fanout;
   readonly #nsHost: NamespaceHost;
   readonly #connHost: ConnectionHost;
 
   constructor(app: Hono<AppEnv>, options: RealtimeOptions) {
     this.instanceId = options.instanceId ?? randomUUID();
     this.pubsub = options.pubsub ?? new MemoryPubSub();
+    this.presence = options.presence ?? new MemoryPresence();
     this.log = options.logger.child({ instanceId: this.instanceId });
     this.#prefix = options.channelPrefix ?? 'hns:';
     this.#nodeWs = createNodeWebSocket({ app: app as unknown as Hono });
@@ -65,22 +81,47 @@ export class Realtime {
     // options at each handshake, so setting them here applies to every socket.
     Object.assign(this.#nodeWs.wss.options, { maxPayload: options.maxPayload ?? 64 * 1024, perMessageDeflate: false });
 
+    this.channels = new NamespaceChannels({
+      pubsub: this.pubsub,
+      channelOf: (path) => this.channelOf(path),
+      isHosted: (path) => this.registry.has(path),
+      onPayload: (path, payload) => this.#fanout.receive(path, payload),
+      unsubscribeDelayMs: options.unsubscribeDelayMs ?? 2000,
+      log: this.log,
+    });
+    this.#fanout = new Fanout({
+      instanceId: this.instanceId,
+      pubsub: this.pubsub,
+      channelOf: (path) => this.channelOf(path),
+      isSubscribed: (path) => this.channels.isSubscribed(path),
+      deliver: (path, frame, except, to) => this.registry.get(path)?.deliver(frame, except, to),
+      log: this.log,
+    });
     this.#nsHost = {
-      publish: (path, frame, target) => this.#publish(path, frame, target),
+      publish: (path, frame, target) => this.#fanout.publish(path, frame, target),
       remove: (ns, opts) => this.#remove(ns, opts.removeIfEmpty),
     };
     this.#connHost = {
-      join: (path, create) => {
+      join: (path, create, client) => {
         const ns = this.registry.getOrCreate(path, create);
-        return { ns, ready: this.#subscriptions.get(path) ?? Promise.resolve() };
+        ns.add(client);
+        const member = { clientId: client.clientId, username: client.ctx.username, connectedAt: client.connectedAt };
+        return { ns, ready: Promise.all([this.channels.want(path), this.presence.add(path, member)]).then(() => {}) };
+      },
+      leave: (ns, clientId) => {
+        ns.delete(clientId);
+        return this.presence.remove(ns.path, clientId);
       },
       left: (ns, dropWhenEmpty) => {
         if (dropWhenEmpty) this.#remove(ns, true);
       },
       log: this.log,
     };
-    this.registry.on('create', (ns) => this.#subscribe(ns.path));
-    this.registry.on('delete', (ns) => this.#unsubscribe(ns.path));
+    this.registry.on('create', (ns) => void this.channels.want(ns.path));
+    this.registry.on('delete', (ns) => this.channels.release(ns.path));
+    this.pubsub.onStateChange((state) => {
+      if (state === 'ok') this.channels.resubscribeAll();
+    });
   }
 
   /**
@@ -167,18 +208,20 @@ export class Realtime {
     const list = this.registry.list().map((ns) => ns.getStats());
     return {
       instanceId: this.instanceId,
-      pubsub: { kind: this.pubsub.kind, state: this.pubsub.state() },
+      pubsub: { kind: this.pubsub.kind, state: this.pubsub.state(), localOnly: this.#fanout.localOnly },
+      presence: { kind: this.presence.kind, state: this.presence.state() },
       namespaces: list.length,
       clients: list.reduce((n, s) => n + s.clients, 0),
       list,
     };
   }
 
-  /** Closes every client with `code` and the broker connections. */
+  /** Closes every client with `code`, forgets this instance's presence and closes the broker connections. */
   async close(code = 1001, reason = 'server closing'): Promise<void> {
     for (const ns of this.registry.list()) ns.closeAll(code, reason);
     for (const client of this.#nodeWs.wss.clients) client.terminate();
-    await this.pubsub.close();
+    this.channels.close();
+    await Promise.all([this.presence.close(), this.pubsub.close()]);
   }
 
   /** Channel of a namespace path on the bus. */
@@ -191,36 +234,6 @@ export class Realtime {
     if (onlyIfEmpty && ns.size > 0) return false;
     ns.closeAll();
     return this.registry.delete(ns);
-  }
-
-  #publish(path: string, frame: Buffer, target: { except?: string; to?: string }): Promise<void> {
-    const payload = wrapEnvelope({ o: this.instanceId, ...(target.except ? { x: target.except } : {}), ...(target.to ? { t: target.to } : {}) }, frame);
-    return this.pubsub.publish(this.channelOf(path), payload).catch((err: unknown) => {
-      this.log.error({ err, path }, 'publish failed');
-    });
-  }
-
-  #subscribe(path: string): void {
-    const ready = this.pubsub
-      .subscribe(this.channelOf(path), (payload) => {
-        const envelope = unwrapEnvelope(payload);
-        if (!envelope) {
-          this.log.warn({ path }, 'dropped a malformed bus message');
-          return;
-        }
-        this.registry.get(path)?.deliver(envelope.frame, envelope.header.x, envelope.header.t);
-      })
-      .catch((err: unknown) => {
-        this.log.error({ err, path }, 'subscribe failed');
-      });
-    this.#subscriptions.set(path, ready);
-  }
-
-  #unsubscribe(path: string): void {
-    this.#subscriptions.delete(path);
-    this.pubsub.unsubscribe(this.channelOf(path)).catch((err: unknown) => {
-      this.log.error({ err, path }, 'unsubscribe failed');
-    });
   }
 }
 

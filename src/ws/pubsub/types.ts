@@ -20,6 +20,11 @@ export interface PubSub {
   publish(channel: string, payload: Buffer): Promise<void>;
   /** Current broker health. */
   state(): PubSubState;
+  /**
+   * Calls `listener` on every change of `state()`. After a change back to `ok` the broker may have
+   * lost its subscriptions (Redis forgets them with the connection): the caller subscribes again.
+   */
+  onStateChange(listener: (state: PubSubState) => void): void;
   /** Closes connections; further calls fail. */
   close(): Promise<void>;
 }
