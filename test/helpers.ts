@@ -19,6 +19,8 @@ export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
 export async function startApp(overrides: Partial<Config> = {}, deps: AppDeps = {}): Promise<TestApp> {
   const config: Config = { ...loadConfig({}), sessionSecret: TEST_SECRET, logLevel: 'silent', ...overrides, port: 0 };
   const built = buildApp(config, { logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), ...deps });
+  // Redis-backed services connect in the background; a test starts once they are up.
+  await Promise.all([built.rt.pubsub, built.rt.presence].map((s) => ('ready' in s && typeof s.ready === 'function' ? s.ready() : undefined)));
   const running = await listen(built, { port: 0, hostname: '127.0.0.1' });
   const url = `http://127.0.0.1:${running.port}`;
   return { ...built, ...running, url, wsUrl: (path) => `ws://127.0.0.1:${running.port}${path}` };

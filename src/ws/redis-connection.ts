@@ -52,3 +52,9 @@ export async function closeRedis(conn: Redis): Promise<void> {
   }
   conn.disconnect();
 }
+
+/** Resolves once the connection is ready (at once if it is). */
+export function whenReady(conn: Redis): Promise<void> {
+  if (conn.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => conn.once('ready', () => resolve()));
+}

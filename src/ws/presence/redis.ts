@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../log.ts';
 import type { Member } from '../namespace.ts';
-import { closeRedis, connectRedis } from '../redis-connection.ts';
+import { closeRedis, connectRedis, whenReady } from '../redis-connection.ts';
 import { LocalMembers } from './local.ts';
 import type { Presence, PresenceResult, PresenceState } from './types.ts';
 
@@ -47,6 +47,11 @@ export class RedisPresence implements Presence {
     this.#redis.on('ready', () => void this.#refresh());
     this.#timer = setInterval(() => void this.#refresh(), Math.floor(this.#ttlMs / 3));
     this.#timer.unref();
+  }
+
+  /** Resolves once the connection is up for the first time (start-up, tests). */
+  ready(): Promise<void> {
+    return whenReady(this.#redis);
   }
 
   async add(path: string, member: Member): Promise<void> {

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../log.ts';
-import { closeRedis, connectRedis } from '../redis-connection.ts';
+import { closeRedis, connectRedis, whenReady } from '../redis-connection.ts';
 import type { PayloadHandler, PubSub, PubSubState } from './types.ts';
 
 export interface RedisPubSubOptions {
@@ -26,7 +26,6 @@ export class RedisPubSub implements PubSub {
   readonly #handlers = new Map<string, PayloadHandler>();
   readonly #listeners: Array<(state: PubSubState) => void> = [];
   readonly #log: Logger;
-  readonly #ready: Promise<void>;
   #state: PubSubState = 'degraded';
   #closed = false;
 
@@ -35,7 +34,6 @@ export class RedisPubSub implements PubSub {
     this.#log = options.logger;
     this.#pub = connectRedis(options.url, `${name}:pub`, this.#log);
     this.#sub = connectRedis(options.url, `${name}:sub`, this.#log);
-    this.#ready = new Promise((resolve) => this.#listeners.push((s) => s === 'ok' && resolve()));
     for (const conn of [this.#pub, this.#sub]) {
       conn.on('ready', () => this.#update());
       conn.on('close', () => this.#update());
@@ -53,7 +51,7 @@ export class RedisPubSub implements PubSub {
 
   /** Resolves once both connections are up for the first time (start-up, tests). */
   ready(): Promise<void> {
-    return this.#ready;
+    return Promise.all([whenReady(this.#pub), whenReady(this.#sub)]).then(() => {});
   }
 
   async subscribe(channel: string, handler: PayloadHandler): Promise<void> {
