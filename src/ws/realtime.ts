@@ -2,6 +2,7 @@
  * The realtime server: namespace registry, pub/sub fan-out and the WebSocket upgrade, bound to
  * one Hono app. Everything a route module or a REST handler needs goes through it.
  */
+import './node-compat.ts';
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
@@ -54,6 +55,8 @@ export class Realtime {
   readonly #subscriptions = new Map<string, Promise<void>>();
   readonly #nsHost: NamespaceHost;
   readonly #connHost: ConnectionHost;
+  /** Errors inside @hono/node-ws's own listeners go to our log, not to console.error. */
+  readonly #wsOptions = { onError: (err: unknown) => this.log.error({ err }, 'websocket event failed') };
 
   constructor(app: Hono<AppEnv>, options: RealtimeOptions) {
     this.instanceId = options.instanceId ?? randomUUID();
@@ -117,7 +120,7 @@ export class Realtime {
       const pattern = c.req.routePath;
       // Created when the socket opens, not before: a handshake that fails leaves nothing behind.
       const create = () => new Namespace(path, pattern, params, this.#nsHost);
-      return this.#nodeWs.upgradeWebSocket(c, connectionEvents(this.#connHost, def, path, create, ctx));
+      return this.#nodeWs.upgradeWebSocket(c, connectionEvents(this.#connHost, def, path, create, ctx), this.#wsOptions);
     };
   }
 
@@ -132,7 +135,7 @@ export class Realtime {
       const reason = closeReason(refusal.message);
       return this.#nodeWs.upgradeWebSocket(c, {
         onOpen: (_event, ws) => ws.close(refusal.closeCode, reason),
-      });
+      }, this.#wsOptions);
     }
     return c.json({ error: refusal.message, closeCode: refusal.closeCode }, refusal.status);
   }
