@@ -15,6 +15,7 @@ import { buildCtx } from './ctx.ts';
 import { connectionEvents, type ConnectionHost } from './connection.ts';
 import { checkDefinition, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
 import { unwrapEnvelope, wrapEnvelope } from './envelope.ts';
+import { encodeFrame } from './protocol.ts';
 import { Namespace, type NamespaceHost, type NamespaceStats } from './namespace.ts';
 import { MemoryPubSub } from './pubsub/memory.ts';
 import type { PubSub, PubSubState } from './pubsub/types.ts';
@@ -142,9 +143,7 @@ export class Realtime {
 
   /** Broadcasts to a namespace on every instance, whether or not it lives here (REST, jobs). */
   broadcast(path: string, type: string, data: unknown, options: { except?: string } = {}): Promise<void> {
-    const local = this.registry.get(path);
-    if (local) return local.broadcast(type, data, options);
-    return new Namespace(path, '', {}, this.#nsHost).broadcast(type, data, options);
+    return this.#publish(path, encodeFrame(type, data), options.except ? { except: options.except } : {});
   }
 
   /**
