@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { Config } from '../src/config.ts';
+import type { RedisPresence } from '../src/ws/presence/redis.ts';
 import type { PubSub, PubSubState } from '../src/ws/pubsub/types.ts';
 import { login, startApp, TestClient, type Frame, type TestApp } from './helpers.ts';
 import { startProxy } from './proxy.ts';
@@ -212,7 +213,9 @@ describeRedis('several instances on Redis', () => {
       const resubscribed = once(A.rt.channels, 'subscribed');
       proxy.restore();
       await resubscribed;
-      expect(await getJson(A, '/health')).toMatchObject({ status: 'ok' });
+      // Presence has its own connection, which comes back on its own schedule.
+      await (A.rt.presence as RedisPresence).ready();
+      expect(await getJson(A, '/health')).toMatchObject({ status: 'ok', pubsub: 'ok', presence: 'ok' });
       a1.send({ type: 'chat', data: { text: 'after' } });
       expect((await b.next('chat')).data.text).toBe('after');
       expect((await a2.next('chat')).data.text).toBe('after');

@@ -17,6 +17,8 @@ export interface FanoutOptions {
   instanceId: string;
   pubsub: PubSub;
   channelOf(path: string): string;
+  /** Whether the namespace exists on this instance (has local clients to deliver to). */
+  isHosted(path: string): boolean;
   /** Whether this instance receives the channel of `path` now. */
   isSubscribed(path: string): boolean;
   /** Hands a frame to the local clients of `path` (except one, or only one). */
@@ -49,10 +51,12 @@ export class Fanout {
 
   /** Publishes a frame to a namespace on every instance. Never rejects (failures are logged). */
   publish(path: string, frame: Buffer, target: Target): Promise<void> {
-    const { pubsub, instanceId, channelOf, isSubscribed, log } = this.#o;
+    const { pubsub, instanceId, channelOf, isHosted, isSubscribed, log } = this.#o;
     const n = ++this.#seq;
     const header: EnvelopeHeader = { o: instanceId, n, ...(target.except ? { x: target.except } : {}), ...(target.to ? { t: target.to } : {}) };
-    if (pubsub.state() === 'ok' && isSubscribed(path)) this.#pending.set(n, 'sent');
+    if (!isHosted(path)) {
+      // Nobody here to deliver to (a REST broadcast into a namespace hosted elsewhere).
+    } else if (pubsub.state() === 'ok' && isSubscribed(path)) this.#pending.set(n, 'sent');
     else this.#deliverLocally(path, n, frame, target);
     return pubsub.publish(channelOf(path), wrapEnvelope(header, frame)).then(
       () => {
