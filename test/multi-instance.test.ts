@@ -59,6 +59,17 @@ function stateBecomes(pubsub: PubSub, state: PubSubState): Promise<void> {
   return new Promise((resolve) => pubsub.onStateChange((s) => s === state && resolve()));
 }
 
+/** Resolves once every one of `paths` has been (re)subscribed on `app`. */
+function subscribedTo(app: TestApp, paths: string[]): Promise<void> {
+  const left = new Set(paths);
+  return new Promise((resolve) => {
+    app.rt.channels.on('subscribed', (p) => {
+      left.delete(p);
+      if (left.size === 0) resolve();
+    });
+  });
+}
+
 describeRedis('several instances on Redis', () => {
   it('delivers a broadcast exactly once to every client of the namespace on every instance, and nowhere else', async () => {
     const [A, B, C] = await Promise.all(['A', 'B', 'C'].map((id) => instance(id)));
@@ -209,8 +220,11 @@ describeRedis('several instances on Redis', () => {
       expect(room.partial).toBe(true);
       expect(room.members).toHaveLength(2);
       expect((await getJson(A, '/api/1/ws/stats')).pubsub).toMatchObject({ state: 'degraded', localOnly: 1 });
+      // A namespace created during the outage is served locally (welcome not held back).
+      const late = await join(A, 'Late');
+      expect(A.rt.channels.isSubscribed(path('Late'))).toBe(false);
 
-      const resubscribed = once(A.rt.channels, 'subscribed');
+      const resubscribed = subscribedTo(A, [path('Berlin'), path('Late')]);
       proxy.restore();
       await resubscribed;
       // Presence has its own connection, which comes back on its own schedule.
@@ -221,6 +235,8 @@ describeRedis('several instances on Redis', () => {
       expect((await a2.next('chat')).data.text).toBe('after');
       expect(chats(b)).toEqual(['after']);
       expect(chats(a2)).toEqual(['during', 'after']);
+      await post(B, 'Late', 'from B');
+      expect((await late.next('chat')).data.text).toBe('from B');
     } finally {
       await proxy.close();
     }
