@@ -2,9 +2,12 @@
  * The client against the real server: real sockets on an ephemeral port, `ws` as the injected
  * WebSocket, statuses awaited as events.
  */
+import { Hono } from 'hono';
 import WebSocket from 'ws';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connect, type ClientOptions, type RealtimeClient, type Status, type StatusDetail, type WebSocketConstructor } from '../../src/client/index.ts';
+import { WsRefusal } from '../../src/ws/refusal.ts';
+import type { AppEnv } from '../../src/ws/types.ts';
 import { login, startApp, TestClient, type TestApp } from '../helpers.ts';
 
 let app: TestApp;
@@ -122,5 +125,31 @@ describe('client against the server', () => {
     expect(detail.code).toBe(1006);
     app = await startApp({ port });
     await reach(c, 'connected');
+  });
+
+  it('retries an HTTP 503 refusal (overload, shutdown) until it is accepted', async () => {
+    await app.close();
+    let refusals = 2;
+    app = await startApp({}, {
+      routes: (rt) => [
+        new Hono<AppEnv>().get(
+          '/api/1/ws/busy/:id',
+          async function busyTwice(_c, next) {
+            if (refusals-- > 0) throw WsRefusal.unavailable('overloaded');
+            await next();
+          },
+          rt.namespace({}),
+        ),
+      ],
+    });
+    const c = open('/api/1/ws/busy/1', { minReconnectDelayMs: 20, maxReconnectDelayMs: 50 });
+    const seen: Array<[Status, number | undefined]> = [];
+    c.onStatusChange((status, _old, detail) => seen.push([status, detail.code]));
+    await reach(c, 'connected');
+    expect(refusals).toBe(-1);
+    expect(seen).toEqual([
+      ['reconnecting', 1006],
+      ['connected', undefined],
+    ]);
   });
 });
