@@ -179,11 +179,33 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
     expect(log.slice(0, 3)).toEqual(['Hallo Berlin', '<img src=x onerror="window.__pwned=1"><b>bold</b>', 'back again']);
   });
 
+  it('closes the old socket when switching rooms', async () => {
+    await cat.page.locator('#rooms button[data-room="Amsterdam"]').click();
+    await expectStatus(cat, 'connected');
+    await cat.page.locator('#members li', { hasText: 'cat' }).waitFor();
+    const members = async (room: string) => {
+      const body = (await (await fetch(`${app.url}/api/1/rooms/${room}`)).json()) as { members: Array<{ username: string }> };
+      return body.members.map((m) => m.username);
+    };
+    expect(await members('Amsterdam')).toEqual(['cat']);
+    await expect.poll(() => members('Cairo')).toEqual([]);
+    expect(await texts(cat)).toEqual([]);
+  });
+
   it('shows a permanent refusal with its reason and does not retry', async () => {
     await cat.page.locator('#room-name').fill('no spaces allowed');
     await cat.page.locator('#room-name').press('Enter');
     await expectStatus(cat, 'rejected');
     await expect(cat.page.locator('#status').textContent()).resolves.toMatch(/^Rejected: invalid params: roomName/);
+  });
+
+  it('signs out: the socket closes and the name form comes back', async () => {
+    await ann.page.locator('#logout').click();
+    await ann.page.locator('#login-name').waitFor();
+    await expectStatus(ann, 'idle');
+    await bob.page.locator('#members li', { hasText: 'ann' }).waitFor({ state: 'detached' });
+    const me = await ann.page.evaluate(() => fetch('/api/1/auth/me').then((r) => r.json()));
+    expect(me).toEqual({ user: null });
   });
 
   it('logged no console errors other than failed connections while the server was down', () => {
