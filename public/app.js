@@ -132,7 +132,7 @@ function openRoom(name) {
   if (current?.name === name && current.client.status !== 'rejected') return;
   closeRoom();
   const client = connect(`/api/1/ws/hello-rooms/${encodeURIComponent(name)}`);
-  const room = { name, client, messages: new Map(), members: new Map(), syncs: 0 };
+  const room = { name, client, messages: new Map(), members: new Map(), syncs: 0, resyncing: 0, presence: [] };
   current = room;
   history.replaceState(null, '', `#${encodeURIComponent(name)}`);
   $('room-title').textContent = name;
@@ -157,32 +157,45 @@ function openRoom(name) {
   });
   client.onReconnect(() => void resync(room));
   client.on('chat', mine((message) => addMessage(room, message)));
-  client.on('joined', mine((member) => {
-    room.members.set(member.clientId, member);
-    renderMembers(room);
-    void loadRooms();
-  }));
-  client.on('left', mine((member) => {
-    room.members.delete(member.clientId);
-    renderMembers(room);
-    void loadRooms();
-  }));
+  for (const type of ['joined', 'left']) {
+    client.on(type, mine((member) => {
+      const event = { type, member };
+      if (room.resyncing) room.presence.push(event);
+      applyPresence(room, event);
+      renderMembers(room);
+      void loadRooms();
+    }));
+  }
   showStatus(client.status, {});
 }
 
-/** Merges the room's REST state into the page: messages by id (no duplicates), members replaced. */
+/**
+ * Merges the room's REST state into the page: messages by id (no duplicates), members replaced by
+ * the snapshot and then by the joins and leaves seen while it was on its way (the snapshot may
+ * predate them).
+ */
 async function resync(room) {
   const mark = ++room.syncs;
+  const from = room.presence.length;
+  room.resyncing++;
   try {
     const state = await api('GET', `/api/1/rooms/${encodeURIComponent(room.name)}`);
     if (current !== room || mark !== room.syncs) return;
     for (const message of state.messages) addMessage(room, message);
     room.members = new Map(state.members.map((m) => [m.clientId, m]));
+    for (const event of room.presence.slice(from)) applyPresence(room, event);
     renderMembers(room);
     void loadRooms();
   } catch (err) {
     if (current === room) $('notice').textContent = `Could not load the room: ${err.message}`;
+  } finally {
+    if (--room.resyncing === 0) room.presence = [];
   }
+}
+
+function applyPresence(room, { type, member }) {
+  if (type === 'joined') room.members.set(member.clientId, member);
+  else room.members.delete(member.clientId);
 }
 
 // --- rendering ------------------------------------------------------------------------------

@@ -113,6 +113,7 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
     expect(await texts(cat)).toEqual(['Salam Cairo']);
     expect(await texts(bob)).toEqual(['Hallo Berlin']);
 
+    await bob.page.locator('#members li', { hasText: 'ann' }).waitFor();
     await expect(bob.page.locator('#members li').allTextContents()).resolves.toEqual(expect.arrayContaining(['ann', 'bob']));
     await expect(cat.page.locator('#members li').allTextContents()).resolves.toEqual(['cat']);
   });
@@ -197,6 +198,7 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
     await cat.page.locator('#room-name').press('Enter');
     await expectStatus(cat, 'rejected');
     await expect(cat.page.locator('#status').textContent()).resolves.toMatch(/^Rejected: invalid params: roomName/);
+    await cat.page.screenshot({ path: `${ARTIFACTS}rooms-rejected.png` });
   });
 
   it('signs out: the socket closes and the name form comes back', async () => {
