@@ -15,13 +15,16 @@ export interface TestApp extends BuiltApp, RunningServer {
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
 
-/** Builds and starts the app on 127.0.0.1 with an ephemeral port. */
+/**
+ * Builds and starts the app on 127.0.0.1, on an ephemeral port unless `overrides.port` names one
+ * (a restart test brings a new server up on the port of the one it stopped).
+ */
 export async function startApp(overrides: Partial<Config> = {}, deps: AppDeps = {}): Promise<TestApp> {
-  const config: Config = { ...loadConfig({}), sessionSecret: TEST_SECRET, logLevel: 'silent', ...overrides, port: 0 };
+  const config: Config = { ...loadConfig({}), sessionSecret: TEST_SECRET, logLevel: 'silent', port: 0, ...overrides };
   const built = buildApp(config, { logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), ...deps });
   // Redis-backed services connect in the background; a test starts once they are up.
   await Promise.all([built.rt.pubsub, built.rt.presence].map((s) => ('ready' in s && typeof s.ready === 'function' ? s.ready() : undefined)));
-  const running = await listen(built, { port: 0, hostname: '127.0.0.1' });
+  const running = await listen(built, { port: config.port, hostname: '127.0.0.1' });
   const url = `http://127.0.0.1:${running.port}`;
   return { ...built, ...running, url, wsUrl: (path) => `ws://127.0.0.1:${running.port}${path}` };
 }
