@@ -66,7 +66,9 @@ export class Fanout {
         const state = this.#pending.get(n);
         if (state === 'sent') this.#deliverLocally(path, n, frame, target);
         else if (state === 'received') this.#pending.delete(n);
-        log.warn({ err: String(err), path }, 'publish failed: delivered to local clients only');
+        // Expected while degraded (one line per broadcast would flood the log); a surprise otherwise.
+        if (state === 'local') log.debug({ err: String(err), path }, 'publish failed while degraded');
+        else log.warn({ err: String(err), path }, 'publish failed: delivered to local clients only');
       },
     );
   }
