@@ -85,9 +85,13 @@ describeRedis('several instances on Redis', () => {
     expect(chats(a)).toEqual(['hallo', 'marker']);
     expect(chats(b)).toEqual(['hallo', 'marker']);
 
+    // Another room on an instance that also hosts Berlin sees nothing of Berlin either.
+    const c2 = await join(A!, 'Cairo');
     await c.request('chat', { text: 'cairo' });
     await c.next('chat');
+    await c2.next('chat');
     expect(chats(c)).toEqual(['cairo']);
+    expect(chats(c2)).toEqual(['cairo']);
   });
 
   it('delivers in the same order on all instances under concurrent broadcasters', async () => {
@@ -254,7 +258,19 @@ describeRedis('several instances on Redis', () => {
       clientId: bob.welcome.data.clientId,
       connectedAt: expect.any(Number),
     });
-    expect((await getJson(A!, '/api/1/rooms')).rooms).toContainEqual({ name: 'Berlin', members: 2 });
+    const zurich = await join(B!, 'Zurich');
+    expect((await getJson(A!, '/api/1/rooms')).rooms).toEqual(
+      expect.arrayContaining([
+        { name: 'Berlin', members: 2 },
+        { name: 'Cairo', members: 0 },
+        { name: 'Zurich', members: 1 },
+      ]),
+    );
+    // The namespace is dropped after presence forgot its last member.
+    const dropped = once(B!.rt.registry, 'delete');
+    await zurich.close();
+    await dropped;
+    expect((await getJson(A!, '/api/1/rooms')).rooms.map((r: { name: string }) => r.name)).not.toContain('Zurich');
     const stats = await getJson(A!, '/api/1/ws/stats');
     expect(stats.list.find((ns: { path: string }) => ns.path === path('Berlin'))).toMatchObject({ clients: 1, members: 2 });
     expect(stats.presence).toEqual({ kind: 'redis', state: 'ok' });

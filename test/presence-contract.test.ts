@@ -80,6 +80,7 @@ for (const kind of kinds) {
       expect(members.find((m) => m.username === 'alice')).toEqual(alice);
       expect((await b.counts([path, '/nobody'])).get(path)).toBe(2);
       expect((await b.counts([path, '/nobody'])).get('/nobody')).toBe(0);
+      expect(await a.paths()).toEqual(expect.arrayContaining([path]));
       expect(a.state()).toBe('ok');
     });
 

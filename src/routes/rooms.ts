@@ -24,7 +24,8 @@ const RoomParams = z.object({ roomName: RoomName });
 const Chat = z.object({ text: z.string().trim().min(1, 'empty message').max(2000) });
 
 export const ROOM_PATTERN = '/api/1/ws/hello-rooms/:roomName';
-export const roomPath = (room: string) => `/api/1/ws/hello-rooms/${room}`;
+const ROOM_PREFIX = '/api/1/ws/hello-rooms/';
+export const roomPath = (room: string) => `${ROOM_PREFIX}${room}`;
 
 export function roomsRoutes(rt: Realtime, history = new RoomHistory()) {
   function chat(room: string, username: string, text: string): ChatMessage {
@@ -60,11 +61,17 @@ export function roomsRoutes(rt: Realtime, history = new RoomHistory()) {
       }),
     )
     .get('/api/1/rooms', async (c) => {
-      // The default rooms and those hosted here; counts are across all instances.
+      // The default rooms, and every room with members on any instance.
       const names = new Set<string>(DEFAULT_ROOMS);
-      for (const ns of rt.registry.list()) if (ns.pattern === ROOM_PATTERN) names.add(ns.params.roomName!);
+      for (const path of await rt.presence.paths()) {
+        const name = path.startsWith(ROOM_PREFIX) ? path.slice(ROOM_PREFIX.length) : undefined;
+        if (name !== undefined && RoomName.safeParse(name).success) names.add(name);
+      }
       const counts = await rt.presence.counts([...names].map(roomPath));
-      return c.json({ rooms: [...names].map((name) => ({ name, members: counts.get(roomPath(name)) ?? 0 })) });
+      const rooms = [...names]
+        .map((name) => ({ name, members: counts.get(roomPath(name)) ?? 0 }))
+        .filter((room) => room.members > 0 || (DEFAULT_ROOMS as readonly string[]).includes(room.name));
+      return c.json({ rooms });
     })
     .get('/api/1/rooms/:roomName', zValidator('param', RoomParams), async (c) => {
       const { roomName } = c.req.valid('param');

@@ -34,6 +34,10 @@ export class MemoryPresence implements Presence {
     return { members: [...this.#store.instances].flatMap((i) => i.of(path)), partial: false };
   }
 
+  async paths(): Promise<string[]> {
+    return [...new Set([...this.#store.instances].flatMap((i) => i.paths()))];
+  }
+
   async counts(paths: readonly string[]): Promise<Map<string, number>> {
     const instances = [...this.#store.instances];
     return new Map(paths.map((p) => [p, instances.reduce((n, i) => n + i.count(p), 0)]));

@@ -24,7 +24,9 @@ const INSTANCE_ID = /^[A-Za-z0-9._-]{1,100}$/;
  * `<prefix>presence:i:<path>`; both expire `ttlMs` after the last refresh, and a live instance
  * rewrites them every `ttlMs / 3` from its local state. So a killed instance stops counting
  * `ttlMs` after its last refresh, and a live one restores its entries after an outage by itself.
- * No clocks are compared: Redis key expiry does the forgetting.
+ * Redis key expiry does the forgetting, so member reads compare no clocks. Only the list of paths
+ * (`<prefix>presence:paths`, for listing rooms) is scored by the instances' clocks, so skew only
+ * makes an emptied path linger a little; its count says 0.
  */
 export class RedisPresence implements Presence {
   readonly kind = 'redis';
@@ -64,6 +66,7 @@ export class RedisPresence implements Presence {
         .pexpire(key, this.#ttlMs)
         .sadd(this.#instancesKey(path), this.#instanceId)
         .pexpire(this.#instancesKey(path), this.#ttlMs)
+        .zadd(this.#pathsKey(), Date.now() + this.#ttlMs, path)
         .exec(),
     );
   }
@@ -84,6 +87,15 @@ export class RedisPresence implements Presence {
     } catch (err) {
       this.#log.warn({ err: String(err), path }, 'presence read failed: local members only');
       return { members: this.#local.of(path), partial: true };
+    }
+  }
+
+  async paths(): Promise<string[]> {
+    try {
+      return await this.#redis.zrangebyscore(this.#pathsKey(), Date.now(), '+inf');
+    } catch (err) {
+      this.#log.warn({ err: String(err) }, 'presence read failed: local paths only');
+      return this.#local.paths();
     }
   }
 
@@ -151,7 +163,9 @@ export class RedisPresence implements Presence {
       const fields = this.#local.of(path).flatMap((m) => [m.clientId, JSON.stringify(m)]);
       tx.del(key).hset(key, ...fields).pexpire(key, this.#ttlMs);
       tx.sadd(this.#instancesKey(path), this.#instanceId).pexpire(this.#instancesKey(path), this.#ttlMs);
+      tx.zadd(this.#pathsKey(), Date.now() + this.#ttlMs, path);
     }
+    tx.zremrangebyscore(this.#pathsKey(), '-inf', Date.now());
     await this.#run('refresh', () => tx.exec());
   }
 
@@ -166,6 +180,11 @@ export class RedisPresence implements Presence {
 
   #membersKey(path: string, instance = this.#instanceId): string {
     return `${this.#prefix}m:${instance}:${path}`;
+  }
+
+  /** Every path with members, scored by when its last refresh runs out (ms; instances' clocks). */
+  #pathsKey(): string {
+    return `${this.#prefix}paths`;
   }
 
   #instancesKey(path: string): string {

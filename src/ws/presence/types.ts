@@ -22,6 +22,8 @@ export interface Presence {
   remove(path: string, clientId: string): Promise<void>;
   /** Members of `path` on every live instance. Never rejects. */
   members(path: string): Promise<PresenceResult>;
+  /** Paths with members on some live instance (may include a few that just emptied). Never rejects. */
+  paths(): Promise<string[]>;
   /** Member counts of `paths` on every live instance (local counts when the broker is down). Never rejects. */
   counts(paths: readonly string[]): Promise<Map<string, number>>;
   state(): PresenceState;
