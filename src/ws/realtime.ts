@@ -3,6 +3,7 @@
  * one Hono app. Everything a route module or a REST handler needs goes through it.
  */
 import { randomUUID } from 'node:crypto';
+import './compat.ts';
 import type { Server } from 'node:http';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
 import { createNodeWebSocket } from '@hono/node-ws';
