@@ -56,6 +56,7 @@ export class Realtime {
   readonly limits: Limits;
   readonly #admission: Admission;
   readonly #stopHeartbeat: () => void;
+  #closed: Promise<void> | undefined;
   readonly #prefix: string;
   readonly #nodeWs: ReturnType<typeof createNodeWebSocket>;
   readonly #subscriptions = new Map<string, Promise<void>>();
@@ -213,12 +214,15 @@ export class Realtime {
     return this.#admission.draining;
   }
 
-  /** Closes every client with `code` and the broker connections. */
-  async close(code = 1001, reason = 'server closing'): Promise<void> {
-    this.#stopHeartbeat();
-    for (const ns of this.registry.list()) ns.closeAll(code, reason);
-    for (const client of this.#nodeWs.wss.clients) client.terminate();
-    await this.pubsub.close();
+  /** Closes every client with `code` and the broker connections. Idempotent. */
+  close(code = 1001, reason = 'server closing'): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#stopHeartbeat();
+      for (const ns of this.registry.list()) ns.closeAll(code, reason);
+      for (const client of this.#nodeWs.wss.clients) client.terminate();
+      await this.pubsub.close();
+    })();
+    return this.#closed;
   }
 
   /** Channel of a namespace path on the bus. */

@@ -78,17 +78,19 @@ export class Admission {
     if (this.#byIp.get(ip) >= limits.maxConnectionsPerIp) {
       throw WsRefusal.unavailable('too many connections from this address', 429);
     }
-    const host = (limits.trustProxy > 0 && c.req.header('x-forwarded-host')) || c.req.header('host');
-    if (!originAllowed(c.req.header('origin'), host, limits.allowedOrigins)) {
-      throw WsRefusal.forbidden('origin not allowed');
-    }
     if (this.#bucket && !this.#bucket.take()) throw WsRefusal.unavailable('too many connection attempts; retry later');
+    // The slot is taken before the origin check: a refused upgrade still holds a socket until
+    // its close completes, and must count like any other.
     this.#open++;
     this.#byIp.add(ip, 1);
     this.#onSocketClose(incoming, () => {
       this.#open--;
       this.#byIp.add(ip, -1);
     });
+    const host = (limits.trustProxy > 0 && c.req.header('x-forwarded-host')) || c.req.header('host');
+    if (!originAllowed(c.req.header('origin'), host, limits.allowedOrigins)) {
+      throw WsRefusal.forbidden('origin not allowed');
+    }
     return next();
   };
 
