@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CloseCode } from '../../src/ws/codes.ts';
-import { login, TestClient, type TestApp } from '../helpers.ts';
-import { refusedStatus, roomUrl, startWithLimits } from './helpers.ts';
+import { login, startApp, TestClient, type TestApp } from '../helpers.ts';
+import { refusedStatus, roomUrl } from './helpers.ts';
 
 let app: TestApp | undefined;
 afterEach(async () => {
@@ -12,7 +12,7 @@ afterEach(async () => {
 
 describe('upgrade admission', () => {
   it('refuses past the global connection limit with 503, and frees the slot on close', async () => {
-    app = await startWithLimits({ maxConnections: 2 });
+    app = await startApp({ limits: { maxConnections: 2 } });
     const a = await TestClient.connect(roomUrl(app, 'Berlin'));
     const b = await TestClient.connect(roomUrl(app, 'Berlin'));
     expect(await refusedStatus(roomUrl(app, 'Berlin'))).toBe(503);
@@ -23,7 +23,7 @@ describe('upgrade admission', () => {
   });
 
   it('refuses past the per-IP limit with 429, reading X-Forwarded-For only from trusted proxies', async () => {
-    app = await startWithLimits({ maxConnectionsPerIp: 1, trustProxy: 1 });
+    app = await startApp({ limits: { maxConnectionsPerIp: 1, trustProxy: 1 } });
     await TestClient.connect(roomUrl(app, 'Berlin'), { 'x-forwarded-for': '203.0.113.7' });
     expect(await refusedStatus(roomUrl(app, 'Berlin'), { 'x-forwarded-for': '203.0.113.7' })).toBe(429);
     // A client-written entry left of the trusted one changes nothing.
@@ -33,13 +33,13 @@ describe('upgrade admission', () => {
   });
 
   it('ignores X-Forwarded-For without trust-proxy', async () => {
-    app = await startWithLimits({ maxConnectionsPerIp: 1 });
+    app = await startApp({ limits: { maxConnectionsPerIp: 1 } });
     await TestClient.connect(roomUrl(app, 'Berlin'), { 'x-forwarded-for': '203.0.113.7' });
     expect(await refusedStatus(roomUrl(app, 'Berlin'), { 'x-forwarded-for': '203.0.113.8' })).toBe(429);
   });
 
   it('refuses past the per-user limit with 429; guests are not counted as one user', async () => {
-    app = await startWithLimits({ maxConnectionsPerUser: 1 });
+    app = await startApp({ limits: { maxConnectionsPerUser: 1 } });
     const cookie = await login(app, 'alice');
     await TestClient.connect(roomUrl(app, 'Berlin'), { cookie });
     expect(await refusedStatus(roomUrl(app, 'Cairo'), { cookie })).toBe(429);
@@ -48,14 +48,14 @@ describe('upgrade admission', () => {
   });
 
   it('refuses a connection storm past the admission bucket with 503', async () => {
-    app = await startWithLimits({ admissionRate: 0.001, admissionBurst: 2 });
+    app = await startApp({ limits: { admissionRate: 0.001, admissionBurst: 2 } });
     await TestClient.connect(roomUrl(app, 'Berlin'));
     await TestClient.connect(roomUrl(app, 'Berlin'));
     expect(await refusedStatus(roomUrl(app, 'Berlin'))).toBe(503);
   });
 
   it('caps live namespaces (503) but lets clients into live ones', async () => {
-    app = await startWithLimits({ maxNamespaces: 2 });
+    app = await startApp({ limits: { maxNamespaces: 2 } });
     await TestClient.connect(roomUrl(app, 'Amsterdam'));
     await TestClient.connect(roomUrl(app, 'Berlin'));
     expect(await refusedStatus(roomUrl(app, 'Cairo'))).toBe(503);
@@ -63,7 +63,7 @@ describe('upgrade admission', () => {
   });
 
   it('drops empty namespaces, so many random names leave nothing behind', async () => {
-    app = await startWithLimits({ maxNamespaces: 5 });
+    app = await startApp({ limits: { maxNamespaces: 5 } });
     for (let i = 0; i < 50; i++) {
       const c = await TestClient.connect(roomUrl(app, `r${Math.random().toString(36).slice(2)}`));
       const dropped = once(app.rt.registry, 'delete');
@@ -76,7 +76,7 @@ describe('upgrade admission', () => {
   });
 
   it('refuses upgrades while shutting down with 503, after closing clients with 1012', async () => {
-    app = await startWithLimits({});
+    app = await startApp();
     const a = await TestClient.connect(roomUrl(app, 'Berlin'));
     const done = app.rt.shutdown({ spreadMs: 0, timeoutMs: 5000 });
     expect((await a.closed).code).toBe(CloseCode.SERVICE_RESTART);
@@ -88,7 +88,7 @@ describe('upgrade admission', () => {
 
 describe('origin and session', () => {
   it('refuses a cross-site upgrade with 4403', async () => {
-    app = await startWithLimits({});
+    app = await startApp();
     const c = await TestClient.open(roomUrl(app, 'Berlin'), { origin: 'https://evil.example' });
     expect(await c.closed).toEqual({ code: CloseCode.FORBIDDEN, reason: 'origin not allowed' });
     const nullOrigin = await TestClient.open(roomUrl(app, 'Berlin'), { origin: 'null' });
@@ -96,14 +96,14 @@ describe('origin and session', () => {
   });
 
   it('accepts the same origin and the allowed origins', async () => {
-    app = await startWithLimits({ allowedOrigins: ['https://app.example'] });
+    app = await startApp({ limits: { allowedOrigins: ['https://app.example'] } });
     const same = await TestClient.connect(roomUrl(app, 'Berlin'), { origin: app.url });
     const listed = await TestClient.connect(roomUrl(app, 'Berlin'), { origin: 'https://app.example' });
     expect([same.welcome.type, listed.welcome.type]).toEqual(['welcome', 'welcome']);
   });
 
   it('treats a tampered or garbage session cookie as a guest', async () => {
-    app = await startWithLimits({});
+    app = await startApp();
     const cookie = await login(app, 'alice');
     const [name, token] = cookie.split('=') as [string, string];
     const [header, payload, signature] = token.split('.') as [string, string, string];
@@ -118,7 +118,7 @@ describe('origin and session', () => {
   });
 
   it('sets the session cookie HttpOnly and SameSite=Lax, Secure when configured', async () => {
-    app = await startWithLimits({}, { cookieSecure: true });
+    app = await startApp({ cookieSecure: true });
     const res = await fetch(`${app.url}/api/1/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -8,8 +8,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloseCode, ErrorCode } from '../../src/ws/codes.ts';
-import { login, TestClient, type TestApp } from '../helpers.ts';
-import { roomUrl, startWithLimits } from './helpers.ts';
+import { login, startApp, TestClient, type TestApp } from '../helpers.ts';
+import { roomUrl } from './helpers.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 15);
 const MAX_PAYLOAD = 4096;
@@ -132,13 +132,15 @@ async function runBadClient(url: string, frames: FuzzFrame[], last: FuzzFrame | 
 
 let app: TestApp;
 beforeAll(async () => {
-  app = await startWithLimits({
-    maxPayload: MAX_PAYLOAD,
-    maxDepth: MAX_DEPTH,
-    // Rate and connection limits have their own tests; here they would only hide answers.
-    messageRate: 0,
-    admissionRate: 0,
-    maxConnectionsPerIp: 10_000,
+  app = await startApp({
+    limits: {
+      maxPayload: MAX_PAYLOAD,
+      maxDepth: MAX_DEPTH,
+      // Rate and connection limits have their own tests; here they would only hide answers.
+      messageRate: 0,
+      admissionRate: 0,
+      maxConnectionsPerIp: 10_000,
+    },
   });
 });
 afterAll(async () => {

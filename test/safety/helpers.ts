@@ -1,14 +1,7 @@
 /**
- * Helpers of the safety suites: an app with some limits changed, and waiting for a refusal.
+ * Helpers of the safety suites.
  */
-import { loadConfig, type Config } from '../../src/config.ts';
-import type { Limits } from '../../src/ws/safety/limits.ts';
-import { startApp, TestClient, type TestApp } from '../helpers.ts';
-
-/** Starts the app with the given limits over the defaults. */
-export function startWithLimits(limits: Partial<Limits>, overrides: Partial<Config> = {}): Promise<TestApp> {
-  return startApp({ ...overrides, limits: { ...loadConfig({}).limits, ...limits } });
-}
+import { TestClient, type TestApp } from '../helpers.ts';
 
 /** The HTTP status of a refused upgrade (fails if the upgrade succeeds). */
 export async function refusedStatus(url: string, headers: Record<string, string> = {}): Promise<number> {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CloseCode, ErrorCode } from '../../src/ws/codes.ts';
-import { TestClient, type TestApp } from '../helpers.ts';
-import { roomUrl, startWithLimits } from './helpers.ts';
+import { startApp, TestClient, type TestApp } from '../helpers.ts';
+import { roomUrl } from './helpers.ts';
 
 let app: TestApp | undefined;
 afterEach(async () => {
@@ -11,7 +11,7 @@ afterEach(async () => {
 
 describe('frames', () => {
   it('answers non-object JSON, bad JSON, binary and deep nesting with an error and stays open', async () => {
-    app = await startWithLimits({ maxDepth: 8 });
+    app = await startApp({ limits: { maxDepth: 8 } });
     const c = await TestClient.connect(roomUrl(app, 'Berlin'));
     const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
     const cases: Array<[string | Buffer, string]> = [
@@ -36,7 +36,7 @@ describe('frames', () => {
   });
 
   it('closes an oversized frame with 1009 and invalid UTF-8 with 1007', async () => {
-    app = await startWithLimits({ maxPayload: 1024 });
+    app = await startApp({ limits: { maxPayload: 1024 } });
     const big = await TestClient.connect(roomUrl(app, 'Berlin'));
     big.send(JSON.stringify({ type: 'chat', data: { text: 'x'.repeat(2000) } }));
     expect((await big.closed).code).toBe(CloseCode.MESSAGE_TOO_BIG);
@@ -49,7 +49,7 @@ describe('frames', () => {
 describe('message rate', () => {
   it('answers rate_limited past the burst, then closes sustained abuse with 1008', async () => {
     // A rate so low that no token is refilled while the test runs.
-    app = await startWithLimits({ messageRate: 0.001, messageBurst: 3, maxRejected: 2 });
+    app = await startApp({ limits: { messageRate: 0.001, messageBurst: 3, maxRejected: 2 } });
     const c = await TestClient.connect(roomUrl(app, 'Berlin'));
     const other = await TestClient.connect(roomUrl(app, 'Berlin'));
     for (let i = 0; i < 3; i++) expect((await c.request('chat', { text: `m${i}` })).type).toBe('ack');

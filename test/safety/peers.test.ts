@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CloseCode } from '../../src/ws/codes.ts';
-import { TestClient, type TestApp } from '../helpers.ts';
-import { roomUrl, startWithLimits } from './helpers.ts';
+import { startApp, TestClient, type TestApp } from '../helpers.ts';
+import { roomUrl } from './helpers.ts';
 
 let app: TestApp | undefined;
 afterEach(async () => {
@@ -25,7 +25,7 @@ function serverSocketOf(app: TestApp, tag: string): () => Socket {
 describe('slow consumers', () => {
   it('cuts off a client that stops reading with 1013, with bounded memory, and never slows the others', async () => {
     const maxBufferedBytes = 64 * 1024;
-    app = await startWithLimits({ maxBufferedBytes });
+    app = await startApp({ limits: { maxBufferedBytes } });
     const slowSide = serverSocketOf(app, 'slow');
     const slow = await TestClient.connect(roomUrl(app, 'Berlin'), { 'x-test': 'slow' });
     const good = await TestClient.connect(roomUrl(app, 'Berlin'));
@@ -53,7 +53,7 @@ describe('slow consumers', () => {
 
 describe('heartbeat', () => {
   it('terminates a peer that stops answering pings and runs its disconnect path', async () => {
-    app = await startWithLimits({ pingIntervalMs: 100 });
+    app = await startApp({ limits: { pingIntervalMs: 100 } });
     const silent = await TestClient.connect(roomUrl(app, 'Berlin'));
     const watcher = await TestClient.connect(roomUrl(app, 'Berlin'));
     silent.socket.pause();
