@@ -66,6 +66,11 @@ export class Realtime {
   /** Errors inside @hono/node-ws's own listeners go to our log, not to console.error. */
   readonly #wsOptions = { onError: (err: unknown) => this.log.error({ err }, 'websocket event failed') };
 
+  /**
+   * Binds to `app` and installs the upgrade guard (shutdown, connection limits, admission, origin)
+   * as a middleware of it: build the realtime server before adding other middleware, so that the
+   * guard runs first.
+   */
   constructor(app: Hono<AppEnv>, options: RealtimeOptions) {
     this.instanceId = options.instanceId ?? randomUUID();
     this.pubsub = options.pubsub ?? new MemoryPubSub();

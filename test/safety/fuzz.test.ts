@@ -11,7 +11,7 @@ import { CloseCode, ErrorCode } from '../../src/ws/codes.ts';
 import { login, startApp, TestClient, type TestApp } from '../helpers.ts';
 import { roomUrl } from './helpers.ts';
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 15);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 50);
 const MAX_PAYLOAD = 4096;
 const MAX_DEPTH = 12;
 
@@ -37,7 +37,7 @@ function expectedOf(frame: FuzzFrame): Expected {
   if (frame.binary) {
     return Buffer.byteLength(frame.payload) > MAX_PAYLOAD ? { close: CloseCode.MESSAGE_TOO_BIG } : { replies: [[ErrorCode.BINARY_NOT_SUPPORTED]] };
   }
-  if (Buffer.isBuffer(frame.payload)) return { close: 1007 };
+  if (Buffer.isBuffer(frame.payload)) return { close: CloseCode.INVALID_PAYLOAD };
   // What the server receives: lone surrogates become U+FFFD on the way.
   const text = Buffer.from(frame.payload).toString();
   if (Buffer.byteLength(text) > MAX_PAYLOAD) return { close: CloseCode.MESSAGE_TOO_BIG };

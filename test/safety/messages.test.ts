@@ -42,7 +42,7 @@ describe('frames', () => {
     expect((await big.closed).code).toBe(CloseCode.MESSAGE_TOO_BIG);
     const bad = await TestClient.connect(roomUrl(app, 'Berlin'));
     bad.socket.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
-    expect((await bad.closed).code).toBe(1007);
+    expect((await bad.closed).code).toBe(CloseCode.INVALID_PAYLOAD);
   });
 });
 
