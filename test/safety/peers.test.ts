@@ -53,7 +53,7 @@ describe('slow consumers', () => {
 
 describe('heartbeat', () => {
   it('terminates a peer that stops answering pings and runs its disconnect path', async () => {
-    app = await startApp({ limits: { pingIntervalMs: 100 } });
+    app = await startApp({ limits: { pingIntervalMs: 400 } });
     const silent = await TestClient.connect(roomUrl(app, 'Berlin'));
     const watcher = await TestClient.connect(roomUrl(app, 'Berlin'));
     silent.socket.pause();
