@@ -40,6 +40,8 @@ export function connectionEvents(
   // Messages of one connection are handled one after the other, after the welcome.
   let chain: Promise<void> = Promise.resolve();
   const admitMessage = inboundGate(host.limits);
+  let pending = 0;
+  let welcomed = false;
 
   const reply = (frame: Buffer) => ns?.deliver(frame, undefined, clientId);
 
@@ -104,6 +106,7 @@ export function connectionEvents(
       log.debug('connected');
       chain = joined.ready.then(async () => {
         reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx) }));
+        welcomed = true;
         await contained('onConnect', () => def.onConnect?.(conn, current));
       });
     },
@@ -111,16 +114,20 @@ export function connectionEvents(
       const current = ns;
       if (!current) return;
       // Judged on arrival, before parsing or queueing, so a flood costs as little as possible.
-      const verdict = admitMessage();
+      const verdict = admitMessage(pending);
       if (verdict === 'abusive') {
         ws.close(CloseCode.POLICY_VIOLATION, 'message rate limit exceeded');
         return;
       }
       if (verdict === 'limited') {
-        chain = chain.then(() => reply(encodeError(ErrorCode.RATE_LIMITED, 'too many messages; slow down')));
+        // Answered at once, not queued behind a slow handler; only `welcome` must come first.
+        const limited = () => reply(encodeError(ErrorCode.RATE_LIMITED, 'too many messages; slow down'));
+        if (welcomed) limited();
+        else chain = chain.then(limited);
         return;
       }
-      chain = chain.then(() => handle(event.data, current));
+      pending++;
+      chain = chain.then(() => handle(event.data, current)).finally(() => pending--);
     },
     onClose(event) {
       const current = ns;

@@ -1,5 +1,8 @@
+import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CloseCode, ErrorCode } from '../../src/ws/codes.ts';
+import type { Realtime } from '../../src/ws/realtime.ts';
+import type { AppEnv } from '../../src/ws/types.ts';
 import { startApp, TestClient, type TestApp } from '../helpers.ts';
 import { roomUrl } from './helpers.ts';
 
@@ -63,5 +66,24 @@ describe('message rate', () => {
     expect((await other.request('chat', { text: 'fine' })).type).toBe('ack');
     const texts = other.frames.filter((f) => f.type === 'chat').map((f) => f.data.text);
     expect(texts).toEqual(['m0', 'm1', 'm2', 'fine']);
+  });
+});
+
+describe('slow handlers', () => {
+  it('bounds the messages waiting for a slow handler with rate_limited, without closing', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slowRoutes = (rt: Realtime) => [
+      new Hono<AppEnv>().get('/api/1/ws/slow', rt.namespace({ onMessage: () => gate.then(() => 'done') })),
+    ];
+    app = await startApp({ limits: { maxPendingMessages: 3, messageRate: 0 } }, { routes: slowRoutes });
+    const c = await TestClient.connect(app.wsUrl('/api/1/ws/slow'));
+    for (let i = 0; i < 5; i++) c.send({ type: 'work', id: `w${i}` });
+    expect((await c.next('error')).data.code).toBe(ErrorCode.RATE_LIMITED);
+    expect((await c.next('error')).data.code).toBe(ErrorCode.RATE_LIMITED);
+    release();
+    for (let i = 0; i < 3; i++) expect(await c.next('ack')).toMatchObject({ data: 'done', id: `w${i}` });
+    // The queue drained: the connection is open and takes messages again.
+    expect((await c.request('work')).type).toBe('ack');
   });
 });

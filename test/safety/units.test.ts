@@ -95,9 +95,11 @@ describe('token buckets', () => {
   });
 
   it('lets a connection overshoot briefly but not abuse', () => {
-    const admit = inboundGate({ messageRate: 0.001, messageBurst: 2, maxRejected: 2 });
-    expect([admit(), admit(), admit(), admit(), admit()]).toEqual(['ok', 'ok', 'limited', 'limited', 'abusive']);
-    const off = inboundGate({ messageRate: 0, messageBurst: 1, maxRejected: 1 });
-    expect([off(), off(), off()]).toEqual(['ok', 'ok', 'ok']);
+    const admit = inboundGate({ messageRate: 0.001, messageBurst: 2, maxRejected: 2, maxPendingMessages: 10 });
+    expect([admit(0), admit(0), admit(0), admit(0), admit(0)]).toEqual(['ok', 'ok', 'limited', 'limited', 'abusive']);
+    const off = inboundGate({ messageRate: 0, messageBurst: 1, maxRejected: 1, maxPendingMessages: 2 });
+    expect([off(0), off(1), off(0)]).toEqual(['ok', 'ok', 'ok']);
+    // A full queue limits without counting towards abuse.
+    expect([off(2), off(2), off(2), off(1)]).toEqual(['limited', 'limited', 'limited', 'ok']);
   });
 });

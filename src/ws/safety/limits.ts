@@ -24,6 +24,11 @@ export interface Limits {
   messageRate: number;
   /** Messages a connection may send in a burst above `messageRate`. */
   messageBurst: number;
+  /**
+   * Messages of one connection waiting for its handler (they are handled one at a time); past it,
+   * `rate_limited`, so a slow handler cannot let a client's queue grow without bound.
+   */
+  maxPendingMessages: number;
   /** Rate-limited messages tolerated (refilled at a quarter of `messageRate`) before closing with 1008. */
   maxRejected: number;
   /** Bytes queued for one socket past which it is a slow consumer and closed with 1013. */
@@ -50,6 +55,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxNamespaces: 10_000,
   messageRate: 20,
   messageBurst: 40,
+  maxPendingMessages: 100,
   maxRejected: 40,
   maxBufferedBytes: 1024 * 1024,
   pingIntervalMs: 25_000,
