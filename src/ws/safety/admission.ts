@@ -44,11 +44,6 @@ export class Admission {
     this.#bucket = limits.admissionRate > 0 ? new TokenBucket(limits.admissionRate, Math.max(1, limits.admissionBurst)) : null;
   }
 
-  /** Sockets holding a slot (accepted, or still in the handshake). */
-  get open(): number {
-    return this.#open;
-  }
-
   /** Whether the server is shutting down (upgrades are refused with 503). */
   get draining(): boolean {
     return this.#draining;
