@@ -14,6 +14,7 @@ import { authRoutes } from './routes/auth.ts';
 import { roomsRoutes } from './routes/rooms.ts';
 import { systemRoutes } from './routes/system.ts';
 import { listen } from './server.ts';
+import { exitOnSignals } from './shutdown.ts';
 import { RedisPresence } from './ws/presence/redis.ts';
 import type { Presence } from './ws/presence/types.ts';
 import { RedisPubSub } from './ws/pubsub/redis.ts';
@@ -52,7 +53,7 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
     logger: log,
     instanceId,
     channelPrefix: config.redisPrefix,
-    maxPayload: config.maxPayload,
+    limits: config.limits,
     unsubscribeDelayMs: config.unsubscribeDelayMs,
     ...redisServices(config, deps, instanceId, log),
   });
@@ -112,13 +113,7 @@ async function main(): Promise<void> {
   const built = buildApp(config);
   const running = await listen(built, { port: config.port, hostname: config.host });
   built.log.info({ port: running.port }, `listening on http://localhost:${running.port}`);
-  const stop = async (signal: string) => {
-    built.log.info({ signal }, 'shutting down');
-    await running.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  exitOnSignals(built, running, config.shutdown);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

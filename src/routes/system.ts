@@ -6,6 +6,8 @@ import type { AppEnv } from '../ws/types.ts';
 export function systemRoutes(rt: Realtime) {
   return new Hono<AppEnv>()
     .get('/health', (c) => {
+      // Load balancers stop routing here while clients are drained.
+      if (rt.draining) return c.json({ status: 'draining' }, 503);
       const pubsub = rt.pubsub.state();
       const presence = rt.presence.state();
       return c.json({ status: pubsub === 'ok' && presence === 'ok' ? 'ok' : 'degraded', pubsub, presence });

@@ -7,12 +7,14 @@ import { randomUUID } from 'node:crypto';
 import type { WSEvents } from 'hono/ws';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../log.ts';
-import { ErrorCode } from './codes.ts';
+import { CloseCode, ErrorCode } from './codes.ts';
 import { publicCtx, type Conn, type Ctx } from './ctx.ts';
 import type { MessageSchemas, NamespaceDefinition } from './definition.ts';
 import { MessageError } from './message-error.ts';
 import type { Client, Namespace } from './namespace.ts';
 import { encodeError, encodeFrame, parseClientFrame, type ClientMessage } from './protocol.ts';
+import { inboundGate } from './safety/inbound.ts';
+import type { Limits } from './safety/limits.ts';
 
 /** What a connection needs from the realtime server. */
 export interface ConnectionHost {
@@ -23,6 +25,7 @@ export interface ConnectionHost {
   /** Called after the client left; drops the namespace if the definition says so. */
   left(ns: Namespace, dropWhenEmpty: boolean): void;
   log: Logger;
+  limits: Limits;
 }
 
 export function connectionEvents(
@@ -38,6 +41,9 @@ export function connectionEvents(
   let ns: Namespace | undefined;
   // Messages of one connection are handled one after the other, after the welcome.
   let chain: Promise<void> = Promise.resolve();
+  const admitMessage = inboundGate(host.limits);
+  let pending = 0;
+  let welcomed = false;
 
   const reply = (frame: Buffer) => ns?.deliver(frame, undefined, clientId);
 
@@ -62,7 +68,7 @@ export function connectionEvents(
       reply(encodeError(ErrorCode.BINARY_NOT_SUPPORTED, 'binary frames are not accepted; send JSON text'));
       return;
     }
-    const parsed = parseClientFrame(data);
+    const parsed = parseClientFrame(data, host.limits.maxDepth);
     if (!parsed.ok) {
       reply(encodeError(parsed.code, parsed.error, parsed.id));
       return;
@@ -101,13 +107,28 @@ export function connectionEvents(
       log.debug('connected');
       chain = joined.ready.then(async () => {
         reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx) }));
+        welcomed = true;
         await contained('onConnect', () => def.onConnect?.(conn, current));
       });
     },
-    onMessage(event) {
+    onMessage(event, ws) {
       const current = ns;
       if (!current) return;
-      chain = chain.then(() => handle(event.data, current));
+      // Judged on arrival, before parsing or queueing, so a flood costs as little as possible.
+      const verdict = admitMessage(pending);
+      if (verdict === 'abusive') {
+        ws.close(CloseCode.POLICY_VIOLATION, 'message rate limit exceeded');
+        return;
+      }
+      if (verdict === 'limited') {
+        // Answered at once, not queued behind a slow handler; only `welcome` must come first.
+        const limited = () => reply(encodeError(ErrorCode.RATE_LIMITED, 'too many messages; slow down'));
+        if (welcomed) limited();
+        else chain = chain.then(limited);
+        return;
+      }
+      pending++;
+      chain = chain.then(() => handle(event.data, current)).finally(() => pending--);
     },
     onClose(event) {
       const current = ns;

@@ -15,5 +15,7 @@ export type { PayloadHandler, PubSub, PubSubState } from './pubsub/types.ts';
 export { Realtime, type RealtimeOptions, type RealtimeStats } from './realtime.ts';
 export { WsRefusal } from './refusal.ts';
 export { NamespaceRegistry } from './registry.ts';
+export type { DrainOptions } from './safety/drain.ts';
+export { DEFAULT_LIMITS, type Limits } from './safety/limits.ts';
 export { createSessions, type SessionOptions, type Sessions } from './session.ts';
 export type { AppEnv, OnCreateFn } from './types.ts';

@@ -6,6 +6,7 @@ import { CloseCode } from './codes.ts';
 import type { Conn, Ctx } from './ctx.ts';
 import { encodeFrame } from './protocol.ts';
 import { closeReason } from './refusal.ts';
+import { sendFrame } from './safety/send.ts';
 
 /** A connected client of this instance. */
 export interface Client extends Conn {
@@ -31,6 +32,8 @@ export interface NamespaceStats {
 
 /** What a namespace needs from the realtime server it lives in. */
 export interface NamespaceHost {
+  /** Queued bytes past which a socket is closed as a slow consumer (1013). */
+  readonly maxBufferedBytes: number;
   publish(path: string, frame: Buffer, target: { except?: string; to?: string }): Promise<void>;
   remove(ns: Namespace, options: { removeIfEmpty: boolean }): boolean;
 }
@@ -111,11 +114,11 @@ export class Namespace {
   deliver(frame: Buffer, except?: string, to?: string): void {
     if (to !== undefined) {
       const client = this.#clients.get(to);
-      if (client && sendFrame(client.socket, frame)) this.#messagesOut++;
+      if (client && sendFrame(client.socket, frame, this.#host.maxBufferedBytes)) this.#messagesOut++;
       return;
     }
     for (const client of this.#clients.values()) {
-      if (client.clientId !== except && sendFrame(client.socket, frame)) this.#messagesOut++;
+      if (client.clientId !== except && sendFrame(client.socket, frame, this.#host.maxBufferedBytes)) this.#messagesOut++;
     }
   }
 
@@ -138,11 +141,4 @@ export class Namespace {
   closeAll(code: number = CloseCode.NAMESPACE_REMOVED, reason = 'namespace removed'): void {
     for (const client of this.#clients.values()) client.socket.close(code, closeReason(reason));
   }
-}
-
-/** A text frame from a ready Buffer; hono's ws wrapper would send a Buffer as binary. */
-function sendFrame(socket: WebSocket, frame: Buffer): boolean {
-  if (socket.readyState !== 1) return false;
-  socket.send(frame, { binary: false });
-  return true;
 }
