@@ -85,7 +85,7 @@ export class RedisPresence implements Presence {
       const members = perInstance.get(path)!.flatMap((values) => (values as string[]).map((v) => JSON.parse(v) as Member));
       return { members, partial: false };
     } catch (err) {
-      this.#log.warn({ err: String(err), path }, 'presence read failed: local members only');
+      this.#readFailed(err, 'local members only');
       return { members: this.#local.of(path), partial: true };
     }
   }
@@ -94,7 +94,7 @@ export class RedisPresence implements Presence {
     try {
       return await this.#redis.zrangebyscore(this.#pathsKey(), Date.now(), '+inf');
     } catch (err) {
-      this.#log.warn({ err: String(err) }, 'presence read failed: local paths only');
+      this.#readFailed(err, 'local paths only');
       return this.#local.paths();
     }
   }
@@ -104,7 +104,7 @@ export class RedisPresence implements Presence {
       const perInstance = await this.#read(paths, 'hlen');
       return new Map([...perInstance].map(([p, lens]) => [p, (lens as number[]).reduce((a, b) => a + b, 0)]));
     } catch (err) {
-      this.#log.warn({ err: String(err) }, 'presence read failed: local counts only');
+      this.#readFailed(err, 'local counts only');
       return new Map(paths.map((p) => [p, this.#local.count(p)]));
     }
   }
@@ -167,6 +167,12 @@ export class RedisPresence implements Presence {
     }
     tx.zremrangebyscore(this.#pathsKey(), '-inf', Date.now());
     await this.#run('refresh', () => tx.exec());
+  }
+
+  /** Logs a failed read: a warning when Redis was up, debug while it is known to be down (no flood). */
+  #readFailed(err: unknown, fallback: string): void {
+    const level = this.#redis.status === 'ready' ? 'warn' : 'debug';
+    this.#log[level]({ err: String(err) }, `presence read failed: ${fallback}`);
   }
 
   /** Runs a command; a failure is logged (the next refresh repairs what it missed), never thrown. */
