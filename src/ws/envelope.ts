@@ -13,6 +13,8 @@ export interface EnvelopeHeader {
   x?: string;
   /** Client id that alone receives it (send to one). */
   t?: string;
+  /** A control message for the instances hosting the namespace instead of a frame: `remove` it (clients get 4410). */
+  c?: 'remove';
 }
 
 const NEWLINE = 0x0a;

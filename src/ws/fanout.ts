@@ -23,6 +23,8 @@ export interface FanoutOptions {
   isSubscribed(path: string): boolean;
   /** Hands a frame to the local clients of `path` (except one, or only one). */
   deliver(path: string, frame: Buffer, except?: string, to?: string): void;
+  /** A control message for `path` came from the bus. */
+  control(path: string, command: 'remove'): void;
   log: Logger;
 }
 
@@ -73,6 +75,15 @@ export class Fanout {
     );
   }
 
+  /**
+   * Publishes a control message to the instances subscribed to `path`'s channel (those hosting it).
+   * Rejects when the bus cannot carry it: unlike a broadcast, the caller must know it was not sent.
+   */
+  publishControl(path: string, command: 'remove'): Promise<void> {
+    const header: EnvelopeHeader = { o: this.#o.instanceId, c: command };
+    return this.#o.pubsub.publish(this.#o.channelOf(path), wrapEnvelope(header, Buffer.alloc(0)));
+  }
+
   /** A payload came from the bus on the channel of `path`. */
   receive(path: string, payload: Buffer): void {
     const envelope = unwrapEnvelope(payload);
@@ -81,6 +92,13 @@ export class Fanout {
       return;
     }
     const { header, frame } = envelope;
+    if (header.c !== undefined) {
+      // The origin acted before publishing; acting again could remove a namespace created since.
+      if (header.o === this.#o.instanceId) return;
+      if (header.c === 'remove') this.#o.control(path, header.c);
+      else this.#o.log.warn({ path, command: header.c }, 'dropped an unknown bus control message');
+      return;
+    }
     if (header.o === this.#o.instanceId && typeof header.n === 'number') {
       const state = this.#pending.get(header.n);
       if (state === 'local') {

@@ -73,6 +73,7 @@ export class Realtime {
   readonly #admission: Admission;
   readonly #stopHeartbeat: () => void;
   #closed: Promise<void> | undefined;
+  readonly #onClose: Array<() => unknown> = [];
   readonly #prefix: string;
   readonly #nodeWs: ReturnType<typeof createNodeWebSocket>;
   readonly #fanout: Fanout;
@@ -122,6 +123,7 @@ export class Realtime {
       isHosted: (path) => this.registry.has(path),
       isSubscribed: (path) => this.channels.isSubscribed(path),
       deliver: (path, frame, except, to) => this.registry.get(path)?.deliver(frame, except, to),
+      control: (path) => void this.removeNamespace(path, { removeIfEmpty: false }),
       log: this.log,
     });
     this.#nsHost = {
@@ -225,6 +227,29 @@ export class Realtime {
     return ns ? this.#remove(ns, options.removeIfEmpty !== false) : false;
   }
 
+  /**
+   * Removes a namespace on every instance where it lives, closing its clients with 4410: at once
+   * here, and on the others through a control message on the namespace's own bus channel (only
+   * instances hosting it are subscribed, so nobody else is bothered). Rejects when the bus could
+   * not carry the message (other instances then keep it); this instance's part is done anyway.
+   * A client that connects again afterwards creates the namespace anew: refuse it in `onCreate`
+   * once the resource is gone.
+   * @example
+   * await maps.delete(mapId); await rt.removeNamespaceEverywhere(`/api/1/ws/bubblemap/${mapId}`)
+   */
+  async removeNamespaceEverywhere(path: string): Promise<void> {
+    this.removeNamespace(path, { removeIfEmpty: false });
+    await this.#fanout.publishControl(path, 'remove');
+  }
+
+  /**
+   * Registers cleanup for a resource of the app (a store connection) that `close()` runs after
+   * closing the clients and the broker, in the order registered. A failing one is logged.
+   */
+  onClose(fn: () => unknown): void {
+    this.#onClose.push(fn);
+  }
+
   /** Attaches the WebSocket upgrade to a listening Node server. */
   injectWebSocket(server: UpgradeServer): void {
     // The socket has no error listener while the upgrade is routed: a peer reset then would
@@ -271,6 +296,13 @@ export class Realtime {
       for (const client of this.#nodeWs.wss.clients) client.terminate();
       this.channels.close();
       await Promise.all([this.presence.close(), this.pubsub.close()]);
+      for (const fn of this.#onClose) {
+        try {
+          await fn();
+        } catch (err) {
+          this.log.error({ err }, 'close hook failed');
+        }
+      }
     })();
     return this.#closed;
   }
