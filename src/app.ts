@@ -10,7 +10,11 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
+import { MemoryMapStore } from './bubblemap/memory-store.ts';
+import { RedisMapStore } from './bubblemap/redis-store.ts';
+import type { MapStore } from './bubblemap/store.ts';
 import { authRoutes } from './routes/auth.ts';
+import { bubblemapRoutes } from './routes/bubblemap.ts';
 import { roomsRoutes } from './routes/rooms.ts';
 import { systemRoutes } from './routes/system.ts';
 import { listen } from './server.ts';
@@ -29,6 +33,8 @@ export interface BuiltApp {
   rt: Realtime;
   sessions: Sessions;
   log: Logger;
+  /** The bubble map example's store (closed by `rt.close()`). */
+  mapStore: MapStore;
 }
 
 export interface AppDeps {
@@ -38,6 +44,8 @@ export interface AppDeps {
   /** Presence; default: Redis when `config.redisUrl` is set, else in-memory, private to this app. */
   presence?: Presence;
   instanceId?: string;
+  /** The bubble map store; default: Redis when `config.redisUrl` is set, else in memory. */
+  mapStore?: MapStore;
   /** Extra route modules (REST or namespaces), mounted before the catch-all 404s. */
   routes?: (rt: Realtime) => Hono<AppEnv>[];
 }
@@ -68,6 +76,9 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   app.route('/', authRoutes(sessions, config.userRoles));
   app.route('/', systemRoutes(rt));
   app.route('/', roomsRoutes(rt));
+  const mapStore = deps.mapStore ?? mapStoreFor(config, instanceId, log);
+  rt.onClose(() => mapStore.close());
+  app.route('/', bubblemapRoutes(rt, { store: mapStore, log }));
   for (const routes of deps.routes?.(rt) ?? []) app.route('/', routes);
   app.get('/api/1/ws/*', () => {
     throw WsRefusal.notFound();
@@ -85,7 +96,14 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
     return c.json({ error: 'internal error' }, 500);
   });
 
-  return { app, rt, sessions, log };
+  return { app, rt, sessions, log, mapStore };
+}
+
+/** The bubble maps in Redis when `REDIS_URL` is set (one map for every instance), else in memory. */
+function mapStoreFor(config: Config, instanceId: string, log: Logger): MapStore {
+  if (!config.redisUrl) return new MemoryMapStore();
+  const logger = log.child({ instanceId });
+  return new RedisMapStore({ url: config.redisUrl, prefix: config.redisPrefix, connectionName: `${config.redisPrefix}${instanceId}:bubblemap`, logger });
 }
 
 /** Pub/sub and presence on Redis when `REDIS_URL` is set (each unless given in deps). */
