@@ -2,54 +2,12 @@
 // client the Node tests use (public/client.js is built from src/client by `npm run build:client`).
 // User text only ever goes into the page as textContent, never as HTML.
 import { connect } from './client.js';
-
-const $ = (id) => document.getElementById(id);
-
-const STATUS_TEXT = {
-  connecting: 'Connecting…',
-  connected: 'Connected',
-  reconnecting: 'Reconnecting…',
-  disconnected: 'Disconnected',
-  rejected: 'Rejected',
-};
+import { $, api, el, setStatus, show, statusText } from './ui.js';
 
 /** The signed-in user, or null. */
 let me = null;
 /** The open room: { name, client, messages: Map<id, message>, members: Map<clientId, member>, syncs }. */
 let current = null;
-
-/** Fetches JSON; throws an Error with the server's own explanation on a non-2xx answer. */
-async function api(method, path, body) {
-  const res = await fetch(path, {
-    method,
-    headers: body ? { 'content-type': 'application/json' } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const json = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(explain(json) ?? `request failed (HTTP ${res.status})`);
-  return json;
-}
-
-/** The message of an error body: `{ error: "..." }`, or a zod failure `{ error: { message: "[issues]" } }`. */
-function explain(json) {
-  if (typeof json.error === 'string') return json.error;
-  try {
-    return JSON.parse(json.error.message)[0].message;
-  } catch {
-    return undefined;
-  }
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function show(section, visible) {
-  $(section).hidden = !visible;
-}
 
 // --- session --------------------------------------------------------------------------------
 
@@ -231,17 +189,8 @@ function renderMembers(room) {
   $('member-count').textContent = String(room.members.size);
 }
 
-function setStatus(status, text) {
-  const badge = $('status');
-  badge.dataset.status = status;
-  badge.textContent = text;
-}
-
 function showStatus(status, detail) {
-  let text = STATUS_TEXT[status] ?? status;
-  if (status === 'rejected') text = `Rejected: ${detail.reason || `close code ${detail.code}`}`;
-  if (status === 'reconnecting' && !navigator.onLine) text = 'Offline: waiting for the network…';
-  setStatus(status, text);
+  setStatus(status, statusText(status, detail));
   $('send').disabled = status !== 'connected';
 }
 
