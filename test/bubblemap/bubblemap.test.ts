@@ -13,7 +13,7 @@ let eve: string;
 
 beforeEach(async () => {
   app = await startApp({ userRoles: { eve: ['editor'], vip: ['vip'], boss: ['admin'] } });
-  [ada, bob, eve] = await Promise.all(['ada', 'bob', 'eve'].map((name) => login(app, name)));
+  [ada, bob, eve] = (await Promise.all(['ada', 'bob', 'eve'].map((name) => login(app, name)))) as [string, string, string];
 });
 afterEach(async () => {
   await app.close();
