@@ -2,7 +2,7 @@
 // client the Node tests use (public/client.js is built from src/client by `npm run build:client`).
 // User text only ever goes into the page as textContent, never as HTML.
 import { connect } from './client.js';
-import { $, api, el, setStatus, show, statusText } from './ui.js';
+import { $, api, el, setStatus, show, startSession, statusText } from './ui.js';
 
 /** The signed-in user, or null. */
 let me = null;
@@ -13,9 +13,6 @@ let current = null;
 
 function signedIn(user) {
   me = user;
-  show('login', !user);
-  show('lobby', !!user);
-  show('me', !!user);
   if (!user) {
     closeRoom();
     show('pick', false);
@@ -23,29 +20,11 @@ function signedIn(user) {
     $('login-name').focus();
     return;
   }
-  $('me-name').textContent = user.username;
   void loadRooms();
   const fromHash = decodeURIComponent(location.hash.slice(1));
   if (fromHash) openRoom(fromHash);
   else show('pick', true);
 }
-
-$('login-form').addEventListener('submit', async (event) => {
-  event.preventDefault();
-  $('login-error').textContent = '';
-  try {
-    const { user } = await api('POST', '/api/1/auth/login', { username: $('login-name').value.trim() });
-    signedIn(user);
-  } catch (err) {
-    $('login-error').textContent = err.message;
-  }
-});
-
-$('logout').addEventListener('click', async () => {
-  await api('POST', '/api/1/auth/logout').catch(() => {});
-  history.replaceState(null, '', location.pathname);
-  signedIn(null);
-});
 
 // --- rooms ----------------------------------------------------------------------------------
 
@@ -222,9 +201,4 @@ for (const type of ['online', 'offline']) {
 
 // --- start ----------------------------------------------------------------------------------
 
-api('GET', '/api/1/auth/me')
-  .then(({ user }) => signedIn(user))
-  .catch((err) => {
-    signedIn(null);
-    $('login-error').textContent = `Could not reach the server: ${err.message}`;
-  });
+startSession(signedIn);

@@ -2,7 +2,7 @@
 // One socket per open map (`/api/1/ws/bubblemap/:mapId`) through the same client as Dynamic Rooms.
 // User text only ever goes into the page as textContent, never as HTML.
 import { connect } from './client.js';
-import { $, api, el, setStatus, show, statusText } from './ui.js';
+import { $, api, el, setStatus, show, startSession, statusText } from './ui.js';
 
 /** Board size in board units, as the server validates them (src/bubblemap/store.ts). */
 const BOARD = { width: 1600, height: 1000 };
@@ -24,39 +24,19 @@ let current = null;
 
 function signedIn(user) {
   me = user;
-  show('login', !user);
-  show('lobby', !!user);
-  show('me', !!user);
   if (!user) {
     closeMap();
     setStatus('idle', 'Not connected');
     $('login-name').focus();
     return;
   }
-  $('me-name').textContent = user.username;
   $('me-roles').textContent = user.roles.length ? `(${user.roles.join(', ')})` : '';
   void loadMaps();
   const fromHash = decodeURIComponent(location.hash.slice(1));
   if (fromHash) openMap(fromHash);
 }
 
-$('login-form').addEventListener('submit', async (event) => {
-  event.preventDefault();
-  $('login-error').textContent = '';
-  try {
-    const { user } = await api('POST', '/api/1/auth/login', { username: $('login-name').value.trim() });
-    signedIn(user);
-  } catch (err) {
-    $('login-error').textContent = err.message;
-  }
-});
-
-$('logout').addEventListener('click', async () => {
-  await api('POST', '/api/1/auth/logout').catch(() => {});
-  history.replaceState(null, '', location.pathname);
-  signedIn(null);
-});
-
+/** Whether this user may change a bubble (the server decides; this only spares a refused try). */
 const mayChange = (bubble) => bubble.createdBy === me?.username || !!me?.roles.includes('editor');
 
 // --- maps -----------------------------------------------------------------------------------
@@ -374,9 +354,4 @@ for (const type of ['online', 'offline']) {
 
 // --- start ----------------------------------------------------------------------------------
 
-api('GET', '/api/1/auth/me')
-  .then(({ user }) => signedIn(user))
-  .catch((err) => {
-    signedIn(null);
-    $('login-error').textContent = `Could not reach the server: ${err.message}`;
-  });
+startSession(signedIn);

@@ -56,3 +56,39 @@ export function statusText(status, detail = {}) {
   if (status === 'reconnecting' && !navigator.onLine) return 'Offline: waiting for the network…';
   return STATUS_TEXT[status] ?? status;
 }
+
+/**
+ * Wires the sign-in form (`#login-form`, `#login-name`, `#login-error`) and the `#logout` button,
+ * and asks the server who is signed in. On each change it shows `#login` or `#lobby` and `#me`
+ * (with `#me-name`), then calls `onChange(user)` with the user, or null.
+ */
+export function startSession(onChange) {
+  const signedIn = (user) => {
+    show('login', !user);
+    show('lobby', !!user);
+    show('me', !!user);
+    if (user) $('me-name').textContent = user.username;
+    onChange(user);
+  };
+  $('login-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    $('login-error').textContent = '';
+    try {
+      const { user } = await api('POST', '/api/1/auth/login', { username: $('login-name').value.trim() });
+      signedIn(user);
+    } catch (err) {
+      $('login-error').textContent = err.message;
+    }
+  });
+  $('logout').addEventListener('click', async () => {
+    await api('POST', '/api/1/auth/logout').catch(() => {});
+    history.replaceState(null, '', location.pathname);
+    signedIn(null);
+  });
+  api('GET', '/api/1/auth/me')
+    .then(({ user }) => signedIn(user))
+    .catch((err) => {
+      signedIn(null);
+      $('login-error').textContent = `Could not reach the server: ${err.message}`;
+    });
+}
