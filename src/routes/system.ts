@@ -1,4 +1,9 @@
-/** Health and namespace statistics. */
+/**
+ * Liveness, readiness and namespace statistics.
+ * - `GET /health` (liveness): 200 while the process serves requests; restart it when this fails.
+ * - `GET /ready` (readiness): 200 when it should get new clients; 503 while shutting down or while
+ *   the broker is unreachable (a client connected here would miss other instances' broadcasts).
+ */
 import { Hono } from 'hono';
 import type { Realtime } from '../ws/realtime.ts';
 import type { AppEnv } from '../ws/types.ts';
@@ -8,6 +13,15 @@ export function systemRoutes(rt: Realtime) {
     .get('/health', (c) => {
       const pubsub = rt.pubsub.state();
       return c.json({ status: pubsub === 'ok' ? 'ok' : 'degraded', pubsub });
+    })
+    .get('/ready', (c) => {
+      const pubsub = rt.pubsub.state();
+      const reasons: string[] = [];
+      if (rt.shuttingDown) reasons.push('shutting down');
+      if (pubsub !== 'ok') reasons.push(`pubsub (${rt.pubsub.kind}) ${pubsub}`);
+      c.header('cache-control', 'no-store');
+      if (reasons.length > 0) return c.json({ ready: false, reasons, pubsub, shuttingDown: rt.shuttingDown }, 503);
+      return c.json({ ready: true, pubsub, shuttingDown: false });
     })
     .get('/api/1/ws/stats', (c) => c.json(rt.stats()));
 }

@@ -6,10 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import type { WSEvents } from 'hono/ws';
 import type { WebSocket } from 'ws';
+import { newCorrelationId, withCorrelation } from '../correlation.ts';
 import type { Logger } from '../log.ts';
 import { ErrorCode } from './codes.ts';
 import { publicCtx, type Conn, type Ctx } from './ctx.ts';
 import type { MessageSchemas, NamespaceDefinition } from './definition.ts';
+import type { RealtimeEvents } from './events.ts';
 import { MessageError } from './message-error.ts';
 import type { Client, Namespace } from './namespace.ts';
 import { encodeError, encodeFrame, parseClientFrame, type ClientMessage } from './protocol.ts';
@@ -21,6 +23,7 @@ export interface ConnectionHost {
   /** Called after the client left; drops the namespace if the definition says so. */
   left(ns: Namespace, dropWhenEmpty: boolean): void;
   log: Logger;
+  events: RealtimeEvents;
 }
 
 export function connectionEvents(
@@ -32,12 +35,18 @@ export function connectionEvents(
 ): WSEvents<unknown> {
   const clientId = randomUUID();
   const conn: Conn = { clientId, ctx };
-  const log = host.log.child({ clientId, path, username: ctx.username });
+  const log = host.log.child({ clientId, path, username: ctx.username, ip: ctx.ip });
   let ns: Namespace | undefined;
+  let connectedAt = 0;
   // Messages of one connection are handled one after the other, after the welcome.
   let chain: Promise<void> = Promise.resolve();
 
   const reply = (frame: Buffer) => ns?.deliver(frame, undefined, clientId);
+
+  function replyError(code: string, error: string, id?: string): void {
+    if (ns) host.events.emit('errorSent', { ns, code });
+    reply(encodeError(code, error, id));
+  }
 
   /** Runs a user handler; `failed` when it threw (the client was answered with an error). */
   async function contained(what: string, fn: () => unknown, id?: string): Promise<{ value: unknown } | 'failed'> {
@@ -45,10 +54,11 @@ export function connectionEvents(
       return { value: await fn() };
     } catch (err) {
       if (err instanceof MessageError) {
-        reply(encodeError(err.code, err.message, id));
+        replyError(err.code, err.message, id);
       } else {
-        log.error({ err }, `${what} handler threw`);
-        reply(encodeError(ErrorCode.HANDLER_ERROR, `the ${what} handler failed`, id));
+        log.error({ err, handler: what }, `${what} handler threw`);
+        if (ns) host.events.emit('handlerError', { ns, handler: what });
+        replyError(ErrorCode.HANDLER_ERROR, `the ${what} handler failed`, id);
       }
       return 'failed';
     }
@@ -56,15 +66,17 @@ export function connectionEvents(
 
   async function handle(data: unknown, current: Namespace): Promise<void> {
     current.countIn();
+    host.events.emit('message', { ns: current });
     if (typeof data !== 'string') {
-      reply(encodeError(ErrorCode.BINARY_NOT_SUPPORTED, 'binary frames are not accepted; send JSON text'));
+      replyError(ErrorCode.BINARY_NOT_SUPPORTED, 'binary frames are not accepted; send JSON text');
       return;
     }
     const parsed = parseClientFrame(data);
     if (!parsed.ok) {
-      reply(encodeError(parsed.code, parsed.error, parsed.id));
+      replyError(parsed.code, parsed.error, parsed.id);
       return;
     }
+    log.debug({ type: parsed.message.type }, 'message received');
     const message = validate(parsed.message);
     if (!message) return;
     const result = await contained(
@@ -79,13 +91,13 @@ export function connectionEvents(
     if (!def.messages) return message;
     const schema = Object.hasOwn(def.messages, message.type) ? def.messages[message.type] : undefined;
     if (!schema) {
-      reply(encodeError(ErrorCode.UNKNOWN_TYPE, `unknown message type "${message.type}"`, message.id));
+      replyError(ErrorCode.UNKNOWN_TYPE, `unknown message type "${message.type}"`, message.id);
       return undefined;
     }
     const result = schema.safeParse(message.data);
     if (!result.success) {
       const issues = result.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ');
-      reply(encodeError(ErrorCode.INVALID_DATA, `invalid data for "${message.type}": ${issues}`, message.id));
+      replyError(ErrorCode.INVALID_DATA, `invalid data for "${message.type}": ${issues}`, message.id);
       return undefined;
     }
     return { ...message, data: result.data };
@@ -95,9 +107,11 @@ export function connectionEvents(
     onOpen(_event, ws) {
       const joined = host.join(path, create);
       const current = (ns = joined.ns);
-      const client: Client = { clientId, ctx, socket: ws.raw as WebSocket, connectedAt: Date.now() };
+      connectedAt = Date.now();
+      const client: Client = { clientId, ctx, socket: ws.raw as WebSocket, connectedAt };
       current.add(client);
-      log.debug('connected');
+      log.info({ pattern: current.pattern }, 'connected');
+      host.events.emit('connect', { ns: current, clientId, ctx });
       chain = joined.ready.then(async () => {
         reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx) }));
         await contained('onConnect', () => def.onConnect?.(conn, current));
@@ -106,13 +120,16 @@ export function connectionEvents(
     onMessage(event) {
       const current = ns;
       if (!current) return;
-      chain = chain.then(() => handle(event.data, current));
+      // Each message gets its own correlation id, which follows it to the broadcasts it causes.
+      chain = chain.then(() => withCorrelation(newCorrelationId(), () => handle(event.data, current)));
     },
     onClose(event) {
       const current = ns;
       if (!current) return;
       current.delete(clientId);
-      log.debug({ code: event.code }, 'disconnected');
+      const durationMs = Date.now() - connectedAt;
+      log.info({ code: event.code, reason: event.reason || undefined, durationMs }, 'disconnected');
+      host.events.emit('disconnect', { ns: current, clientId, ctx, code: event.code, durationMs });
       chain = chain.then(async () => {
         await contained('onDisconnect', () => def.onDisconnect?.({ ...conn, code: event.code, reason: event.reason }, current));
         host.left(current, def.dropWhenEmpty !== false);

@@ -4,6 +4,7 @@
 import type { WebSocket } from 'ws';
 import { CloseCode } from './codes.ts';
 import type { Conn, Ctx } from './ctx.ts';
+import type { RealtimeEvents } from './events.ts';
 import { encodeFrame } from './protocol.ts';
 import { closeReason } from './refusal.ts';
 
@@ -33,6 +34,7 @@ export interface NamespaceStats {
 export interface NamespaceHost {
   publish(path: string, frame: Buffer, target: { except?: string; to?: string }): Promise<void>;
   remove(ns: Namespace, options: { removeIfEmpty: boolean }): boolean;
+  events: RealtimeEvents;
 }
 
 export class Namespace {
@@ -107,16 +109,20 @@ export class Namespace {
     return this.#host.remove(this, { removeIfEmpty: true });
   }
 
-  /** @internal Hands a serialized frame to local sockets. */
-  deliver(frame: Buffer, except?: string, to?: string): void {
+  /** @internal Hands a serialized frame to local sockets; returns how many it was sent to. */
+  deliver(frame: Buffer, except?: string, to?: string): number {
+    let sent = 0;
     if (to !== undefined) {
       const client = this.#clients.get(to);
-      if (client && sendFrame(client.socket, frame)) this.#messagesOut++;
-      return;
+      if (client && sendFrame(client.socket, frame)) sent = 1;
+    } else {
+      for (const client of this.#clients.values()) {
+        if (client.clientId !== except && sendFrame(client.socket, frame)) sent++;
+      }
     }
-    for (const client of this.#clients.values()) {
-      if (client.clientId !== except && sendFrame(client.socket, frame)) this.#messagesOut++;
-    }
+    this.#messagesOut += sent;
+    this.#host.events.emit('delivered', { ns: this, recipients: sent, broadcast: to === undefined });
+    return sent;
   }
 
   /** @internal */

@@ -9,11 +9,13 @@ import { createNodeWebSocket } from '@hono/node-ws';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { correlationId, withCorrelation } from '../correlation.ts';
 import type { Logger } from '../log.ts';
 import { buildCtx } from './ctx.ts';
 import { connectionEvents, type ConnectionHost } from './connection.ts';
 import { checkDefinition, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
-import { unwrapEnvelope, wrapEnvelope } from './envelope.ts';
+import { unwrapEnvelope, wrapEnvelope, type EnvelopeHeader } from './envelope.ts';
+import { RealtimeEvents } from './events.ts';
 import { Namespace, type NamespaceHost, type NamespaceStats } from './namespace.ts';
 import { MemoryPubSub } from './pubsub/memory.ts';
 import type { PubSub, PubSubState } from './pubsub/types.ts';
@@ -49,6 +51,13 @@ export class Realtime {
   readonly registry = new NamespaceRegistry();
   readonly pubsub: PubSub;
   readonly log: Logger;
+  /** Typed events (connect, disconnect, refused, delivered...) that metrics subscribe to. */
+  readonly events = new RealtimeEvents();
+  /**
+   * True once the server is shutting down: `/ready` answers 503 so that a load balancer stops
+   * sending new clients. Set by `close()`; a graceful shutdown sets it first, then drains.
+   */
+  shuttingDown = false;
   readonly #prefix: string;
   readonly #nodeWs: ReturnType<typeof createNodeWebSocket>;
   readonly #subscriptions = new Map<string, Promise<void>>();
@@ -68,6 +77,7 @@ export class Realtime {
     this.#nsHost = {
       publish: (path, frame, target) => this.#publish(path, frame, target),
       remove: (ns, opts) => this.#remove(ns, opts.removeIfEmpty),
+      events: this.events,
     };
     this.#connHost = {
       join: (path, create) => {
@@ -78,9 +88,16 @@ export class Realtime {
         if (dropWhenEmpty) this.#remove(ns, true);
       },
       log: this.log,
+      events: this.events,
     };
     this.registry.on('create', (ns) => this.#subscribe(ns.path));
     this.registry.on('delete', (ns) => this.#unsubscribe(ns.path));
+    this.pubsub.onStateChange?.((state, previous) => {
+      const line = { pubsub: this.pubsub.kind, state, previous };
+      if (state === 'ok') this.log.info(line, 'pubsub connection restored');
+      else this.log.warn(line, 'pubsub connection degraded');
+      this.events.emit('pubsubState', { state, previous });
+    });
   }
 
   /**
@@ -107,7 +124,7 @@ export class Realtime {
         }
         params = result.data;
       }
-      let ctx = buildCtx(c.get('session') ?? null, clientIp(c), params);
+      let ctx = buildCtx(c.get('session') ?? null, this.clientIp(c), params);
       for (const fn of c.get('onCreate') ?? []) {
         const amended = await fn(c, ctx);
         if (!amended) throw WsRefusal.forbidden('refused by onCreate');
@@ -128,6 +145,14 @@ export class Realtime {
    */
   refuse(c: Context<AppEnv>, refusal: WsRefusal): Response | Promise<Response> {
     const isUpgrade = c.req.header('upgrade')?.toLowerCase() === 'websocket';
+    const ip = this.clientIp(c);
+    const line = { path: c.req.path, ip, reason: refusal.reason, closeCode: refusal.closeCode, status: refusal.status, error: refusal.message };
+    if (isUpgrade) {
+      this.log.info(line, 'upgrade refused');
+      this.events.emit('refused', { reason: refusal.reason, closeCode: refusal.closeCode, status: refusal.status, ip });
+    } else {
+      this.log.debug(line, 'request to a namespace path refused');
+    }
     if (isUpgrade && !refusal.retryable) {
       const reason = closeReason(refusal.message);
       return this.#nodeWs.upgradeWebSocket(c, {
@@ -176,9 +201,19 @@ export class Realtime {
 
   /** Closes every client with `code` and the broker connections. */
   async close(code = 1001, reason = 'server closing'): Promise<void> {
+    this.shuttingDown = true;
     for (const ns of this.registry.list()) ns.closeAll(code, reason);
     for (const client of this.#nodeWs.wss.clients) client.terminate();
     await this.pubsub.close();
+  }
+
+  /** The peer address of a request (proxy headers are a later, configurable concern). */
+  clientIp(c: Context<AppEnv>): string {
+    try {
+      return getConnInfo(c).remote.address ?? '';
+    } catch {
+      return '';
+    }
   }
 
   /** Channel of a namespace path on the bus. */
@@ -194,8 +229,16 @@ export class Realtime {
   }
 
   #publish(path: string, frame: Buffer, target: { except?: string; to?: string }): Promise<void> {
-    const payload = wrapEnvelope({ o: this.instanceId, ...(target.except ? { x: target.except } : {}), ...(target.to ? { t: target.to } : {}) }, frame);
+    const header: EnvelopeHeader = { o: this.instanceId };
+    if (target.except) header.x = target.except;
+    if (target.to) header.t = target.to;
+    const corr = correlationId();
+    if (corr) header.c = corr;
+    const payload = wrapEnvelope(header, frame);
+    if (!target.to) this.log.debug({ path, bytes: frame.length }, 'broadcast published');
+    this.events.emit('published', { bytes: payload.length });
     return this.pubsub.publish(this.channelOf(path), payload).catch((err: unknown) => {
+      this.events.emit('pubsubError', { op: 'publish' });
       this.log.error({ err, path }, 'publish failed');
     });
   }
@@ -203,14 +246,23 @@ export class Realtime {
   #subscribe(path: string): void {
     const ready = this.pubsub
       .subscribe(this.channelOf(path), (payload) => {
+        this.events.emit('received', { bytes: payload.length });
         const envelope = unwrapEnvelope(payload);
         if (!envelope) {
+          this.events.emit('pubsubError', { op: 'malformed' });
           this.log.warn({ path }, 'dropped a malformed bus message');
           return;
         }
-        this.registry.get(path)?.deliver(envelope.frame, envelope.header.x, envelope.header.t);
+        const { header, frame } = envelope;
+        const deliver = () => {
+          const recipients = this.registry.get(path)?.deliver(frame, header.x, header.t) ?? 0;
+          if (!header.t) this.log.debug({ path, recipients, origin: header.o }, 'broadcast delivered');
+        };
+        if (header.c) withCorrelation(header.c, deliver);
+        else deliver();
       })
       .catch((err: unknown) => {
+        this.events.emit('pubsubError', { op: 'subscribe' });
         this.log.error({ err, path }, 'subscribe failed');
       });
     this.#subscriptions.set(path, ready);
@@ -219,16 +271,8 @@ export class Realtime {
   #unsubscribe(path: string): void {
     this.#subscriptions.delete(path);
     this.pubsub.unsubscribe(this.channelOf(path)).catch((err: unknown) => {
+      this.events.emit('pubsubError', { op: 'unsubscribe' });
       this.log.error({ err, path }, 'unsubscribe failed');
     });
-  }
-}
-
-/** The peer address of the request (proxy headers are a later, configurable concern). */
-function clientIp(c: Context<AppEnv>): string {
-  try {
-    return getConnInfo(c).remote.address ?? '';
-  } catch {
-    return '';
   }
 }

@@ -16,6 +16,11 @@ export class WsRefusal extends Error {
     message: string,
     /** HTTP status used when the request is not an upgrade, or the refusal is retryable. */
     readonly status: 400 | 401 | 403 | 404 | 429 | 503,
+    /**
+     * Short fixed code of the cause, for logs and the `refused` metric (a bounded label: never
+     * put a path or a user in it). Default: derived from the close code and status.
+     */
+    readonly reason: string = defaultReason(closeCode, status),
   ) {
     super(message);
   }
@@ -42,9 +47,20 @@ export class WsRefusal extends Error {
   }
 
   /** Retryable: server overloaded, limit reached or shutting down. */
-  static unavailable(message: string, status: 429 | 503 = 503): WsRefusal {
-    return new WsRefusal(CloseCode.TRY_AGAIN_LATER, message, status);
+  static unavailable(message: string, status: 429 | 503 = 503, reason?: string): WsRefusal {
+    return new WsRefusal(CloseCode.TRY_AGAIN_LATER, message, status, reason);
   }
+}
+
+const REASON_BY_CODE: Record<number, string> = {
+  [CloseCode.INVALID_PARAMS]: 'invalid_params',
+  [CloseCode.UNAUTHORIZED]: 'unauthorized',
+  [CloseCode.FORBIDDEN]: 'forbidden',
+  [CloseCode.NOT_FOUND]: 'not_found',
+};
+
+function defaultReason(closeCode: number, status: number): string {
+  return REASON_BY_CODE[closeCode] ?? (status === 429 ? 'too_many' : 'unavailable');
 }
 
 /** Close reasons are limited to 123 bytes by RFC 6455; longer ones are cut on a character. */

@@ -20,6 +20,11 @@ export interface PubSub {
   publish(channel: string, payload: Buffer): Promise<void>;
   /** Current broker health. */
   state(): PubSubState;
+  /**
+   * Optional: calls `listener` on every change of `state()` (the Redis binding reports lost and
+   * restored connections). The realtime server logs each change and emits `pubsubState`.
+   */
+  onStateChange?(listener: (state: PubSubState, previous: PubSubState) => void): void;
   /** Closes connections; further calls fail. */
   close(): Promise<void>;
 }
