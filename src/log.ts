@@ -19,16 +19,15 @@ export interface LoggerOptions {
   destination?: DestinationStream;
 }
 
-const NONE = Object.freeze({});
-
 /** Creates the app logger. `level` is a pino level or `silent`. */
 export function createLogger(level: string = process.env.LOG_LEVEL ?? 'info', options: LoggerOptions = {}): Logger {
   const settings = {
     level,
     base: { pid: process.pid },
+    // pino merges the line's fields into the returned object: it must be a fresh one every time.
     mixin: () => {
       const id = correlationId();
-      return id ? { correlationId: id } : NONE;
+      return id ? { correlationId: id } : {};
     },
   };
   if (options.destination) return pino(settings, options.destination);
