@@ -38,6 +38,8 @@ export interface AppDeps {
   /** The broker; default: an in-memory bus private to this app. */
   pubsub?: PubSub;
   instanceId?: string;
+  /** Extra route modules (REST or namespaces), mounted before the catch-all 404s. */
+  routes?: (rt: Realtime) => Hono<AppEnv>[];
 }
 
 const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
@@ -71,6 +73,7 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   app.route('/', authRoutes(sessions, config.userRoles));
   app.route('/', systemRoutes(rt));
   app.route('/', roomsRoutes(rt));
+  for (const routes of deps.routes?.(rt) ?? []) app.route('/', routes);
   app.get('/api/1/ws/*', () => {
     throw WsRefusal.notFound();
   });

@@ -2,6 +2,7 @@
  * The realtime server: namespace registry, pub/sub fan-out and the WebSocket upgrade, bound to
  * one Hono app. Everything a route module or a REST handler needs goes through it.
  */
+import './node-compat.ts';
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
@@ -16,6 +17,7 @@ import { connectionEvents, type ConnectionHost } from './connection.ts';
 import { checkDefinition, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
 import { unwrapEnvelope, wrapEnvelope, type EnvelopeHeader } from './envelope.ts';
 import { RealtimeEvents } from './events.ts';
+import { encodeFrame } from './protocol.ts';
 import { Namespace, type NamespaceHost, type NamespaceStats } from './namespace.ts';
 import { MemoryPubSub } from './pubsub/memory.ts';
 import type { PubSub, PubSubState } from './pubsub/types.ts';
@@ -63,6 +65,8 @@ export class Realtime {
   readonly #subscriptions = new Map<string, Promise<void>>();
   readonly #nsHost: NamespaceHost;
   readonly #connHost: ConnectionHost;
+  /** Errors inside @hono/node-ws's own listeners go to our log, not to console.error. */
+  readonly #wsOptions = { onError: (err: unknown) => this.log.error({ err }, 'websocket event failed') };
 
   constructor(app: Hono<AppEnv>, options: RealtimeOptions) {
     this.instanceId = options.instanceId ?? randomUUID();
@@ -134,7 +138,7 @@ export class Realtime {
       const pattern = c.req.routePath;
       // Created when the socket opens, not before: a handshake that fails leaves nothing behind.
       const create = () => new Namespace(path, pattern, params, this.#nsHost);
-      return this.#nodeWs.upgradeWebSocket(c, connectionEvents(this.#connHost, def, path, create, ctx));
+      return this.#nodeWs.upgradeWebSocket(c, connectionEvents(this.#connHost, def, path, create, ctx), this.#wsOptions);
     };
   }
 
@@ -157,16 +161,14 @@ export class Realtime {
       const reason = closeReason(refusal.message);
       return this.#nodeWs.upgradeWebSocket(c, {
         onOpen: (_event, ws) => ws.close(refusal.closeCode, reason),
-      });
+      }, this.#wsOptions);
     }
     return c.json({ error: refusal.message, closeCode: refusal.closeCode }, refusal.status);
   }
 
   /** Broadcasts to a namespace on every instance, whether or not it lives here (REST, jobs). */
   broadcast(path: string, type: string, data: unknown, options: { except?: string } = {}): Promise<void> {
-    const local = this.registry.get(path);
-    if (local) return local.broadcast(type, data, options);
-    return new Namespace(path, '', {}, this.#nsHost).broadcast(type, data, options);
+    return this.#publish(path, encodeFrame(type, data), options.except ? { except: options.except } : {});
   }
 
   /**
