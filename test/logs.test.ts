@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.ts';
 import { MemoryBus, MemoryPubSub } from '../src/ws/pubsub/memory.ts';
 import { unwrapEnvelope } from '../src/ws/envelope.ts';
+import { testRoutes } from './fixtures/test-routes.ts';
 import { startApp, TestClient, type TestApp } from './helpers.ts';
 
 type Line = Record<string, any>;
@@ -19,7 +20,7 @@ afterEach(async () => {
   await Promise.all(apps.splice(0).map((a) => a.close()));
 });
 async function start(logger = capture().logger, pubsub?: MemoryPubSub) {
-  const app = await startApp({}, { logger, ...(pubsub ? { pubsub } : {}) });
+  const app = await startApp({}, { logger, routes: testRoutes, ...(pubsub ? { pubsub } : {}) });
   apps.push(app);
   return app;
 }
@@ -55,14 +56,13 @@ describe('logs', () => {
   it('a handler error is logged with its stack and the message correlation id', async () => {
     const log = capture('debug');
     const app = await start(log.logger);
-    app.app.get('/test/ws/boom', app.rt.namespace({ onMessage: () => { throw new Error('boom inside'); } }));
-    const c = await TestClient.connect(app.wsUrl('/test/ws/boom'));
-    const reply = await c.request('anything', {});
+    const c = await TestClient.connect(app.wsUrl('/api/1/ws/literal'));
+    const reply = await c.request('boom', {});
     expect(reply.data.code).toBe('handler_error');
 
     const [line] = log.find('onMessage handler threw');
-    expect(line).toMatchObject({ level: 50, clientId: c.welcome.data.clientId, path: '/test/ws/boom', ip: '127.0.0.1', handler: 'onMessage' });
-    expect(line!.err.stack).toContain('boom inside');
+    expect(line).toMatchObject({ level: 50, clientId: c.welcome.data.clientId, path: '/api/1/ws/literal', ip: '127.0.0.1', handler: 'onMessage' });
+    expect(line!.err.stack).toContain('handler bug');
     expect(line!.correlationId).toBe(log.find('message received')[0]!.correlationId);
   });
 
