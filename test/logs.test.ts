@@ -41,6 +41,9 @@ describe('logs', () => {
     const [left] = log.find('disconnected');
     expect(left).toMatchObject({ ...common, level: 30, code: 1000, reason: 'bye' });
     expect(left!.durationMs).toBeGreaterThanOrEqual(0);
+    // The upgrade's request id follows the connect to its `joined` broadcast; the disconnect gets its own.
+    expect(log.find('connected')[0]!.correlationId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(left!.correlationId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it('one line per refusal, with its reason and ip', async () => {

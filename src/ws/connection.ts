@@ -128,11 +128,14 @@ export function connectionEvents(
       if (!current) return;
       current.delete(clientId);
       const durationMs = Date.now() - connectedAt;
-      log.info({ code: event.code, reason: event.reason || undefined, durationMs }, 'disconnected');
-      host.events.emit('disconnect', { ns: current, clientId, ctx, code: event.code, durationMs });
-      chain = chain.then(async () => {
-        await contained('onDisconnect', () => def.onDisconnect?.({ ...conn, code: event.code, reason: event.reason }, current));
-        host.left(current, def.dropWhenEmpty !== false);
+      // The disconnect line and what onDisconnect broadcasts (`left`) share one correlation id.
+      withCorrelation(newCorrelationId(), () => {
+        log.info({ code: event.code, reason: event.reason || undefined, durationMs }, 'disconnected');
+        host.events.emit('disconnect', { ns: current, clientId, ctx, code: event.code, durationMs });
+        chain = chain.then(async () => {
+          await contained('onDisconnect', () => def.onDisconnect?.({ ...conn, code: event.code, reason: event.reason }, current));
+          host.left(current, def.dropWhenEmpty !== false);
+        });
       });
     },
     onError(event) {
