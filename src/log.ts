@@ -12,6 +12,7 @@ export type { Logger };
 /** `json`: one JSON object per line; `pretty`: human-readable; `auto`: pretty on a terminal. */
 export type LogFormat = 'auto' | 'json' | 'pretty';
 
+/** Options of `createLogger`. */
 export interface LoggerOptions {
   /** Default `auto`. Ignored when `destination` is given (a stream gets JSON). */
   format?: LogFormat;

@@ -5,8 +5,9 @@
  * known set are folded into `other`, so that neither room names nor clients can grow the series.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { CloseCode } from './ws/codes.ts';
+import { CloseCode, ErrorCode } from './ws/codes.ts';
 import type { Namespace } from './ws/namespace.ts';
+import { DEFAULT_REFUSAL_REASONS } from './ws/refusal.ts';
 import type { Realtime } from './ws/realtime.ts';
 
 /** Prefix of every metric of this server (process metrics keep their standard names). */
@@ -22,6 +23,7 @@ export interface Metrics {
   render(): Promise<string>;
 }
 
+/** Options of `createMetrics`. */
 export interface MetricsOptions {
   /** Include the standard process and Node metrics (CPU, memory, event-loop lag, GC). Default true. */
   processMetrics?: boolean;
@@ -99,6 +101,11 @@ export function createMetrics(rt: Realtime, options: MetricsOptions = {}): Metri
       this.set(rt.shuttingDown ? 1 : 0);
     },
   });
+
+  // Known label values start at 0, so that rate() and alerts see the first occurrence.
+  for (const reason of DEFAULT_REFUSAL_REASONS) refused.inc({ reason }, 0);
+  for (const code of Object.values(ErrorCode)) errorsSent.inc({ code }, 0);
+  for (const op of ['publish', 'subscribe', 'unsubscribe', 'malformed'] as const) busErrors.inc({ op }, 0);
 
   // Children per pattern, so the hot path does not hash label sets on every frame.
   const children = new Map<string, ReturnType<typeof bind>>();

@@ -8,6 +8,7 @@ import { Hono } from 'hono';
 import type { Realtime } from '../ws/realtime.ts';
 import type { AppEnv } from '../ws/types.ts';
 
+/** `/health`, `/ready` and `/api/1/ws/stats` of `rt`. */
 export function systemRoutes(rt: Realtime) {
   return new Hono<AppEnv>()
     .get('/health', (c) => {

@@ -59,6 +59,9 @@ const REASON_BY_CODE: Record<number, string> = {
   [CloseCode.NOT_FOUND]: 'not_found',
 };
 
+/** The reasons refusals get by default (a `WsRefusal` may name another). */
+export const DEFAULT_REFUSAL_REASONS: readonly string[] = [...Object.values(REASON_BY_CODE), 'unavailable', 'too_many'];
+
 function defaultReason(closeCode: number, status: number): string {
   return REASON_BY_CODE[closeCode] ?? (status === 429 ? 'too_many' : 'unavailable');
 }
