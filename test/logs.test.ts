@@ -112,14 +112,14 @@ describe('logs', () => {
   it('a broker state change is one line', async () => {
     const log = capture('info');
     const pubsub = new (class extends MemoryPubSub {
-      listeners: Array<(s: 'ok' | 'degraded', p: 'ok' | 'degraded') => void> = [];
-      onStateChange(l: (s: 'ok' | 'degraded', p: 'ok' | 'degraded') => void) {
+      listeners: Array<(s: 'ok' | 'degraded') => void> = [];
+      override onStateChange(l: (s: 'ok' | 'degraded') => void) {
         this.listeners.push(l);
       }
     })();
     await start(log.logger, pubsub);
-    for (const l of pubsub.listeners) l('degraded', 'ok');
-    for (const l of pubsub.listeners) l('ok', 'degraded');
+    for (const l of pubsub.listeners) l('degraded');
+    for (const l of pubsub.listeners) l('ok');
     expect(log.find('pubsub connection degraded')).toEqual([expect.objectContaining({ level: 40, state: 'degraded', previous: 'ok', pubsub: 'memory' })]);
     expect(log.find('pubsub connection restored')).toEqual([expect.objectContaining({ level: 30, state: 'ok' })]);
   });

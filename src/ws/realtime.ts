@@ -96,11 +96,13 @@ export class Realtime {
     };
     this.registry.on('create', (ns) => this.#subscribe(ns.path));
     this.registry.on('delete', (ns) => this.#unsubscribe(ns.path));
-    this.pubsub.onStateChange?.((state, previous) => {
+    let previous = this.pubsub.state();
+    this.pubsub.onStateChange((state) => {
       const line = { pubsub: this.pubsub.kind, state, previous };
       if (state === 'ok') this.log.info(line, 'pubsub connection restored');
       else this.log.warn(line, 'pubsub connection degraded');
       this.events.emit('pubsubState', { state, previous });
+      previous = state;
     });
   }
 

@@ -67,6 +67,9 @@ export class MemoryPubSub implements PubSub {
     return 'ok';
   }
 
+  /** An in-process bus never goes away: the listener is never called. */
+  onStateChange(_listener: (state: PubSubState) => void): void {}
+
   async close(): Promise<void> {
     this.#closed = true;
     for (const channel of this.#handlers.keys()) this.#bus.remove(channel, this);

@@ -21,10 +21,10 @@ export interface PubSub {
   /** Current broker health. */
   state(): PubSubState;
   /**
-   * Optional: calls `listener` on every change of `state()` (the Redis binding reports lost and
-   * restored connections). The realtime server logs each change and emits `pubsubState`.
+   * Calls `listener` on every change of `state()`. After a change back to `ok` the broker may have
+   * lost its subscriptions (Redis forgets them with the connection): the caller subscribes again.
    */
-  onStateChange?(listener: (state: PubSubState, previous: PubSubState) => void): void;
+  onStateChange(listener: (state: PubSubState) => void): void;
   /** Closes connections; further calls fail. */
   close(): Promise<void>;
 }
