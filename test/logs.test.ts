@@ -120,7 +120,7 @@ describe('logs', () => {
     await start(log.logger, pubsub);
     for (const l of pubsub.listeners) l('degraded');
     for (const l of pubsub.listeners) l('ok');
-    expect(log.find('pubsub connection degraded')).toEqual([expect.objectContaining({ level: 40, state: 'degraded', previous: 'ok', pubsub: 'memory' })]);
-    expect(log.find('pubsub connection restored')).toEqual([expect.objectContaining({ level: 30, state: 'ok' })]);
+    expect(log.find('pubsub connection lost')).toEqual([expect.objectContaining({ level: 40, state: 'degraded', previous: 'ok', pubsub: 'memory' })]);
+    expect(log.find('pubsub connected')).toEqual([expect.objectContaining({ level: 30, state: 'ok' })]);
   });
 });

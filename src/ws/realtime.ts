@@ -99,8 +99,8 @@ export class Realtime {
     let previous = this.pubsub.state();
     this.pubsub.onStateChange((state) => {
       const line = { pubsub: this.pubsub.kind, state, previous };
-      if (state === 'ok') this.log.info(line, 'pubsub connection restored');
-      else this.log.warn(line, 'pubsub connection degraded');
+      if (state === 'ok') this.log.info(line, 'pubsub connected');
+      else this.log.warn(line, 'pubsub connection lost');
       this.events.emit('pubsubState', { state, previous });
       previous = state;
     });
