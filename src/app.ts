@@ -18,6 +18,7 @@ import { metricsRoutes } from './routes/metrics.ts';
 import { roomsRoutes } from './routes/rooms.ts';
 import { systemRoutes } from './routes/system.ts';
 import { listen } from './server.ts';
+import { exitOnSignals } from './shutdown.ts';
 import type { PubSub } from './ws/pubsub/types.ts';
 import { Realtime } from './ws/realtime.ts';
 import { WsRefusal } from './ws/refusal.ts';
@@ -51,7 +52,7 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   const rt = new Realtime(app, {
     logger: log,
     channelPrefix: config.redisPrefix,
-    maxPayload: config.maxPayload,
+    limits: config.limits,
     ...(deps.pubsub ? { pubsub: deps.pubsub } : {}),
     ...(deps.instanceId ? { instanceId: deps.instanceId } : {}),
   });
@@ -104,14 +105,7 @@ async function main(): Promise<void> {
   const built = buildApp(config);
   const running = await listen(built, { port: config.port, hostname: config.host });
   built.log.info({ port: running.port }, `listening on http://localhost:${running.port}`);
-  const stop = async (signal: string) => {
-    built.log.info({ signal }, 'shutting down');
-    built.rt.shuttingDown = true;
-    await running.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  exitOnSignals(built, running, config.shutdown);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

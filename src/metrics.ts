@@ -7,7 +7,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { CloseCode, ErrorCode } from './ws/codes.ts';
 import type { Namespace } from './ws/namespace.ts';
-import { DEFAULT_REFUSAL_REASONS } from './ws/refusal.ts';
+import { RefusalReason } from './ws/refusal.ts';
 import type { Realtime } from './ws/realtime.ts';
 
 /** Prefix of every metric of this server (process metrics keep their standard names). */
@@ -94,16 +94,16 @@ export function createMetrics(rt: Realtime, options: MetricsOptions = {}): Metri
     },
   });
   new Gauge({
-    name: m('shutting_down'),
-    help: '1 while the server is shutting down',
+    name: m('draining'),
+    help: '1 while the server is shutting down (draining its connections)',
     registers: [registry],
     collect() {
-      this.set(rt.shuttingDown ? 1 : 0);
+      this.set(rt.draining ? 1 : 0);
     },
   });
 
   // Known label values start at 0, so that rate() and alerts see the first occurrence.
-  for (const reason of DEFAULT_REFUSAL_REASONS) refused.inc({ reason }, 0);
+  for (const reason of Object.values(RefusalReason)) refused.inc({ reason }, 0);
   for (const code of Object.values(ErrorCode)) errorsSent.inc({ code }, 0);
   for (const op of ['publish', 'subscribe', 'unsubscribe', 'malformed'] as const) busErrors.inc({ op }, 0);
 

@@ -7,7 +7,7 @@ import { startApp, TestClient, type TestApp } from './helpers.ts';
 
 let app: TestApp;
 beforeEach(async () => {
-  app = await startApp({ maxPayload: 4096 }, { routes: testRoutes });
+  app = await startApp({ limits: { maxPayload: 4096 } }, { routes: testRoutes });
 });
 afterEach(async () => {
   await app.close();

@@ -1,16 +1,23 @@
 import { once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ROOM_PATTERN } from '../src/routes/rooms.ts';
-import { startApp, TestClient, type TestApp } from './helpers.ts';
+import { startApp, TestClient, type TestApp, type TestConfig } from './helpers.ts';
 
 const TOKEN = 'metrics-token-0123456789';
+const METRICS = { mode: 'token', token: TOKEN } as const;
 let app: TestApp;
 beforeEach(async () => {
-  app = await startApp({ metrics: { mode: 'token', token: TOKEN } });
+  app = await startApp({ metrics: METRICS });
 });
 afterEach(async () => {
   await app.close();
 });
+
+/** Replaces the app of this test by one with other limits. */
+async function restartWith(limits: TestConfig['limits']): Promise<void> {
+  await app.close();
+  app = await startApp({ metrics: METRICS, limits });
+}
 
 const room = (name: string) => app.wsUrl(`/api/1/ws/hello-rooms/${name}`);
 
@@ -128,8 +135,52 @@ describe('metrics move as events happen', () => {
   });
 });
 
+describe('safety limits are counted', () => {
+  it('a refusal by a limit counts its own reason', async () => {
+    await restartWith({ maxConnectionsPerIp: 1 });
+    const first = await TestClient.connect(room('Berlin'));
+    await expect(TestClient.open(room('Berlin'))).rejects.toMatchObject({ status: 429 });
+    const { samples } = await scrape();
+    expect(samples.get('hns_upgrades_refused_total{reason="ip_limit"}')).toBe(1);
+    expect(samples.get('hns_upgrades_refused_total{reason="draining"}')).toBe(0);
+    await first.close();
+  });
+
+  it('counts rate-limited messages', async () => {
+    // A rate so low that no token is refilled while the test runs.
+    await restartWith({ messageRate: 0.001, messageBurst: 1, maxRejected: 5 });
+    const c = await TestClient.connect(room('Berlin'));
+    expect((await c.request('chat', { text: 'ok' })).type).toBe('ack');
+    for (let i = 0; i < 2; i++) {
+      c.send({ type: 'chat', data: { text: 'flood' } });
+      expect((await c.next('error')).data.code).toBe('rate_limited');
+    }
+    const { samples } = await scrape();
+    expect(samples.get(byPattern('hns_messages_rate_limited_total'))).toBe(2);
+    expect(samples.get('hns_errors_sent_total{code="rate_limited"}')).toBe(2);
+  });
+
+  it('counts slow-consumer disconnects', async () => {
+    await restartWith({ maxBufferedBytes: 64 * 1024 });
+    const slow = await TestClient.connect(room('Berlin'));
+    slow.socket.pause();
+    let cut = false;
+    app.rt.events.once('slowConsumer', () => (cut = true));
+    const text = 'x'.repeat(16 * 1024);
+    // Until the kernel buffers are full and the server's queue passes the limit.
+    for (let i = 0; !cut && i < 8192; i++) await app.rt.broadcast('/api/1/ws/hello-rooms/Berlin', 'chat', { i, text });
+    expect(cut).toBe(true);
+    slow.socket.resume();
+    expect((await slow.closed).code).toBe(1013);
+    const { samples } = await scrape();
+    expect(samples.get(byPattern('hns_slow_consumer_disconnects_total'))).toBe(1);
+    expect(samples.get(`hns_disconnects_total{pattern="${ROOM_PATTERN}",code="1013"}`)).toBe(1);
+  });
+});
+
 describe('bounded labels', () => {
   it('keeps the same series whatever the number of room names', async () => {
+    await restartWith({ maxConnectionsPerIp: 5000, admissionRate: 0 });
     async function openRooms(names: string[]): Promise<TestClient[]> {
       const out: TestClient[] = [];
       for (let i = 0; i < names.length; i += 100) {

@@ -23,13 +23,16 @@ describe('GET /health and GET /ready', () => {
     apps.push(app);
     const ready = await fetch(`${app.url}/ready`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ ready: true, pubsub: 'ok', shuttingDown: false });
+    expect(await ready.json()).toEqual({ ready: true, pubsub: 'ok', draining: false });
 
-    app.rt.shuttingDown = true;
+    const shutdown = app.rt.shutdown({ spreadMs: 0, timeoutMs: 1000 });
     const draining = await fetch(`${app.url}/ready`);
     expect(draining.status).toBe(503);
-    expect(await draining.json()).toMatchObject({ ready: false, reasons: ['shutting down'] });
-    expect((await fetch(`${app.url}/health`)).status).toBe(200);
+    expect(await draining.json()).toMatchObject({ ready: false, reasons: ['shutting down'], draining: true });
+    const health = await fetch(`${app.url}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'draining' });
+    await shutdown;
   });
 
   it('/ready is 503 while the broker is unreachable, and the metric says so', async () => {

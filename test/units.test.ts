@@ -8,7 +8,7 @@ import { RoomHistory } from '../src/routes/room-history.ts';
 
 describe('config', () => {
   it('has defaults that need no environment', () => {
-    expect(loadConfig({})).toMatchObject({ port: 3000, redisUrl: undefined, maxPayload: 65536 });
+    expect(loadConfig({})).toMatchObject({ port: 3000, redisUrl: undefined, limits: { maxPayload: 65536 } });
   });
 
   it('names the variable and what it expects', () => {

@@ -12,17 +12,20 @@ import type { AppEnv } from '../ws/types.ts';
 export function systemRoutes(rt: Realtime) {
   return new Hono<AppEnv>()
     .get('/health', (c) => {
+      // Liveness stays 200 while draining: a failing liveness probe would get the process
+      // restarted in the middle of its graceful shutdown. Readiness (`/ready`) turns it away.
       const pubsub = rt.pubsub.state();
-      return c.json({ status: pubsub === 'ok' ? 'ok' : 'degraded', pubsub });
+      const status = rt.draining ? 'draining' : pubsub === 'ok' ? 'ok' : 'degraded';
+      return c.json({ status, pubsub });
     })
     .get('/ready', (c) => {
       const pubsub = rt.pubsub.state();
       const reasons: string[] = [];
-      if (rt.shuttingDown) reasons.push('shutting down');
+      if (rt.draining) reasons.push('shutting down');
       if (pubsub !== 'ok') reasons.push(`pubsub (${rt.pubsub.kind}) ${pubsub}`);
       c.header('cache-control', 'no-store');
-      if (reasons.length > 0) return c.json({ ready: false, reasons, pubsub, shuttingDown: rt.shuttingDown }, 503);
-      return c.json({ ready: true, pubsub, shuttingDown: false });
+      if (reasons.length > 0) return c.json({ ready: false, reasons, pubsub, draining: rt.draining }, 503);
+      return c.json({ ready: true, pubsub, draining: false });
     })
     .get('/api/1/ws/stats', (c) => c.json(rt.stats()));
 }

@@ -8,13 +8,15 @@ import type { WSEvents } from 'hono/ws';
 import type { WebSocket } from 'ws';
 import { newCorrelationId, withCorrelation } from '../correlation.ts';
 import type { Logger } from '../log.ts';
-import { ErrorCode } from './codes.ts';
+import { CloseCode, ErrorCode } from './codes.ts';
 import { publicCtx, type Conn, type Ctx } from './ctx.ts';
 import type { MessageSchemas, NamespaceDefinition } from './definition.ts';
 import type { RealtimeEvents } from './events.ts';
 import { MessageError } from './message-error.ts';
 import type { Client, Namespace } from './namespace.ts';
 import { encodeError, encodeFrame, parseClientFrame, type ClientMessage } from './protocol.ts';
+import { inboundGate } from './safety/inbound.ts';
+import type { Limits } from './safety/limits.ts';
 
 /** What a connection needs from the realtime server. */
 export interface ConnectionHost {
@@ -24,6 +26,7 @@ export interface ConnectionHost {
   left(ns: Namespace, dropWhenEmpty: boolean): void;
   log: Logger;
   events: RealtimeEvents;
+  limits: Limits;
 }
 
 export function connectionEvents(
@@ -40,6 +43,9 @@ export function connectionEvents(
   let connectedAt = 0;
   // Messages of one connection are handled one after the other, after the welcome.
   let chain: Promise<void> = Promise.resolve();
+  const admitMessage = inboundGate(host.limits);
+  let pending = 0;
+  let welcomed = false;
 
   const reply = (frame: Buffer) => ns?.deliver(frame, undefined, clientId);
 
@@ -71,7 +77,7 @@ export function connectionEvents(
       replyError(ErrorCode.BINARY_NOT_SUPPORTED, 'binary frames are not accepted; send JSON text');
       return;
     }
-    const parsed = parseClientFrame(data);
+    const parsed = parseClientFrame(data, host.limits.maxDepth);
     if (!parsed.ok) {
       replyError(parsed.code, parsed.error, parsed.id);
       return;
@@ -114,14 +120,30 @@ export function connectionEvents(
       host.events.emit('connect', { ns: current, clientId, ctx });
       chain = joined.ready.then(async () => {
         reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx) }));
+        welcomed = true;
         await contained('onConnect', () => def.onConnect?.(conn, current));
       });
     },
-    onMessage(event) {
+    onMessage(event, ws) {
       const current = ns;
       if (!current) return;
+      // Judged on arrival, before parsing or queueing, so a flood costs as little as possible.
+      const verdict = admitMessage(pending);
+      if (verdict === 'abusive') {
+        ws.close(CloseCode.POLICY_VIOLATION, 'message rate limit exceeded');
+        return;
+      }
+      if (verdict === 'limited') {
+        host.events.emit('rateLimited', { ns: current });
+        // Answered at once, not queued behind a slow handler; only `welcome` must come first.
+        const limited = () => replyError(ErrorCode.RATE_LIMITED, 'too many messages; slow down');
+        if (welcomed) limited();
+        else chain = chain.then(limited);
+        return;
+      }
+      pending++;
       // Each message gets its own correlation id, which follows it to the broadcasts it causes.
-      chain = chain.then(() => withCorrelation(newCorrelationId(), () => handle(event.data, current)));
+      chain = chain.then(() => withCorrelation(newCorrelationId(), () => handle(event.data, current))).finally(() => pending--);
     },
     onClose(event) {
       const current = ns;

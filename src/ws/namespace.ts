@@ -7,6 +7,7 @@ import type { Conn, Ctx } from './ctx.ts';
 import type { RealtimeEvents } from './events.ts';
 import { encodeFrame } from './protocol.ts';
 import { closeReason } from './refusal.ts';
+import { sendFrame } from './safety/send.ts';
 
 /** A connected client of this instance. */
 export interface Client extends Conn {
@@ -32,6 +33,8 @@ export interface NamespaceStats {
 
 /** What a namespace needs from the realtime server it lives in. */
 export interface NamespaceHost {
+  /** Queued bytes past which a socket is closed as a slow consumer (1013). */
+  readonly maxBufferedBytes: number;
   publish(path: string, frame: Buffer, target: { except?: string; to?: string }): Promise<void>;
   remove(ns: Namespace, options: { removeIfEmpty: boolean }): boolean;
   events: RealtimeEvents;
@@ -43,6 +46,7 @@ export class Namespace {
   readonly #host: NamespaceHost;
   #messagesIn = 0;
   #messagesOut = 0;
+  readonly #slow = () => this.#host.events.emit('slowConsumer', { ns: this });
 
   constructor(
     /** The literal path, e.g. `/api/1/ws/hello-rooms/berlin`. */
@@ -114,10 +118,10 @@ export class Namespace {
     let sent = 0;
     if (to !== undefined) {
       const client = this.#clients.get(to);
-      if (client && sendFrame(client.socket, frame)) sent = 1;
+      if (client && sendFrame(client.socket, frame, this.#host.maxBufferedBytes, this.#slow)) sent = 1;
     } else {
       for (const client of this.#clients.values()) {
-        if (client.clientId !== except && sendFrame(client.socket, frame)) sent++;
+        if (client.clientId !== except && sendFrame(client.socket, frame, this.#host.maxBufferedBytes, this.#slow)) sent++;
       }
     }
     this.#messagesOut += sent;
@@ -144,11 +148,4 @@ export class Namespace {
   closeAll(code: number = CloseCode.NAMESPACE_REMOVED, reason = 'namespace removed'): void {
     for (const client of this.#clients.values()) client.socket.close(code, closeReason(reason));
   }
-}
-
-/** A text frame from a ready Buffer; hono's ws wrapper would send a Buffer as binary. */
-function sendFrame(socket: WebSocket, frame: Buffer): boolean {
-  if (socket.readyState !== 1) return false;
-  socket.send(frame, { binary: false });
-  return true;
 }

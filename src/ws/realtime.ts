@@ -7,7 +7,6 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
 import { createNodeWebSocket } from '@hono/node-ws';
-import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { correlationId, withCorrelation } from '../correlation.ts';
@@ -21,8 +20,12 @@ import { encodeFrame } from './protocol.ts';
 import { Namespace, type NamespaceHost, type NamespaceStats } from './namespace.ts';
 import { MemoryPubSub } from './pubsub/memory.ts';
 import type { PubSub, PubSubState } from './pubsub/types.ts';
-import { closeReason, WsRefusal } from './refusal.ts';
+import { closeReason, RefusalReason, WsRefusal } from './refusal.ts';
 import { NamespaceRegistry } from './registry.ts';
+import { Admission } from './safety/admission.ts';
+import { drainSockets, type DrainOptions } from './safety/drain.ts';
+import { startHeartbeat } from './safety/heartbeat.ts';
+import { resolveLimits, type Limits } from './safety/limits.ts';
 import type { AppEnv } from './types.ts';
 
 export interface RealtimeOptions {
@@ -33,8 +36,8 @@ export interface RealtimeOptions {
   logger: Logger;
   /** Prefix of every bus channel (`<prefix>ns:<path>`). Default `hns:`. */
   channelPrefix?: string;
-  /** Largest accepted frame in bytes; a larger one closes the socket with 1009. Default 64 KiB. */
-  maxPayload?: number;
+  /** Protective limits (see `docs/limits.md`); each one missing takes its default. */
+  limits?: Partial<Limits>;
 }
 
 export interface RealtimeStats {
@@ -55,11 +58,10 @@ export class Realtime {
   readonly log: Logger;
   /** Typed events (connect, disconnect, refused, delivered...) that metrics subscribe to. */
   readonly events = new RealtimeEvents();
-  /**
-   * True once the server is shutting down: `/ready` answers 503 so that a load balancer stops
-   * sending new clients. Set by `close()`; a graceful shutdown sets it first, then drains.
-   */
-  shuttingDown = false;
+  readonly limits: Limits;
+  readonly #admission: Admission;
+  readonly #stopHeartbeat: () => void;
+  #closed: Promise<void> | undefined;
   readonly #prefix: string;
   readonly #nodeWs: ReturnType<typeof createNodeWebSocket>;
   readonly #subscriptions = new Map<string, Promise<void>>();
@@ -68,17 +70,33 @@ export class Realtime {
   /** Errors inside @hono/node-ws's own listeners go to our log, not to console.error. */
   readonly #wsOptions = { onError: (err: unknown) => this.log.error({ err }, 'websocket event failed') };
 
+  /**
+   * Binds to `app` and installs the upgrade guard (shutdown, connection limits, admission, origin)
+   * as a middleware of it: build the realtime server before adding other middleware, so that the
+   * guard runs first.
+   */
   constructor(app: Hono<AppEnv>, options: RealtimeOptions) {
     this.instanceId = options.instanceId ?? randomUUID();
     this.pubsub = options.pubsub ?? new MemoryPubSub();
     this.log = options.logger.child({ instanceId: this.instanceId });
     this.#prefix = options.channelPrefix ?? 'hns:';
+    this.limits = resolveLimits(options.limits);
+    this.#admission = new Admission(this.limits);
+    // Registered here so that it runs before any middleware added after the realtime server is
+    // built (sessions, routes): a refused upgrade costs no session or routing work.
+    app.use('*', this.#admission.guard);
     this.#nodeWs = createNodeWebSocket({ app: app as unknown as Hono });
     // @hono/node-ws builds its WebSocketServer with ws defaults (100 MiB frames); ws reads these
     // options at each handshake, so setting them here applies to every socket.
-    Object.assign(this.#nodeWs.wss.options, { maxPayload: options.maxPayload ?? 64 * 1024, perMessageDeflate: false });
+    Object.assign(this.#nodeWs.wss.options, {
+      maxPayload: this.limits.maxPayload,
+      closeTimeout: this.limits.closeTimeoutMs,
+      perMessageDeflate: false,
+    });
+    this.#stopHeartbeat = startHeartbeat(this.#nodeWs.wss, this.limits.pingIntervalMs);
 
     this.#nsHost = {
+      maxBufferedBytes: this.limits.maxBufferedBytes,
       publish: (path, frame, target) => this.#publish(path, frame, target),
       remove: (ns, opts) => this.#remove(ns, opts.removeIfEmpty),
       events: this.events,
@@ -93,6 +111,7 @@ export class Realtime {
       },
       log: this.log,
       events: this.events,
+      limits: this.limits,
     };
     this.registry.on('create', (ns) => this.#subscribe(ns.path));
     this.registry.on('delete', (ns) => this.#unsubscribe(ns.path));
@@ -120,6 +139,11 @@ export class Realtime {
       if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
         throw new HTTPException(426, { message: 'this path takes WebSocket upgrades only' });
       }
+      this.#admission.acquireUser(c, c.get('session')?.username);
+      const path = c.req.path;
+      if (!this.registry.has(path) && this.registry.size >= this.limits.maxNamespaces) {
+        throw WsRefusal.unavailable('this instance hosts its maximum of namespaces', 503, RefusalReason.NAMESPACE_LIMIT);
+      }
       const rawParams = c.req.param() as Record<string, string>;
       let params: Record<string, string> = rawParams;
       if (def.params) {
@@ -136,7 +160,6 @@ export class Realtime {
         if (!amended) throw WsRefusal.forbidden('refused by onCreate');
         ctx = amended;
       }
-      const path = c.req.path;
       const pattern = c.req.routePath;
       // Created when the socket opens, not before: a handshake that fails leaves nothing behind.
       const create = () => new Namespace(path, pattern, params, this.#nsHost);
@@ -203,21 +226,36 @@ export class Realtime {
     };
   }
 
-  /** Closes every client with `code` and the broker connections. */
-  async close(code = 1001, reason = 'server closing'): Promise<void> {
-    this.shuttingDown = true;
-    for (const ns of this.registry.list()) ns.closeAll(code, reason);
-    for (const client of this.#nodeWs.wss.clients) client.terminate();
-    await this.pubsub.close();
+  /**
+   * Graceful shutdown: from now on upgrades are refused as retryable (503), clients are closed
+   * with 1012 in batches spread over `spreadMs`, those still open after `timeoutMs` are
+   * terminated; then the broker connections are closed.
+   */
+  async shutdown(options: DrainOptions = {}): Promise<void> {
+    this.#admission.drain();
+    await drainSockets(this.#nodeWs.wss.clients, options);
+    await this.close();
   }
 
-  /** The peer address of a request (proxy headers are a later, configurable concern). */
+  /** Whether `shutdown()` has begun. */
+  get draining(): boolean {
+    return this.#admission.draining;
+  }
+
+  /** Closes every client with `code` and the broker connections. Idempotent. */
+  close(code = 1001, reason = 'server closing'): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#stopHeartbeat();
+      for (const ns of this.registry.list()) ns.closeAll(code, reason);
+      for (const client of this.#nodeWs.wss.clients) client.terminate();
+      await this.pubsub.close();
+    })();
+    return this.#closed;
+  }
+
+  /** The client address of a request (through trusted proxies, see `docs/limits.md`). */
   clientIp(c: Context<AppEnv>): string {
-    try {
-      return getConnInfo(c).remote.address ?? '';
-    } catch {
-      return '';
-    }
+    return this.#admission.ipOf(c);
   }
 
   /** Channel of a namespace path on the bus. */

@@ -38,8 +38,8 @@ export class WsRefusal extends Error {
     return new WsRefusal(CloseCode.UNAUTHORIZED, message, 401);
   }
 
-  static forbidden(message = 'forbidden'): WsRefusal {
-    return new WsRefusal(CloseCode.FORBIDDEN, message, 403);
+  static forbidden(message = 'forbidden', reason?: string): WsRefusal {
+    return new WsRefusal(CloseCode.FORBIDDEN, message, 403, reason);
   }
 
   static notFound(message = 'no namespace at this path'): WsRefusal {
@@ -52,18 +52,34 @@ export class WsRefusal extends Error {
   }
 }
 
+/** The reasons of the framework's refusals (`WsRefusal.reason`, a label of the refused metric). */
+export const RefusalReason = {
+  INVALID_PARAMS: 'invalid_params',
+  UNAUTHORIZED: 'unauthorized',
+  FORBIDDEN: 'forbidden',
+  NOT_FOUND: 'not_found',
+  /** Default of a retryable refusal with 503. */
+  UNAVAILABLE: 'unavailable',
+  /** Default of a retryable refusal with 429. */
+  TOO_MANY: 'too_many',
+  DRAINING: 'draining',
+  CONNECTION_LIMIT: 'connection_limit',
+  IP_LIMIT: 'ip_limit',
+  USER_LIMIT: 'user_limit',
+  UPGRADE_RATE: 'upgrade_rate',
+  NAMESPACE_LIMIT: 'namespace_limit',
+  ORIGIN: 'origin',
+} as const;
+
 const REASON_BY_CODE: Record<number, string> = {
-  [CloseCode.INVALID_PARAMS]: 'invalid_params',
-  [CloseCode.UNAUTHORIZED]: 'unauthorized',
-  [CloseCode.FORBIDDEN]: 'forbidden',
-  [CloseCode.NOT_FOUND]: 'not_found',
+  [CloseCode.INVALID_PARAMS]: RefusalReason.INVALID_PARAMS,
+  [CloseCode.UNAUTHORIZED]: RefusalReason.UNAUTHORIZED,
+  [CloseCode.FORBIDDEN]: RefusalReason.FORBIDDEN,
+  [CloseCode.NOT_FOUND]: RefusalReason.NOT_FOUND,
 };
 
-/** The reasons refusals get by default (a `WsRefusal` may name another). */
-export const DEFAULT_REFUSAL_REASONS: readonly string[] = [...Object.values(REASON_BY_CODE), 'unavailable', 'too_many'];
-
 function defaultReason(closeCode: number, status: number): string {
-  return REASON_BY_CODE[closeCode] ?? (status === 429 ? 'too_many' : 'unavailable');
+  return REASON_BY_CODE[closeCode] ?? (status === 429 ? RefusalReason.TOO_MANY : RefusalReason.UNAVAILABLE);
 }
 
 /** Close reasons are limited to 123 bytes by RFC 6455; longer ones are cut on a character. */
