@@ -3,7 +3,7 @@
  * `buildApp()` is importable without listening (tests use `app.request()`); running this file
  * (`tsx src/app.ts`, `npm start`) reads the configuration and listens.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
@@ -19,6 +19,9 @@ import { roomsRoutes } from './routes/rooms.ts';
 import { systemRoutes } from './routes/system.ts';
 import { listen } from './server.ts';
 import { exitOnSignals } from './shutdown.ts';
+import { RedisPresence } from './ws/presence/redis.ts';
+import type { Presence } from './ws/presence/types.ts';
+import { RedisPubSub } from './ws/pubsub/redis.ts';
 import type { PubSub } from './ws/pubsub/types.ts';
 import { Realtime } from './ws/realtime.ts';
 import { WsRefusal } from './ws/refusal.ts';
@@ -36,8 +39,10 @@ export interface BuiltApp {
 
 export interface AppDeps {
   logger?: Logger;
-  /** The broker; default: an in-memory bus private to this app. */
+  /** The broker; default: Redis when `config.redisUrl` is set, else an in-memory bus private to this app. */
   pubsub?: PubSub;
+  /** Presence; default: Redis when `config.redisUrl` is set, else in-memory, private to this app. */
+  presence?: Presence;
   instanceId?: string;
   /** Extra route modules (REST or namespaces), mounted before the catch-all 404s. */
   routes?: (rt: Realtime) => Hono<AppEnv>[];
@@ -49,12 +54,14 @@ const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
 export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   const log = deps.logger ?? createLogger(config.logLevel, { format: config.logFormat });
   const app = new Hono<AppEnv>();
+  const instanceId = deps.instanceId ?? randomUUID();
   const rt = new Realtime(app, {
     logger: log,
+    instanceId,
     channelPrefix: config.redisPrefix,
     limits: config.limits,
-    ...(deps.pubsub ? { pubsub: deps.pubsub } : {}),
-    ...(deps.instanceId ? { instanceId: deps.instanceId } : {}),
+    unsubscribeDelayMs: config.unsubscribeDelayMs,
+    ...redisServices(config, deps, instanceId, log),
   });
   let secret = config.sessionSecret;
   if (!secret) {
@@ -89,6 +96,17 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   });
 
   return { app, rt, sessions, log, metrics };
+}
+
+/** Pub/sub and presence on Redis when `REDIS_URL` is set (each unless given in deps). */
+function redisServices(config: Config, deps: AppDeps, instanceId: string, log: Logger): { pubsub?: PubSub; presence?: Presence } {
+  const url = config.redisUrl;
+  const name = `${config.redisPrefix}${instanceId}`;
+  const logger = log.child({ instanceId });
+  const pubsub = deps.pubsub ?? (url ? new RedisPubSub({ url, logger, connectionName: name }) : undefined);
+  const presence =
+    deps.presence ?? (url ? new RedisPresence({ url, prefix: config.redisPrefix, instanceId, ttlMs: config.presenceTtlMs, logger }) : undefined);
+  return { ...(pubsub ? { pubsub } : {}), ...(presence ? { presence } : {}) };
 }
 
 async function main(): Promise<void> {

@@ -52,6 +52,8 @@ const Env = z.object({
   COOKIE_SECURE: bool.default(false),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
   REDIS_PREFIX: z.string().min(1).max(64).default('hns:'),
+  PRESENCE_TTL_MS: int(300, 600_000).default(15_000),
+  UNSUBSCRIBE_DELAY_MS: int(0, 600_000).default(2000),
   // Protective limits: docs/limits.md explains each one, its code and values for a public server.
   WS_MAX_PAYLOAD: int(128, 16 * 1024 * 1024).default(L.maxPayload),
   WS_MAX_DEPTH: int(2, 1000).default(L.maxDepth),
@@ -101,6 +103,10 @@ export interface Config {
   cookieSecure: boolean;
   redisUrl: string | undefined;
   redisPrefix: string;
+  /** How long a dead instance's members still count in presence (refreshed every third of it). */
+  presenceTtlMs: number;
+  /** How long a removed namespace keeps its bus subscription (churn without thrashing). */
+  unsubscribeDelayMs: number;
   /** Protective limits of the realtime server (docs/limits.md). */
   limits: Limits;
   /** Graceful shutdown: window over which clients are closed, and the bound on the whole exit. */
@@ -133,6 +139,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     cookieSecure: e.COOKIE_SECURE,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
+    presenceTtlMs: e.PRESENCE_TTL_MS,
+    unsubscribeDelayMs: e.UNSUBSCRIBE_DELAY_MS,
     limits: {
       maxPayload: e.WS_MAX_PAYLOAD,
       maxDepth: e.WS_MAX_DEPTH,

@@ -15,8 +15,9 @@ export function systemRoutes(rt: Realtime) {
       // Liveness stays 200 while draining: a failing liveness probe would get the process
       // restarted in the middle of its graceful shutdown. Readiness (`/ready`) turns it away.
       const pubsub = rt.pubsub.state();
-      const status = rt.draining ? 'draining' : pubsub === 'ok' ? 'ok' : 'degraded';
-      return c.json({ status, pubsub });
+      const presence = rt.presence.state();
+      const status = rt.draining ? 'draining' : pubsub === 'ok' && presence === 'ok' ? 'ok' : 'degraded';
+      return c.json({ status, pubsub, presence });
     })
     .get('/ready', (c) => {
       const pubsub = rt.pubsub.state();
@@ -27,5 +28,10 @@ export function systemRoutes(rt: Realtime) {
       if (reasons.length > 0) return c.json({ ready: false, reasons, pubsub, draining: rt.draining }, 503);
       return c.json({ ready: true, pubsub, draining: false });
     })
-    .get('/api/1/ws/stats', (c) => c.json(rt.stats()));
+    .get('/api/1/ws/stats', async (c) => {
+      const stats = rt.stats();
+      // `clients` counts this instance; `members` counts every instance (presence).
+      const members = await rt.presence.counts(stats.list.map((ns) => ns.path));
+      return c.json({ ...stats, list: stats.list.map((ns) => ({ ...ns, members: members.get(ns.path) ?? ns.clients })) });
+    });
 }

@@ -20,8 +20,10 @@ import type { Limits } from './safety/limits.ts';
 
 /** What a connection needs from the realtime server. */
 export interface ConnectionHost {
-  /** Gets or creates the namespace and resolves once it receives broadcasts. */
-  join(path: string, create: () => Namespace): { ns: Namespace; ready: Promise<void> };
+  /** Gets or creates the namespace, adds the client; `ready` resolves once it receives broadcasts and counts in presence. */
+  join(path: string, create: () => Namespace, client: Client): { ns: Namespace; ready: Promise<void> };
+  /** Removes the client from the namespace; resolves once presence forgot it. */
+  leave(ns: Namespace, clientId: string): Promise<void>;
   /** Called after the client left; drops the namespace if the definition says so. */
   left(ns: Namespace, dropWhenEmpty: boolean): void;
   log: Logger;
@@ -111,11 +113,10 @@ export function connectionEvents(
 
   return {
     onOpen(_event, ws) {
-      const joined = host.join(path, create);
-      const current = (ns = joined.ns);
       connectedAt = Date.now();
       const client: Client = { clientId, ctx, socket: ws.raw as WebSocket, connectedAt };
-      current.add(client);
+      const joined = host.join(path, create, client);
+      const current = (ns = joined.ns);
       log.info({ pattern: current.pattern }, 'connected');
       host.events.emit('connect', { ns: current, clientId, ctx });
       chain = joined.ready.then(async () => {
@@ -148,13 +149,14 @@ export function connectionEvents(
     onClose(event) {
       const current = ns;
       if (!current) return;
-      current.delete(clientId);
+      const gone = host.leave(current, clientId);
       const durationMs = Date.now() - connectedAt;
       // The disconnect line and what onDisconnect broadcasts (`left`) share one correlation id.
       withCorrelation(newCorrelationId(), () => {
         log.info({ code: event.code, reason: event.reason || undefined, durationMs }, 'disconnected');
         host.events.emit('disconnect', { ns: current, clientId, ctx, code: event.code, durationMs });
         chain = chain.then(async () => {
+          await gone;
           await contained('onDisconnect', () => def.onDisconnect?.({ ...conn, code: event.code, reason: event.reason }, current));
           host.left(current, def.dropWhenEmpty !== false);
         });

@@ -9,15 +9,17 @@ import type { Http2SecureServer, Http2Server } from 'node:http2';
 import { createNodeWebSocket } from '@hono/node-ws';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { correlationId, withCorrelation } from '../correlation.ts';
 import type { Logger } from '../log.ts';
 import { buildCtx } from './ctx.ts';
 import { connectionEvents, type ConnectionHost } from './connection.ts';
+import { NamespaceChannels } from './channels.ts';
 import { checkDefinition, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
-import { unwrapEnvelope, wrapEnvelope, type EnvelopeHeader } from './envelope.ts';
 import { RealtimeEvents } from './events.ts';
+import { Fanout } from './fanout.ts';
 import { encodeFrame } from './protocol.ts';
 import { Namespace, type NamespaceHost, type NamespaceStats } from './namespace.ts';
+import { MemoryPresence } from './presence/memory.ts';
+import type { Presence, PresenceState } from './presence/types.ts';
 import { MemoryPubSub } from './pubsub/memory.ts';
 import type { PubSub, PubSubState } from './pubsub/types.ts';
 import { closeReason, RefusalReason, WsRefusal } from './refusal.ts';
@@ -31,8 +33,15 @@ import type { AppEnv } from './types.ts';
 export interface RealtimeOptions {
   /** The broker between instances. Default: an in-memory bus private to this instance. */
   pubsub?: PubSub;
+  /** Who is in each namespace across instances. Default: in-memory, private to this instance. */
+  presence?: Presence;
   /** This instance's id, stamped on everything it publishes. Default: a random UUID. */
   instanceId?: string;
+  /**
+   * How long a removed namespace keeps its bus subscription, so that a client leaving and another
+   * joining a moment later does not unsubscribe and subscribe again. Default 2000 ms.
+   */
+  unsubscribeDelayMs?: number;
   logger: Logger;
   /** Prefix of every bus channel (`<prefix>ns:<path>`). Default `hns:`. */
   channelPrefix?: string;
@@ -42,7 +51,9 @@ export interface RealtimeOptions {
 
 export interface RealtimeStats {
   instanceId: string;
-  pubsub: { kind: string; state: PubSubState };
+  /** `localOnly`: broadcasts this instance delivered to its own clients only, the bus being unable to carry them. */
+  pubsub: { kind: string; state: PubSubState; localOnly: number };
+  presence: { kind: string; state: PresenceState };
   namespaces: number;
   clients: number;
   list: NamespaceStats[];
@@ -55,6 +66,9 @@ export class Realtime {
   readonly instanceId: string;
   readonly registry = new NamespaceRegistry();
   readonly pubsub: PubSub;
+  readonly presence: Presence;
+  /** The bus subscription of each hosted namespace. */
+  readonly channels: NamespaceChannels;
   readonly log: Logger;
   /** Typed events (connect, disconnect, refused, delivered...) that metrics subscribe to. */
   readonly events = new RealtimeEvents();
@@ -64,7 +78,7 @@ export class Realtime {
   #closed: Promise<void> | undefined;
   readonly #prefix: string;
   readonly #nodeWs: ReturnType<typeof createNodeWebSocket>;
-  readonly #subscriptions = new Map<string, Promise<void>>();
+  readonly #fanout: Fanout;
   readonly #nsHost: NamespaceHost;
   readonly #connHost: ConnectionHost;
   /** Errors inside @hono/node-ws's own listeners go to our log, not to console.error. */
@@ -78,6 +92,7 @@ export class Realtime {
   constructor(app: Hono<AppEnv>, options: RealtimeOptions) {
     this.instanceId = options.instanceId ?? randomUUID();
     this.pubsub = options.pubsub ?? new MemoryPubSub();
+    this.presence = options.presence ?? new MemoryPresence();
     this.log = options.logger.child({ instanceId: this.instanceId });
     this.#prefix = options.channelPrefix ?? 'hns:';
     this.limits = resolveLimits(options.limits);
@@ -95,16 +110,44 @@ export class Realtime {
     });
     this.#stopHeartbeat = startHeartbeat(this.#nodeWs.wss, this.limits.pingIntervalMs);
 
+    this.channels = new NamespaceChannels({
+      pubsub: this.pubsub,
+      channelOf: (path) => this.channelOf(path),
+      isHosted: (path) => this.registry.has(path),
+      onPayload: (path, payload) => this.#fanout.receive(path, payload),
+      unsubscribeDelayMs: options.unsubscribeDelayMs ?? 2000,
+      log: this.log,
+    });
+    this.#fanout = new Fanout({
+      instanceId: this.instanceId,
+      pubsub: this.pubsub,
+      channelOf: (path) => this.channelOf(path),
+      isHosted: (path) => this.registry.has(path),
+      isSubscribed: (path) => this.channels.isSubscribed(path),
+      deliver: (path, frame, except, to) => {
+        const recipients = this.registry.get(path)?.deliver(frame, except, to) ?? 0;
+        if (to === undefined) this.log.debug({ path, recipients }, 'broadcast delivered');
+      },
+      log: this.log,
+      events: this.events,
+    });
+    this.channels.on('failed', () => this.events.emit('pubsubError', { op: 'subscribe' }));
     this.#nsHost = {
       maxBufferedBytes: this.limits.maxBufferedBytes,
-      publish: (path, frame, target) => this.#publish(path, frame, target),
+      publish: (path, frame, target) => this.#fanout.publish(path, frame, target),
       remove: (ns, opts) => this.#remove(ns, opts.removeIfEmpty),
       events: this.events,
     };
     this.#connHost = {
-      join: (path, create) => {
+      join: (path, create, client) => {
         const ns = this.registry.getOrCreate(path, create);
-        return { ns, ready: this.#subscriptions.get(path) ?? Promise.resolve() };
+        ns.add(client);
+        const member = { clientId: client.clientId, username: client.ctx.username, connectedAt: client.connectedAt };
+        return { ns, ready: Promise.all([this.channels.want(path), this.presence.add(path, member)]).then(() => {}) };
+      },
+      leave: (ns, clientId) => {
+        ns.delete(clientId);
+        return this.presence.remove(ns.path, clientId);
       },
       left: (ns, dropWhenEmpty) => {
         if (dropWhenEmpty) this.#remove(ns, true);
@@ -113,8 +156,8 @@ export class Realtime {
       events: this.events,
       limits: this.limits,
     };
-    this.registry.on('create', (ns) => this.#subscribe(ns.path));
-    this.registry.on('delete', (ns) => this.#unsubscribe(ns.path));
+    this.registry.on('create', (ns) => void this.channels.want(ns.path));
+    this.registry.on('delete', (ns) => this.channels.release(ns.path));
     let previous = this.pubsub.state();
     this.pubsub.onStateChange((state) => {
       const line = { pubsub: this.pubsub.kind, state, previous };
@@ -122,6 +165,7 @@ export class Realtime {
       else this.log.warn(line, 'pubsub connection lost');
       this.events.emit('pubsubState', { state, previous });
       previous = state;
+      if (state === 'ok') this.channels.resubscribeAll();
     });
   }
 
@@ -193,7 +237,7 @@ export class Realtime {
 
   /** Broadcasts to a namespace on every instance, whether or not it lives here (REST, jobs). */
   broadcast(path: string, type: string, data: unknown, options: { except?: string } = {}): Promise<void> {
-    return this.#publish(path, encodeFrame(type, data), options.except ? { except: options.except } : {});
+    return this.#fanout.publish(path, encodeFrame(type, data), options.except ? { except: options.except } : {});
   }
 
   /**
@@ -219,7 +263,8 @@ export class Realtime {
     const list = this.registry.list().map((ns) => ns.getStats());
     return {
       instanceId: this.instanceId,
-      pubsub: { kind: this.pubsub.kind, state: this.pubsub.state() },
+      pubsub: { kind: this.pubsub.kind, state: this.pubsub.state(), localOnly: this.#fanout.localOnly },
+      presence: { kind: this.presence.kind, state: this.presence.state() },
       namespaces: list.length,
       clients: list.reduce((n, s) => n + s.clients, 0),
       list,
@@ -242,13 +287,14 @@ export class Realtime {
     return this.#admission.draining;
   }
 
-  /** Closes every client with `code` and the broker connections. Idempotent. */
+  /** Closes every client with `code`, forgets this instance's presence and closes the broker connections. Idempotent. */
   close(code = 1001, reason = 'server closing'): Promise<void> {
     this.#closed ??= (async () => {
       this.#stopHeartbeat();
       for (const ns of this.registry.list()) ns.closeAll(code, reason);
       for (const client of this.#nodeWs.wss.clients) client.terminate();
-      await this.pubsub.close();
+      this.channels.close();
+      await Promise.all([this.presence.close(), this.pubsub.close()]);
     })();
     return this.#closed;
   }
@@ -268,53 +314,5 @@ export class Realtime {
     if (onlyIfEmpty && ns.size > 0) return false;
     ns.closeAll();
     return this.registry.delete(ns);
-  }
-
-  #publish(path: string, frame: Buffer, target: { except?: string; to?: string }): Promise<void> {
-    const header: EnvelopeHeader = { o: this.instanceId };
-    if (target.except) header.x = target.except;
-    if (target.to) header.t = target.to;
-    const corr = correlationId();
-    if (corr) header.c = corr;
-    const payload = wrapEnvelope(header, frame);
-    if (!target.to) this.log.debug({ path, bytes: frame.length }, 'broadcast published');
-    this.events.emit('published', { bytes: payload.length });
-    return this.pubsub.publish(this.channelOf(path), payload).catch((err: unknown) => {
-      this.events.emit('pubsubError', { op: 'publish' });
-      this.log.error({ err, path }, 'publish failed');
-    });
-  }
-
-  #subscribe(path: string): void {
-    const ready = this.pubsub
-      .subscribe(this.channelOf(path), (payload) => {
-        this.events.emit('received', { bytes: payload.length });
-        const envelope = unwrapEnvelope(payload);
-        if (!envelope) {
-          this.events.emit('pubsubError', { op: 'malformed' });
-          this.log.warn({ path }, 'dropped a malformed bus message');
-          return;
-        }
-        const { header, frame } = envelope;
-        const deliver = () => {
-          const recipients = this.registry.get(path)?.deliver(frame, header.x, header.t) ?? 0;
-          if (!header.t) this.log.debug({ path, recipients, origin: header.o }, 'broadcast delivered');
-        };
-        if (header.c) withCorrelation(header.c, deliver);
-        else deliver();
-      })
-      .catch((err: unknown) => {
-        this.events.emit('pubsubError', { op: 'subscribe' });
-        this.log.error({ err, path }, 'subscribe failed');
-      });
-    this.#subscriptions.set(path, ready);
-  }
-
-  #unsubscribe(path: string): void {
-    this.#subscriptions.delete(path);
-    this.pubsub.unsubscribe(this.channelOf(path)).catch((err: unknown) => {
-      this.events.emit('pubsubError', { op: 'unsubscribe' });
-      this.log.error({ err, path }, 'unsubscribe failed');
-    });
   }
 }

@@ -35,7 +35,6 @@ export class MemoryBus {
   }
 }
 
-
 /** Pub/sub over a `MemoryBus`: delivery is synchronous and in publish order. */
 export class MemoryPubSub implements PubSub {
   readonly kind = 'memory';

@@ -14,7 +14,7 @@ export interface PubSub {
   readonly kind: string;
   /** Subscribes this instance to a channel; one handler per channel. Resolves once subscribed. */
   subscribe(channel: string, handler: PayloadHandler): Promise<void>;
-  /** Drops the subscription (a no-op when not subscribed). */
+  /** Drops the subscription at once (payloads still in flight are not handed over); a no-op when not subscribed. */
   unsubscribe(channel: string): Promise<void>;
   /** Publishes to every instance subscribed to the channel, this one included. */
   publish(channel: string, payload: Buffer): Promise<void>;
