@@ -67,6 +67,7 @@ export class RedisPresence implements Presence {
         .sadd(this.#instancesKey(path), this.#instanceId)
         .pexpire(this.#instancesKey(path), this.#ttlMs)
         .zadd(this.#pathsKey(), Date.now() + this.#ttlMs, path)
+        .pexpire(this.#pathsKey(), this.#ttlMs)
         .exec(),
     );
   }
@@ -165,7 +166,7 @@ export class RedisPresence implements Presence {
       tx.sadd(this.#instancesKey(path), this.#instanceId).pexpire(this.#instancesKey(path), this.#ttlMs);
       tx.zadd(this.#pathsKey(), Date.now() + this.#ttlMs, path);
     }
-    tx.zremrangebyscore(this.#pathsKey(), '-inf', Date.now());
+    tx.zremrangebyscore(this.#pathsKey(), '-inf', Date.now()).pexpire(this.#pathsKey(), this.#ttlMs);
     await this.#run('refresh', () => tx.exec());
   }
 
