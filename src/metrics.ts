@@ -83,7 +83,7 @@ export function createMetrics(rt: Realtime, options: MetricsOptions = {}): Metri
   const published = new Counter({ name: m('pubsub_published_total'), help: 'Payloads published to the bus', registers: [registry] });
   const publishedBytes = new Counter({ name: m('pubsub_published_bytes_total'), help: 'Bytes published to the bus', registers: [registry] });
   const busReceived = new Counter({ name: m('pubsub_received_total'), help: 'Payloads received from the bus', registers: [registry] });
-  const busErrors = new Counter({ name: m('pubsub_errors_total'), help: 'Bus failures, by operation (publish, subscribe, unsubscribe, malformed)', labelNames: ['op'] as const, registers: [registry] });
+  const busErrors = new Counter({ name: m('pubsub_errors_total'), help: 'Bus failures, by operation (publish, subscribe, malformed)', labelNames: ['op'] as const, registers: [registry] });
   new Gauge({
     name: m('pubsub_up'),
     help: '1 when the broker connection is healthy, 0 when degraded',
@@ -91,6 +91,15 @@ export function createMetrics(rt: Realtime, options: MetricsOptions = {}): Metri
     registers: [registry],
     collect() {
       this.set({ kind: rt.pubsub.kind }, rt.pubsub.state() === 'ok' ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: m('presence_up'),
+    help: '1 when presence (members across instances) is healthy, 0 when degraded',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+    collect() {
+      this.set({ kind: rt.presence.kind }, rt.presence.state() === 'ok' ? 1 : 0);
     },
   });
   new Gauge({
@@ -105,7 +114,7 @@ export function createMetrics(rt: Realtime, options: MetricsOptions = {}): Metri
   // Known label values start at 0, so that rate() and alerts see the first occurrence.
   for (const reason of Object.values(RefusalReason)) refused.inc({ reason }, 0);
   for (const code of Object.values(ErrorCode)) errorsSent.inc({ code }, 0);
-  for (const op of ['publish', 'subscribe', 'unsubscribe', 'malformed'] as const) busErrors.inc({ op }, 0);
+  for (const op of ['publish', 'subscribe', 'malformed'] as const) busErrors.inc({ op }, 0);
 
   // Children per pattern, so the hot path does not hash label sets on every frame.
   const children = new Map<string, ReturnType<typeof bind>>();

@@ -132,6 +132,7 @@ describe('metrics move as events happen', () => {
     expect(delta('hns_pubsub_published_total')).toBe(1);
     expect(delta('hns_pubsub_received_total')).toBe(1);
     expect(samples.get('hns_pubsub_up{kind="memory"}')).toBe(1);
+    expect(samples.get('hns_presence_up{kind="memory"}')).toBe(1);
   });
 });
 

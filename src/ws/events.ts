@@ -37,7 +37,7 @@ export interface RealtimeEventMap {
   /** A payload was received from the bus. */
   received: [{ bytes: number }];
   /** A bus operation failed, or a received payload was malformed. */
-  pubsubError: [{ op: 'publish' | 'subscribe' | 'unsubscribe' | 'malformed' }];
+  pubsubError: [{ op: 'publish' | 'subscribe' | 'malformed' }];
   /** The broker connection changed state (see `PubSub.onStateChange`). */
   pubsubState: [{ state: PubSubState; previous: PubSubState }];
 }
