@@ -84,24 +84,20 @@ export function createMetrics(rt: Realtime, options: MetricsOptions = {}): Metri
   const publishedBytes = new Counter({ name: m('pubsub_published_bytes_total'), help: 'Bytes published to the bus', registers: [registry] });
   const busReceived = new Counter({ name: m('pubsub_received_total'), help: 'Payloads received from the bus', registers: [registry] });
   const busErrors = new Counter({ name: m('pubsub_errors_total'), help: 'Bus failures, by operation (publish, subscribe, malformed)', labelNames: ['op'] as const, registers: [registry] });
-  new Gauge({
-    name: m('pubsub_up'),
-    help: '1 when the broker connection is healthy, 0 when degraded',
-    labelNames: ['kind'] as const,
-    registers: [registry],
-    collect() {
-      this.set({ kind: rt.pubsub.kind }, rt.pubsub.state() === 'ok' ? 1 : 0);
-    },
-  });
-  new Gauge({
-    name: m('presence_up'),
-    help: '1 when presence (members across instances) is healthy, 0 when degraded',
-    labelNames: ['kind'] as const,
-    registers: [registry],
-    collect() {
-      this.set({ kind: rt.presence.kind }, rt.presence.state() === 'ok' ? 1 : 0);
-    },
-  });
+  /** A gauge read at scrape time: 1 while `service` is healthy, 0 while degraded. */
+  function upGauge(name: string, what: string, service: { readonly kind: string; state(): string }): void {
+    new Gauge({
+      name: m(name),
+      help: `1 when ${what} is healthy, 0 when degraded`,
+      labelNames: ['kind'] as const,
+      registers: [registry],
+      collect() {
+        this.set({ kind: service.kind }, service.state() === 'ok' ? 1 : 0);
+      },
+    });
+  }
+  upGauge('pubsub_up', 'the broker connection', rt.pubsub);
+  upGauge('presence_up', 'presence (members across instances)', rt.presence);
   new Gauge({
     name: m('draining'),
     help: '1 while the server is shutting down (draining its connections)',
