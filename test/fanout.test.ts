@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.ts';
+import { RealtimeEvents } from '../src/ws/events.ts';
 import { Fanout } from '../src/ws/fanout.ts';
 import { MemoryBus, MemoryPubSub } from '../src/ws/pubsub/memory.ts';
 import type { PubSubState } from '../src/ws/pubsub/types.ts';
@@ -34,6 +35,7 @@ async function node(bus: MemoryBus, instanceId: string) {
     deliver: (_path, frame) => delivered.push(frame.toString()),
     control: (path, command) => controls.push(`${command} ${path}`),
     log: createLogger('silent'),
+    events: new RealtimeEvents(),
   });
   await pubsub.subscribe('ch:/a', (payload) => fanout.receive('/a', payload));
   return { pubsub, fanout, delivered, controls };

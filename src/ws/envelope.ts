@@ -13,8 +13,10 @@ export interface EnvelopeHeader {
   x?: string;
   /** Client id that alone receives it (send to one). */
   t?: string;
+  /** Correlation id of the work that caused it, so the delivering instance logs the same id. */
+  c?: string;
   /** A control message for the instances hosting the namespace instead of a frame: `remove` it (clients get 4410). */
-  c?: 'remove';
+  k?: 'remove';
 }
 
 const NEWLINE = 0x0a;

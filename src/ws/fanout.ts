@@ -9,8 +9,10 @@
  * Each message carries the origin's sequence number, so a copy that returns after the origin has
  * delivered it itself is dropped: local clients get every message exactly once.
  */
+import { correlationId, withCorrelation } from '../correlation.ts';
 import type { Logger } from '../log.ts';
 import { unwrapEnvelope, wrapEnvelope, type EnvelopeHeader } from './envelope.ts';
+import type { RealtimeEvents } from './events.ts';
 import type { PubSub } from './pubsub/types.ts';
 
 export interface FanoutOptions {
@@ -26,6 +28,8 @@ export interface FanoutOptions {
   /** A control message for `path` came from the bus. */
   control(path: string, command: 'remove'): void;
   log: Logger;
+  /** Bus traffic (`published`, `received`, `pubsubError`) for metrics. */
+  events: RealtimeEvents;
 }
 
 /** Delivery target of one message. */
@@ -53,14 +57,20 @@ export class Fanout {
 
   /** Publishes a frame to a namespace on every instance. Never rejects (failures are logged). */
   publish(path: string, frame: Buffer, target: Target): Promise<void> {
-    const { pubsub, instanceId, channelOf, isHosted, isSubscribed, log } = this.#o;
+    const { pubsub, instanceId, channelOf, isHosted, isSubscribed, log, events } = this.#o;
     const n = ++this.#seq;
     const header: EnvelopeHeader = { o: instanceId, n, ...(target.except ? { x: target.except } : {}), ...(target.to ? { t: target.to } : {}) };
+    // The correlation id travels with the message, so the delivering instances log the same id.
+    const corr = correlationId();
+    if (corr) header.c = corr;
+    if (!target.to) log.debug({ path, bytes: frame.length }, 'broadcast published');
     if (!isHosted(path)) {
       // Nobody here to deliver to (a REST broadcast into a namespace hosted elsewhere).
     } else if (pubsub.state() === 'ok' && isSubscribed(path)) this.#pending.set(n, 'sent');
     else this.#deliverLocally(path, n, frame, target);
-    return pubsub.publish(channelOf(path), wrapEnvelope(header, frame)).then(
+    const payload = wrapEnvelope(header, frame);
+    events.emit('published', { bytes: payload.length });
+    return pubsub.publish(channelOf(path), payload).then(
       () => {
         if (this.#pending.get(n) !== 'local') this.#pending.delete(n);
       },
@@ -68,6 +78,7 @@ export class Fanout {
         const state = this.#pending.get(n);
         if (state === 'sent') this.#deliverLocally(path, n, frame, target);
         else if (state === 'received') this.#pending.delete(n);
+        events.emit('pubsubError', { op: 'publish' });
         // Expected while degraded (one line per broadcast would flood the log); a surprise otherwise.
         if (state === 'local') log.debug({ err: String(err), path }, 'publish failed while degraded');
         else log.warn({ err: String(err), path }, 'publish failed: delivered to local clients only');
@@ -80,23 +91,25 @@ export class Fanout {
    * Rejects when the bus cannot carry it: unlike a broadcast, the caller must know it was not sent.
    */
   publishControl(path: string, command: 'remove'): Promise<void> {
-    const header: EnvelopeHeader = { o: this.#o.instanceId, c: command };
+    const header: EnvelopeHeader = { o: this.#o.instanceId, k: command };
     return this.#o.pubsub.publish(this.#o.channelOf(path), wrapEnvelope(header, Buffer.alloc(0)));
   }
 
   /** A payload came from the bus on the channel of `path`. */
   receive(path: string, payload: Buffer): void {
+    this.#o.events.emit('received', { bytes: payload.length });
     const envelope = unwrapEnvelope(payload);
     if (!envelope) {
+      this.#o.events.emit('pubsubError', { op: 'malformed' });
       this.#o.log.warn({ path }, 'dropped a malformed bus message');
       return;
     }
     const { header, frame } = envelope;
-    if (header.c !== undefined) {
+    if (header.k !== undefined) {
       // The origin acted before publishing; acting again could remove a namespace created since.
       if (header.o === this.#o.instanceId) return;
-      if (header.c === 'remove') this.#o.control(path, header.c);
-      else this.#o.log.warn({ path, command: header.c }, 'dropped an unknown bus control message');
+      if (header.k === 'remove') this.#o.control(path, header.k);
+      else this.#o.log.warn({ path, command: header.k }, 'dropped an unknown bus control message');
       return;
     }
     if (header.o === this.#o.instanceId && typeof header.n === 'number') {
@@ -107,7 +120,9 @@ export class Fanout {
       }
       if (state === 'sent') this.#pending.set(header.n, 'received');
     }
-    this.#o.deliver(path, frame, header.x, header.t);
+    const deliver = () => this.#o.deliver(path, frame, header.x, header.t);
+    if (header.c) withCorrelation(header.c, deliver);
+    else deliver();
   }
 
   #deliverLocally(path: string, n: number, frame: Buffer, target: Target): void {
