@@ -91,8 +91,13 @@ export class Fanout {
    * Rejects when the bus cannot carry it: unlike a broadcast, the caller must know it was not sent.
    */
   publishControl(path: string, command: 'remove'): Promise<void> {
-    const header: EnvelopeHeader = { o: this.#o.instanceId, k: command };
-    return this.#o.pubsub.publish(this.#o.channelOf(path), wrapEnvelope(header, Buffer.alloc(0)));
+    const { pubsub, instanceId, channelOf, events } = this.#o;
+    const payload = wrapEnvelope({ o: instanceId, k: command }, Buffer.alloc(0));
+    events.emit('published', { bytes: payload.length });
+    return pubsub.publish(channelOf(path), payload).catch((err: unknown) => {
+      events.emit('pubsubError', { op: 'publish' });
+      throw err;
+    });
   }
 
   /** A payload came from the bus on the channel of `path`. */
