@@ -6,18 +6,19 @@ import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { login, startApp, TestClient, type TestApp } from '../helpers.ts';
 import { adminRedis, deleteKeys, describeRedis, REDIS_URL, uniquePrefix } from '../redis.ts';
+import { startProxy } from '../proxy.ts';
 import { call, createMap, joinMap, mapUrl } from './helpers.ts';
 
 let prefix: string;
 let admin: Redis;
 let A: TestApp;
 let B: TestApp;
+const config = () => ({ redisUrl: REDIS_URL, redisPrefix: prefix, unsubscribeDelayMs: 0, userRoles: { eve: ['editor'] } });
 
 beforeEach(async () => {
   prefix = uniquePrefix();
   admin = adminRedis();
-  const config = { redisUrl: REDIS_URL, redisPrefix: prefix, unsubscribeDelayMs: 0, userRoles: { eve: ['editor'] } };
-  [A, B] = await Promise.all(['A', 'B'].map((id) => startApp(config, { instanceId: id }))) as [TestApp, TestApp];
+  [A, B] = (await Promise.all(['A', 'B'].map((id) => startApp(config(), { instanceId: id })))) as [TestApp, TestApp];
 });
 afterEach(async () => {
   await Promise.all([A.close(), B.close()]);
@@ -82,6 +83,27 @@ describeRedis('bubble map on two instances', () => {
     for (const app of [A, B]) {
       expect((await (await TestClient.open(mapUrl(app, mapId), { cookie: ada })).closed).code).toBe(4404);
       expect((await call(app, 'GET', `/api/1/bubblemap/${mapId}`, ada)).status).toBe(404);
+    }
+  });
+
+  it('while Redis is away, answers changes with unavailable (connection kept), REST with 503, and connects with a retryable 503', async () => {
+    const proxy = await startProxy(REDIS_URL);
+    const C = await startApp({ ...config(), redisUrl: proxy.url }, { instanceId: 'C' });
+    try {
+      const ada = await login(C, 'ada');
+      const mapId = await createMap(C, ada);
+      const a = await joinMap(C, mapId, ada);
+      const down = new Promise<void>((resolve) => C.rt.pubsub.onStateChange((s) => s === 'degraded' && resolve()));
+      proxy.cut();
+      await down;
+
+      expect((await a.request('bubble-create', { x: 1, y: 1, text: 'lost?' })).data).toEqual({ code: 'unavailable', error: 'the map store is unavailable; try again' });
+      expect((await call(C, 'GET', `/api/1/bubblemap/${mapId}`, ada)).status).toBe(503);
+      await expect(TestClient.open(mapUrl(C, mapId), { cookie: ada })).rejects.toMatchObject({ status: 503 });
+      expect(a.socket.readyState).toBe(a.socket.OPEN);
+    } finally {
+      await C.close();
+      await proxy.close();
     }
   });
 });
