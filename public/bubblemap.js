@@ -109,6 +109,7 @@ function openMap(id) {
   $('map-info').textContent = '';
   $('delete-map').hidden = true;
   $('board').replaceChildren();
+  $('board').classList.remove('gone');
   $('notice').textContent = '';
   show('map', true);
   for (const button of $('maps').querySelectorAll('button')) button.setAttribute('aria-current', String(button.dataset.map === id));
@@ -121,6 +122,9 @@ function openMap(id) {
     if (status === 'rejected') {
       $('notice').textContent = detail.code === 4410 ? 'This map was deleted.' : `Cannot open this map: ${detail.reason}`;
       closeEditor();
+      // Nothing on the board can be changed any more: a deleted map's bubbles are gone.
+      $('board').classList.add('gone');
+      if (detail.code === 4410) $('board').replaceChildren();
       void loadMaps();
     }
   }));

@@ -80,6 +80,7 @@ describe.runIf(haveBrowser || process.env.CI)('Bubble Map in Chromium', { timeou
     await ada.locator('#delete-map').click();
     await bob.locator('#status[data-status="rejected"]').waitFor();
     await expect(bob.locator('#notice').textContent()).resolves.toBe('This map was deleted.');
+    expect(await bob.locator('.bubble').count()).toBe(0);
     await ada.locator('#status[data-status="rejected"]').waitFor();
     expect(errors).toEqual([]);
   });
