@@ -1,5 +1,4 @@
 import {
-  patched,
   StoreFullError,
   type Bubble,
   type BubbleChange,
@@ -87,4 +86,10 @@ export class MemoryMapStore implements MapStore {
     if (!may({ ...bubble })) return { ok: false, reason: 'forbidden' };
     return { ok: true, bubble: { ...apply(entry, bubble) }, version: ++entry.version };
   }
+}
+
+/** Applies a patch; keys left undefined keep their value. */
+function patched(bubble: Bubble, patch: BubblePatch, updatedAt: string): Bubble {
+  const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+  return { ...bubble, ...defined, updatedAt };
 }

@@ -2,7 +2,6 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
 import { closeRedis, connectRedis, whenReady } from '../ws/redis-connection.ts';
 import {
-  patched,
   StoreFullError,
   type Bubble,
   type BubbleChange,
@@ -42,30 +41,41 @@ redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 return redis.call('HINCRBY', KEYS[1], 'version', 1)`;
 
 /**
- * Replaces (or with an empty ARGV[3], deletes) a bubble only if it is still exactly what the
- * caller read and judged: the compare-and-set that makes "check then write" one step.
+ * Merges a patch (JSON) into a bubble and stamps `updatedAt`, in Redis, so that concurrent updates
+ * of one bubble each keep the fields they did not touch; returns {version, bubble JSON}.
  */
-const SWAP_BUBBLE = `
+const UPDATE_BUBBLE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 'no_map' end
-if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 'conflict' end
-if ARGV[3] == '' then redis.call('HDEL', KEYS[2], ARGV[1]) else redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
-return redis.call('HINCRBY', KEYS[1], 'version', 1)`;
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return 'not_found' end
+local bubble = cjson.decode(raw)
+for key, value in pairs(cjson.decode(ARGV[2])) do bubble[key] = value end
+bubble.updatedAt = ARGV[3]
+local out = cjson.encode(bubble)
+redis.call('HSET', KEYS[2], ARGV[1], out)
+return { redis.call('HINCRBY', KEYS[1], 'version', 1), out }`;
 
-/** Attempts of a compare-and-set before giving up (each failure means someone else changed the bubble). */
-const MAX_SWAPS = 20;
+/** Deletes a bubble; returns {version, the deleted bubble's JSON}. */
+const DELETE_BUBBLE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'no_map' end
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return 'not_found' end
+redis.call('HDEL', KEYS[2], ARGV[1])
+return { redis.call('HINCRBY', KEYS[1], 'version', 1), raw }`;
 
 interface Scripts {
   bmCreateMap(meta: string, index: string, id: string, info: string, score: number, maxMaps: number): Promise<number>;
   bmCreateBubble(meta: string, bubbles: string, id: string, bubble: string, maxBubbles: number): Promise<number | string>;
-  bmSwapBubble(meta: string, bubbles: string, id: string, expected: string, next: string): Promise<number | string>;
+  bmUpdateBubble(meta: string, bubbles: string, id: string, patch: string, updatedAt: string): Promise<[number, string] | string>;
+  bmDeleteBubble(meta: string, bubbles: string, id: string): Promise<[number, string] | string>;
 }
 
 /**
  * Maps in Redis, so that every instance serves the same map. Per map a hash
  * `<prefix>bubblemap:m:<id>` (`info` JSON, `version`) and a hash `<prefix>bubblemap:m:<id>:bubbles`
  * (bubble id -> JSON); an index `<prefix>bubblemap:index` (sorted by creation time) bounds and
- * lists the maps. Each change is one script run, so bounds hold and versions never repeat
- * under concurrent writers on several instances. Commands fail fast while Redis is down.
+ * lists the maps. Each change is one script run, so bounds hold, versions never repeat and
+ * concurrent updates of one bubble keep each other's fields, under writers on several instances. Commands fail fast while Redis is down.
  */
 export class RedisMapStore implements MapStore {
   readonly kind = 'redis';
@@ -82,7 +92,8 @@ export class RedisMapStore implements MapStore {
     const redis = connectRedis(options.url, options.connectionName, options.logger);
     redis.defineCommand('bmCreateMap', { numberOfKeys: 2, lua: CREATE_MAP });
     redis.defineCommand('bmCreateBubble', { numberOfKeys: 2, lua: CREATE_BUBBLE });
-    redis.defineCommand('bmSwapBubble', { numberOfKeys: 2, lua: SWAP_BUBBLE });
+    redis.defineCommand('bmUpdateBubble', { numberOfKeys: 2, lua: UPDATE_BUBBLE });
+    redis.defineCommand('bmDeleteBubble', { numberOfKeys: 2, lua: DELETE_BUBBLE });
     this.#redis = redis as Redis & Scripts;
   }
 
@@ -132,33 +143,37 @@ export class RedisMapStore implements MapStore {
     return { ok: true, bubble, version: Number(result) };
   }
 
-  updateBubble(mapId: string, id: string, patch: BubblePatch, updatedAt: string, may: MayChange): Promise<BubbleChange> {
-    return this.#swap(mapId, id, may, (bubble) => patched(bubble, patch, updatedAt));
+  async updateBubble(mapId: string, id: string, patch: BubblePatch, updatedAt: string, may: MayChange): Promise<BubbleChange> {
+    const refused = await this.#judge(mapId, id, may);
+    if (refused) return refused;
+    const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+    return this.#changed(await this.#redis.bmUpdateBubble(this.#meta(mapId), this.#bubbles(mapId), id, JSON.stringify(defined), updatedAt));
   }
 
-  deleteBubble(mapId: string, id: string, may: MayChange): Promise<BubbleChange> {
-    return this.#swap(mapId, id, may, () => null);
+  async deleteBubble(mapId: string, id: string, may: MayChange): Promise<BubbleChange> {
+    const refused = await this.#judge(mapId, id, may);
+    if (refused) return refused;
+    return this.#changed(await this.#redis.bmDeleteBubble(this.#meta(mapId), this.#bubbles(mapId), id));
   }
 
   async close(): Promise<void> {
     await closeRedis(this.#redis);
   }
 
-  /** Read, judge, compute, then write only if the bubble did not change meanwhile; else again. */
-  async #swap(mapId: string, id: string, may: MayChange, next: (bubble: Bubble) => Bubble | null): Promise<BubbleChange> {
-    for (let attempt = 0; attempt < MAX_SWAPS; attempt++) {
-      const raw = await this.#redis.hget(this.#bubbles(mapId), id);
-      if (raw === null) {
-        return { ok: false, reason: (await this.#redis.exists(this.#meta(mapId))) ? 'not_found' : 'no_map' };
-      }
-      const bubble = JSON.parse(raw) as Bubble;
-      if (!may(bubble)) return { ok: false, reason: 'forbidden' };
-      const after = next(bubble);
-      const result = await this.#redis.bmSwapBubble(this.#meta(mapId), this.#bubbles(mapId), id, raw, after ? JSON.stringify(after) : '');
-      if (result === 'no_map') return { ok: false, reason: 'no_map' };
-      if (result !== 'conflict') return { ok: true, bubble: after ?? bubble, version: Number(result) };
-    }
-    throw new Error(`bubble ${id} changed ${MAX_SWAPS} times while being written`);
+  /**
+   * Runs `may` on the bubble as stored. What it judges (the creator) no update changes, so the
+   * verdict still holds when the script writes; a bubble deleted in between is `not_found` then.
+   */
+  async #judge(mapId: string, id: string, may: MayChange): Promise<Extract<BubbleChange, { ok: false }> | null> {
+    const raw = await this.#redis.hget(this.#bubbles(mapId), id);
+    if (raw === null) return { ok: false, reason: (await this.#redis.exists(this.#meta(mapId))) ? 'not_found' : 'no_map' };
+    return may(JSON.parse(raw) as Bubble) ? null : { ok: false, reason: 'forbidden' };
+  }
+
+  #changed(result: [number, string] | string): BubbleChange {
+    if (result === 'no_map' || result === 'not_found') return { ok: false, reason: result };
+    if (typeof result === 'string') throw new Error(`unexpected script reply ${result}`);
+    return { ok: true, bubble: JSON.parse(result[1]) as Bubble, version: Number(result[0]) };
   }
 
   #meta(mapId: string): string {

@@ -53,7 +53,11 @@ export type BubbleChange =
   | { ok: true; bubble: Bubble; version: number }
   | { ok: false; reason: 'no_map' | 'not_found' | 'forbidden' | 'full' };
 
-/** Decides, given the bubble as stored, whether the acting user may change it. */
+/**
+ * Decides, given the bubble as stored, whether the acting user may change it. It may judge only
+ * what no update changes (`id`, `createdBy`, `createdAt`): stores rely on that to keep the verdict
+ * valid until their write, without locking the bubble.
+ */
 export type MayChange = (bubble: Bubble) => boolean;
 
 export interface MapStore {
@@ -72,11 +76,11 @@ export interface MapStore {
   deleteMap(mapId: string): Promise<boolean>;
   createBubble(mapId: string, bubble: Bubble): Promise<BubbleChange>;
   /**
-   * Applies `patch` if `may` accepts the bubble as stored at that instant (the check and the
-   * write are one step: a concurrent change cannot slip in between).
+   * Applies `patch` if `may` accepts the bubble. The patch is merged into the bubble as it is at
+   * the write, so concurrent updates of different fields all survive; the last write of a field wins.
    */
   updateBubble(mapId: string, id: string, patch: BubblePatch, updatedAt: string, may: MayChange): Promise<BubbleChange>;
-  /** Deletes the bubble if `may` accepts it, under the same guarantee. */
+  /** Deletes the bubble if `may` accepts it. */
   deleteBubble(mapId: string, id: string, may: MayChange): Promise<BubbleChange>;
   close(): Promise<void>;
 }
@@ -84,10 +88,4 @@ export interface MapStore {
 /** Thrown by a store that holds its maximum of maps. */
 export class StoreFullError extends Error {
   override readonly name = 'StoreFullError';
-}
-
-/** Applies a patch; keys left undefined keep their value. */
-export function patched(bubble: Bubble, patch: BubblePatch, updatedAt: string): Bubble {
-  const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
-  return { ...bubble, ...defined, updatedAt };
 }
