@@ -126,21 +126,23 @@ export function bubblemapRoutes(rt: Realtime, { store, log }: BubblemapOptions) 
           const username = ctx.username;
           const may = (bubble: Bubble) => mayChangeBubble(ctx, bubble);
           const now = new Date().toISOString();
+          // Broadcasts are not awaited: they never reject, and this connection's next message
+          // need not wait for the bus (its order on the bus is the order they were issued in).
           switch (message.type) {
             case 'bubble-create': {
               const bubble: Bubble = { id: randomUUID(), ...message.data, createdBy: username, createdAt: now, updatedAt: now };
               const { version } = await change(store.createBubble(mapId, bubble));
-              await ns.broadcast('bubble-created', { bubble, username, version });
+              void ns.broadcast('bubble-created', { bubble, username, version });
               return { id: bubble.id, version };
             }
             case 'bubble-update': {
               const { bubble, version } = await change(store.updateBubble(mapId, message.data.id, message.data.updates, now, may));
-              await ns.broadcast('bubble-updated', { bubble, username, version });
+              void ns.broadcast('bubble-updated', { bubble, username, version });
               return { id: bubble.id, version };
             }
             case 'bubble-delete': {
               const { bubble, version } = await change(store.deleteBubble(mapId, message.data.id, may));
-              await ns.broadcast('bubble-deleted', { id: bubble.id, username, version });
+              void ns.broadcast('bubble-deleted', { id: bubble.id, username, version });
               return { id: bubble.id, version };
             }
           }
