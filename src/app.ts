@@ -11,6 +11,7 @@ import { HTTPException } from 'hono/http-exception';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
 import { authRoutes } from './routes/auth.ts';
+import { MemoryRoomHistory, RedisRoomHistory, type RoomHistory } from './routes/room-history.ts';
 import { roomsRoutes } from './routes/rooms.ts';
 import { systemRoutes } from './routes/system.ts';
 import { listen } from './server.ts';
@@ -19,6 +20,8 @@ import { RedisPresence } from './ws/presence/redis.ts';
 import type { Presence } from './ws/presence/types.ts';
 import { RedisPubSub } from './ws/pubsub/redis.ts';
 import type { PubSub } from './ws/pubsub/types.ts';
+import { RedisReplayStore } from './ws/replay/redis.ts';
+import type { ReplayStore } from './ws/replay/types.ts';
 import { Realtime } from './ws/realtime.ts';
 import { WsRefusal } from './ws/refusal.ts';
 import { createSessions, type Sessions } from './ws/session.ts';
@@ -28,6 +31,8 @@ export interface BuiltApp {
   app: Hono<AppEnv>;
   rt: Realtime;
   sessions: Sessions;
+  /** The demo's chat history (Redis when `REDIS_URL` is set). */
+  history: RoomHistory;
   log: Logger;
 }
 
@@ -37,6 +42,8 @@ export interface AppDeps {
   pubsub?: PubSub;
   /** Presence; default: Redis when `config.redisUrl` is set, else in-memory, private to this app. */
   presence?: Presence;
+  /** Replay buffers; default: Redis when `config.redisUrl` is set, else in memory, private to this app. */
+  replay?: ReplayStore;
   instanceId?: string;
   /** Extra route modules (REST or namespaces), mounted before the catch-all 404s. */
   routes?: (rt: Realtime) => Hono<AppEnv>[];
@@ -67,7 +74,8 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   app.use('*', sessions.middleware);
   app.route('/', authRoutes(sessions, config.userRoles));
   app.route('/', systemRoutes(rt));
-  app.route('/', roomsRoutes(rt));
+  const history = roomHistory(config, rt, instanceId, log);
+  app.route('/', roomsRoutes(rt, history));
   for (const routes of deps.routes?.(rt) ?? []) app.route('/', routes);
   app.get('/api/1/ws/*', () => {
     throw WsRefusal.notFound();
@@ -85,18 +93,38 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
     return c.json({ error: 'internal error' }, 500);
   });
 
-  return { app, rt, sessions, log };
+  return { app, rt, sessions, history, log };
 }
 
-/** Pub/sub and presence on Redis when `REDIS_URL` is set (each unless given in deps). */
-function redisServices(config: Config, deps: AppDeps, instanceId: string, log: Logger): { pubsub?: PubSub; presence?: Presence } {
+/** The demo's chat history: in Redis when `REDIS_URL` is set, so that every instance's resync sees every message. */
+function roomHistory(config: Config, rt: Realtime, instanceId: string, log: Logger): RoomHistory {
+  if (!config.redisUrl) return new MemoryRoomHistory();
+  const history = new RedisRoomHistory({
+    url: config.redisUrl,
+    prefix: config.redisPrefix,
+    logger: log.child({ instanceId }),
+    connectionName: `${config.redisPrefix}${instanceId}:history`,
+  });
+  rt.onClose(() => history.close());
+  return history;
+}
+
+/** Pub/sub, presence and replay on Redis when `REDIS_URL` is set (each unless given in deps). */
+function redisServices(
+  config: Config,
+  deps: AppDeps,
+  instanceId: string,
+  log: Logger,
+): { pubsub?: PubSub; presence?: Presence; replay?: ReplayStore } {
   const url = config.redisUrl;
   const name = `${config.redisPrefix}${instanceId}`;
   const logger = log.child({ instanceId });
   const pubsub = deps.pubsub ?? (url ? new RedisPubSub({ url, logger, connectionName: name }) : undefined);
   const presence =
     deps.presence ?? (url ? new RedisPresence({ url, prefix: config.redisPrefix, instanceId, ttlMs: config.presenceTtlMs, logger }) : undefined);
-  return { ...(pubsub ? { pubsub } : {}), ...(presence ? { presence } : {}) };
+  const replay =
+    deps.replay ?? (url ? new RedisReplayStore({ url, prefix: config.redisPrefix, logger, connectionName: `${name}:replay` }) : undefined);
+  return { ...(pubsub ? { pubsub } : {}), ...(presence ? { presence } : {}), ...(replay ? { replay } : {}) };
 }
 
 async function main(): Promise<void> {

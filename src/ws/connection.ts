@@ -13,6 +13,7 @@ import type { MessageSchemas, NamespaceDefinition } from './definition.ts';
 import { MessageError } from './message-error.ts';
 import type { Client, Namespace } from './namespace.ts';
 import { encodeError, encodeFrame, parseClientFrame, type ClientMessage } from './protocol.ts';
+import { serveSync, welcomeHead } from './replay/serve.ts';
 import { inboundGate } from './safety/inbound.ts';
 import type { Limits } from './safety/limits.ts';
 
@@ -73,6 +74,10 @@ export function connectionEvents(
       reply(encodeError(parsed.code, parsed.error, parsed.id));
       return;
     }
+    if (parsed.message.type === 'sync') {
+      await serveSync(current, clientId, parsed.message.data, parsed.message.id, reply, log);
+      return;
+    }
     const message = validate(parsed.message);
     if (!message) return;
     const result = await contained(
@@ -105,8 +110,18 @@ export function connectionEvents(
       const joined = host.join(path, create, client);
       const current = (ns = joined.ns);
       log.debug('connected');
+      // A replay namespace's welcome says where the sequence stands: broadcasts arriving before
+      // it are held back and sent after it, less those the reported seq already counts.
+      if (current.replay) current.hold(clientId);
       chain = joined.ready.then(async () => {
-        reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx) }));
+        if (current.replay) {
+          const head = await welcomeHead(path, current.replay, log);
+          const held = current.release(clientId, head);
+          reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx), replay: head }));
+          for (const frame of held) reply(frame);
+        } else {
+          reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx) }));
+        }
         welcomed = true;
         await contained('onConnect', () => def.onConnect?.(conn, current));
       });

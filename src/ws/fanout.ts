@@ -12,6 +12,8 @@
 import type { Logger } from '../log.ts';
 import { unwrapEnvelope, wrapEnvelope, type EnvelopeHeader } from './envelope.ts';
 import type { PubSub } from './pubsub/types.ts';
+import { sequenceFrame } from './replay/frame.ts';
+import type { ReplayPolicy, ReplayStore } from './replay/types.ts';
 
 export interface FanoutOptions {
   instanceId: string;
@@ -44,6 +46,8 @@ export class Fanout {
   #seq = 0;
   /** Messages delivered locally only because the bus could not carry them (stats). */
   localOnly = 0;
+  /** Broadcasts of replay namespaces dropped because no seq could be given (replay store down). */
+  unsequenced = 0;
 
   constructor(options: FanoutOptions) {
     this.#o = options;
@@ -53,7 +57,7 @@ export class Fanout {
   publish(path: string, frame: Buffer, target: Target): Promise<void> {
     const { pubsub, instanceId, channelOf, isHosted, isSubscribed, log } = this.#o;
     const n = ++this.#seq;
-    const header: EnvelopeHeader = { o: instanceId, n, ...(target.except ? { x: target.except } : {}), ...(target.to ? { t: target.to } : {}) };
+    const header = this.#header(n, target);
     if (!isHosted(path)) {
       // Nobody here to deliver to (a REST broadcast into a namespace hosted elsewhere).
     } else if (pubsub.state() === 'ok' && isSubscribed(path)) this.#pending.set(n, 'sent');
@@ -73,6 +77,36 @@ export class Fanout {
     );
   }
 
+  /**
+   * Publishes a broadcast of a replay namespace: the store gives it the next seq, keeps it and
+   * publishes it in one step. Resolves false (nothing delivered anywhere, logged) when that
+   * cannot be done: a broadcast without its seq would be a hole nobody could replay, so none
+   * goes out. The origin delivers it itself, seq included, only when the bus will not bring it
+   * back (this channel not subscribed). Never rejects.
+   */
+  async publishSequenced(path: string, body: Buffer, target: Target, store: ReplayStore, policy: ReplayPolicy): Promise<boolean> {
+    const { pubsub, channelOf, isHosted, isSubscribed, log } = this.#o;
+    const n = ++this.#seq;
+    const channel = channelOf(path);
+    const hosted = isHosted(path);
+    if (hosted) this.#pending.set(n, 'sent');
+    let head;
+    try {
+      head = await store.append(path, channel, JSON.stringify(this.#header(n, target)), body, policy, (payload) => pubsub.publish(channel, payload));
+    } catch (err) {
+      this.#pending.delete(n);
+      this.unsequenced++;
+      log.warn({ err: String(err), path }, 'replay store unavailable: broadcast dropped (it would have had no seq)');
+      return false;
+    }
+    const state = this.#pending.get(n);
+    this.#pending.delete(n);
+    if (state === 'sent' && !(pubsub.state() === 'ok' && isSubscribed(path))) {
+      this.#deliverLocally(path, n, sequenceFrame(body, head), target);
+    }
+    return true;
+  }
+
   /** A payload came from the bus on the channel of `path`. */
   receive(path: string, payload: Buffer): void {
     const envelope = unwrapEnvelope(payload);
@@ -90,6 +124,10 @@ export class Fanout {
       if (state === 'sent') this.#pending.set(header.n, 'received');
     }
     this.#o.deliver(path, frame, header.x, header.t);
+  }
+
+  #header(n: number, target: Target): EnvelopeHeader {
+    return { o: this.#o.instanceId, n, ...(target.except ? { x: target.except } : {}), ...(target.to ? { t: target.to } : {}) };
   }
 
   #deliverLocally(path: string, n: number, frame: Buffer, target: Target): void {

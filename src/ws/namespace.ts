@@ -6,6 +6,8 @@ import { CloseCode } from './codes.ts';
 import type { Conn, Ctx } from './ctx.ts';
 import { encodeFrame } from './protocol.ts';
 import { closeReason } from './refusal.ts';
+import { headOf, skipFrame } from './replay/frame.ts';
+import type { ReplayHead, ReplayPolicy, ReplayStore } from './replay/types.ts';
 import { sendFrame } from './safety/send.ts';
 
 /** A connected client of this instance. */
@@ -30,11 +32,18 @@ export interface NamespaceStats {
   createdAt: number;
 }
 
+/** A replay namespace's store and policy. */
+export interface NamespaceReplay {
+  store: ReplayStore;
+  policy: ReplayPolicy;
+}
+
 /** What a namespace needs from the realtime server it lives in. */
 export interface NamespaceHost {
   /** Queued bytes past which a socket is closed as a slow consumer (1013). */
   readonly maxBufferedBytes: number;
-  publish(path: string, frame: Buffer, target: { except?: string; to?: string }): Promise<void>;
+  /** Resolves false when a broadcast of a replay namespace could not be given its seq (not sent). */
+  publish(path: string, frame: Buffer, target: { except?: string; to?: string }, replay?: NamespaceReplay): Promise<boolean>;
   remove(ns: Namespace, options: { removeIfEmpty: boolean }): boolean;
 }
 
@@ -42,6 +51,8 @@ export class Namespace {
   readonly createdAt = Date.now();
   readonly #clients = new Map<string, Client>();
   readonly #host: NamespaceHost;
+  /** Clients whose replay (or welcome) is being prepared (frames held back) or was just sent (floor). */
+  readonly #gates = new Map<string, { held: Buffer[] | null; floor: ReplayHead | null }>();
   #messagesIn = 0;
   #messagesOut = 0;
 
@@ -53,6 +64,8 @@ export class Namespace {
     /** Validated params of the pattern. */
     readonly params: Readonly<Record<string, string>>,
     host: NamespaceHost,
+    /** Set when the namespace replays (its broadcasts carry seq and epoch). */
+    readonly replay?: NamespaceReplay,
   ) {
     this.#host = host;
   }
@@ -64,10 +77,12 @@ export class Namespace {
 
   /**
    * Sends `{ type, data }` to every client of this namespace on every instance, optionally except
-   * one client. Serialized once. Resolves once handed to the bus; never rejects (failures are logged).
+   * one client. Serialized once. Resolves once handed to the bus; never rejects (failures are
+   * logged). In a replay namespace it resolves false when the broadcast could not be given its
+   * seq (replay store unreachable) and so was sent to nobody: the caller may tell its sender.
    */
-  broadcast(type: string, data: unknown, options: { except?: string } = {}): Promise<void> {
-    return this.#host.publish(this.path, encodeFrame(type, data), options.except ? { except: options.except } : {});
+  broadcast(type: string, data: unknown, options: { except?: string } = {}): Promise<boolean> {
+    return this.#host.publish(this.path, encodeFrame(type, data), options.except ? { except: options.except } : {}, this.replay);
   }
 
   /** Sends `{ type, data, id? }` to one client of this namespace, on whichever instance it is. */
@@ -77,7 +92,7 @@ export class Namespace {
       this.deliver(frame, undefined, clientId);
       return Promise.resolve();
     }
-    return this.#host.publish(this.path, frame, { to: clientId });
+    return this.#host.publish(this.path, frame, { to: clientId }).then(() => {});
   }
 
   /** Local members of this namespace. */
@@ -114,12 +129,65 @@ export class Namespace {
   deliver(frame: Buffer, except?: string, to?: string): void {
     if (to !== undefined) {
       const client = this.#clients.get(to);
-      if (client && sendFrame(client.socket, frame, this.#host.maxBufferedBytes)) this.#messagesOut++;
+      if (client) this.#send(client, frame);
       return;
     }
+    if (except !== undefined && this.replay) this.#skip(except, frame);
     for (const client of this.#clients.values()) {
-      if (client.clientId !== except && sendFrame(client.socket, frame, this.#host.maxBufferedBytes)) this.#messagesOut++;
+      if (client.clientId !== except) this.#send(client, frame);
     }
+  }
+
+  /**
+   * @internal Keeps every frame for this client back until `release` (a replay or welcome is
+   * being prepared and must come first).
+   */
+  hold(clientId: string): void {
+    this.#gates.set(clientId, { held: [], floor: null });
+  }
+
+  /**
+   * @internal Ends the hold: returns the frames kept back, in order, less the sequenced ones at or
+   * below `floor` (the client has them already). Copies of those may still be on their way
+   * (the bus and the store are different connections), so they are dropped on arrival too,
+   * until a newer one comes by.
+   */
+  release(clientId: string, floor: ReplayHead | null): Buffer[] {
+    const held = this.#gates.get(clientId)?.held ?? [];
+    this.#gates.delete(clientId);
+    if (!floor) return held;
+    const out: Buffer[] = [];
+    let passed = false;
+    for (const frame of held) {
+      const verdict = belowFloor(frame, floor);
+      if (verdict === 'below') continue;
+      if (verdict === 'newer') passed = true;
+      out.push(frame);
+    }
+    if (!passed && this.#clients.has(clientId)) this.#gates.set(clientId, { held: null, floor });
+    return out;
+  }
+
+  #send(client: Client, frame: Buffer): void {
+    // One size check when no client is gated: what namespaces without replay pay.
+    const gate = this.#gates.size ? this.#gates.get(client.clientId) : undefined;
+    if (gate?.held) {
+      gate.held.push(frame);
+      return;
+    }
+    if (gate?.floor) {
+      const verdict = belowFloor(frame, gate.floor);
+      if (verdict === 'below') return;
+      if (verdict === 'newer') this.#gates.delete(client.clientId);
+    }
+    if (sendFrame(client.socket, frame, this.#host.maxBufferedBytes)) this.#messagesOut++;
+  }
+
+  /** The client left out of a sequenced broadcast gets its seq alone, so it sees no hole. */
+  #skip(clientId: string, frame: Buffer): void {
+    const client = this.#clients.get(clientId);
+    const head = client && headOf(frame);
+    if (head) this.#send(client, skipFrame(head));
   }
 
   /** @internal */
@@ -129,6 +197,7 @@ export class Namespace {
 
   /** @internal Returns whether the client was here. */
   delete(clientId: string): boolean {
+    this.#gates.delete(clientId);
     return this.#clients.delete(clientId);
   }
 
@@ -141,4 +210,11 @@ export class Namespace {
   closeAll(code: number = CloseCode.NAMESPACE_REMOVED, reason = 'namespace removed'): void {
     for (const client of this.#clients.values()) client.socket.close(code, closeReason(reason));
   }
+}
+
+/** Whether a frame is sequenced at or below `floor` (same epoch), above it, or not sequenced (or another epoch). */
+function belowFloor(frame: Buffer, floor: ReplayHead): 'below' | 'newer' | 'other' {
+  const head = headOf(frame);
+  if (!head || head.epoch !== floor.epoch) return 'other';
+  return head.seq <= floor.seq ? 'below' : 'newer';
 }

@@ -13,7 +13,7 @@ import type { Logger } from '../log.ts';
 import { buildCtx } from './ctx.ts';
 import { connectionEvents, type ConnectionHost } from './connection.ts';
 import { NamespaceChannels } from './channels.ts';
-import { checkDefinition, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
+import { checkDefinition, replayPolicy, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
 import { Fanout } from './fanout.ts';
 import { encodeFrame } from './protocol.ts';
 import { Namespace, type NamespaceHost, type NamespaceStats } from './namespace.ts';
@@ -21,6 +21,9 @@ import { MemoryPresence } from './presence/memory.ts';
 import type { Presence, PresenceState } from './presence/types.ts';
 import { MemoryPubSub } from './pubsub/memory.ts';
 import type { PubSub, PubSubState } from './pubsub/types.ts';
+import { MemoryReplayStore } from './replay/memory.ts';
+import { ReplayRoutes } from './replay/routes.ts';
+import type { ReplayHead, ReplayStore } from './replay/types.ts';
 import { closeReason, WsRefusal } from './refusal.ts';
 import { NamespaceRegistry } from './registry.ts';
 import { Admission } from './safety/admission.ts';
@@ -34,6 +37,8 @@ export interface RealtimeOptions {
   pubsub?: PubSub;
   /** Who is in each namespace across instances. Default: in-memory, private to this instance. */
   presence?: Presence;
+  /** Replay buffers of namespaces declared with `replay`. Default: in-memory, private to this instance. */
+  replay?: ReplayStore;
   /** This instance's id, stamped on everything it publishes. Default: a random UUID. */
   instanceId?: string;
   /**
@@ -52,6 +57,8 @@ export interface RealtimeStats {
   instanceId: string;
   /** `localOnly`: broadcasts this instance delivered to its own clients only, the bus being unable to carry them. */
   pubsub: { kind: string; state: PubSubState; localOnly: number };
+  /** `unsequenced`: broadcasts of replay namespaces sent to nobody, the replay store being unreachable. */
+  replay: { kind: string; unsequenced: number };
   presence: { kind: string; state: PresenceState };
   namespaces: number;
   clients: number;
@@ -66,6 +73,7 @@ export class Realtime {
   readonly registry = new NamespaceRegistry();
   readonly pubsub: PubSub;
   readonly presence: Presence;
+  readonly replay: ReplayStore;
   /** The bus subscription of each hosted namespace. */
   readonly channels: NamespaceChannels;
   readonly log: Logger;
@@ -73,9 +81,11 @@ export class Realtime {
   readonly #admission: Admission;
   readonly #stopHeartbeat: () => void;
   #closed: Promise<void> | undefined;
+  readonly #onClose: Array<() => Promise<void>> = [];
   readonly #prefix: string;
   readonly #nodeWs: ReturnType<typeof createNodeWebSocket>;
   readonly #fanout: Fanout;
+  readonly #replayRoutes: ReplayRoutes;
   readonly #nsHost: NamespaceHost;
   readonly #connHost: ConnectionHost;
   /** Errors inside @hono/node-ws's own listeners go to our log, not to console.error. */
@@ -90,6 +100,8 @@ export class Realtime {
     this.instanceId = options.instanceId ?? randomUUID();
     this.pubsub = options.pubsub ?? new MemoryPubSub();
     this.presence = options.presence ?? new MemoryPresence();
+    this.replay = options.replay ?? new MemoryReplayStore();
+    this.#replayRoutes = new ReplayRoutes(app);
     this.log = options.logger.child({ instanceId: this.instanceId });
     this.#prefix = options.channelPrefix ?? 'hns:';
     this.limits = resolveLimits(options.limits);
@@ -126,7 +138,10 @@ export class Realtime {
     });
     this.#nsHost = {
       maxBufferedBytes: this.limits.maxBufferedBytes,
-      publish: (path, frame, target) => this.#fanout.publish(path, frame, target),
+      publish: (path, frame, target, replay) =>
+        replay
+          ? this.#fanout.publishSequenced(path, frame, target, replay.store, replay.policy)
+          : this.#fanout.publish(path, frame, target).then(() => true),
       remove: (ns, opts) => this.#remove(ns, opts.removeIfEmpty),
     };
     this.#connHost = {
@@ -163,7 +178,9 @@ export class Realtime {
   namespace<M extends MessageSchemas>(definition: NamespaceDefinition<M>): MiddlewareHandler<AppEnv> {
     const def = definition as unknown as NamespaceDefinition<MessageSchemas>;
     checkDefinition(def);
-    return async (c) => {
+    const policy = replayPolicy(def);
+    const replay = policy && { store: this.replay, policy };
+    const handler: MiddlewareHandler<AppEnv> = async (c) => {
       if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
         throw new HTTPException(426, { message: 'this path takes WebSocket upgrades only' });
       }
@@ -190,9 +207,11 @@ export class Realtime {
       }
       const pattern = c.req.routePath;
       // Created when the socket opens, not before: a handshake that fails leaves nothing behind.
-      const create = () => new Namespace(path, pattern, params, this.#nsHost);
+      const create = () => new Namespace(path, pattern, params, this.#nsHost, replay);
       return this.#nodeWs.upgradeWebSocket(c, connectionEvents(this.#connHost, def, path, create, ctx), this.#wsOptions);
     };
+    if (policy) this.#replayRoutes.register(handler, policy);
+    return handler;
   }
 
   /**
@@ -211,9 +230,24 @@ export class Realtime {
     return c.json({ error: refusal.message, closeCode: refusal.closeCode }, refusal.status);
   }
 
-  /** Broadcasts to a namespace on every instance, whether or not it lives here (REST, jobs). */
-  broadcast(path: string, type: string, data: unknown, options: { except?: string } = {}): Promise<void> {
-    return this.#fanout.publish(path, encodeFrame(type, data), options.except ? { except: options.except } : {});
+  /**
+   * Broadcasts to a namespace on every instance, whether or not it lives here (REST, jobs). In a
+   * replay namespace (known by its route) it gets its seq; resolves false when it could not (the
+   * replay store is unreachable) and so was sent to nobody.
+   */
+  broadcast(path: string, type: string, data: unknown, options: { except?: string } = {}): Promise<boolean> {
+    const frame = encodeFrame(type, data);
+    const target = options.except ? { except: options.except } : {};
+    const hosted = this.registry.get(path);
+    const policy = hosted ? hosted.replay?.policy : this.#replayRoutes.policyOf(path);
+    if (policy) return this.#fanout.publishSequenced(path, frame, target, this.replay, policy);
+    return this.#fanout.publish(path, frame, target).then(() => true);
+  }
+
+  /** Where the sequence of a replay namespace stands (for a REST resync to report); undefined if it does not replay. */
+  async replayHead(path: string): Promise<ReplayHead | undefined> {
+    const policy = this.registry.get(path)?.replay?.policy ?? this.#replayRoutes.policyOf(path);
+    return policy && this.replay.head(path, policy);
   }
 
   /**
@@ -240,6 +274,7 @@ export class Realtime {
     return {
       instanceId: this.instanceId,
       pubsub: { kind: this.pubsub.kind, state: this.pubsub.state(), localOnly: this.#fanout.localOnly },
+      replay: { kind: this.replay.kind, unsequenced: this.#fanout.unsequenced },
       presence: { kind: this.presence.kind, state: this.presence.state() },
       namespaces: list.length,
       clients: list.reduce((n, s) => n + s.clients, 0),
@@ -263,6 +298,11 @@ export class Realtime {
     return this.#admission.draining;
   }
 
+  /** Runs `fn` when the realtime server closes, with its own connections (e.g. an app's Redis connection). */
+  onClose(fn: () => Promise<void>): void {
+    this.#onClose.push(fn);
+  }
+
   /** Closes every client with `code`, forgets this instance's presence and closes the broker connections. Idempotent. */
   close(code = 1001, reason = 'server closing'): Promise<void> {
     this.#closed ??= (async () => {
@@ -270,7 +310,7 @@ export class Realtime {
       for (const ns of this.registry.list()) ns.closeAll(code, reason);
       for (const client of this.#nodeWs.wss.clients) client.terminate();
       this.channels.close();
-      await Promise.all([this.presence.close(), this.pubsub.close()]);
+      await Promise.all([this.presence.close(), this.pubsub.close(), this.replay.close(), ...this.#onClose.map((fn) => fn())]);
     })();
     return this.#closed;
   }
