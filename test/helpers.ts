@@ -40,6 +40,7 @@ export interface Frame {
   data: any;
   id?: string;
   seq?: number;
+  replayed?: boolean;
 }
 
 /** A `ws` client that queues every frame so tests can await them in order. */
