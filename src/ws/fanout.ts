@@ -9,8 +9,10 @@
  * Each message carries the origin's sequence number, so a copy that returns after the origin has
  * delivered it itself is dropped: local clients get every message exactly once.
  */
+import { correlationId, withCorrelation } from '../correlation.ts';
 import type { Logger } from '../log.ts';
 import { unwrapEnvelope, wrapEnvelope, type EnvelopeHeader } from './envelope.ts';
+import type { RealtimeEvents } from './events.ts';
 import type { PubSub } from './pubsub/types.ts';
 import { sequenceFrame } from './replay/frame.ts';
 import type { ReplayPolicy, ReplayStore } from './replay/types.ts';
@@ -26,6 +28,8 @@ export interface FanoutOptions {
   /** Hands a frame to the local clients of `path` (except one, or only one). */
   deliver(path: string, frame: Buffer, except?: string, to?: string): void;
   log: Logger;
+  /** Bus traffic (`published`, `received`, `pubsubError`) for metrics. */
+  events: RealtimeEvents;
 }
 
 /** Delivery target of one message. */
@@ -55,14 +59,17 @@ export class Fanout {
 
   /** Publishes a frame to a namespace on every instance. Never rejects (failures are logged). */
   publish(path: string, frame: Buffer, target: Target): Promise<void> {
-    const { pubsub, instanceId, channelOf, isHosted, isSubscribed, log } = this.#o;
+    const { pubsub, instanceId, channelOf, isHosted, isSubscribed, log, events } = this.#o;
     const n = ++this.#seq;
     const header = this.#header(n, target);
+    if (!target.to) log.debug({ path, bytes: frame.length }, 'broadcast published');
     if (!isHosted(path)) {
       // Nobody here to deliver to (a REST broadcast into a namespace hosted elsewhere).
     } else if (pubsub.state() === 'ok' && isSubscribed(path)) this.#pending.set(n, 'sent');
     else this.#deliverLocally(path, n, frame, target);
-    return pubsub.publish(channelOf(path), wrapEnvelope(header, frame)).then(
+    const payload = wrapEnvelope(header, frame);
+    events.emit('published', { bytes: payload.length });
+    return pubsub.publish(channelOf(path), payload).then(
       () => {
         if (this.#pending.get(n) !== 'local') this.#pending.delete(n);
       },
@@ -70,6 +77,7 @@ export class Fanout {
         const state = this.#pending.get(n);
         if (state === 'sent') this.#deliverLocally(path, n, frame, target);
         else if (state === 'received') this.#pending.delete(n);
+        events.emit('pubsubError', { op: 'publish' });
         // Expected while degraded (one line per broadcast would flood the log); a surprise otherwise.
         if (state === 'local') log.debug({ err: String(err), path }, 'publish failed while degraded');
         else log.warn({ err: String(err), path }, 'publish failed: delivered to local clients only');
@@ -85,20 +93,25 @@ export class Fanout {
    * back (this channel not subscribed). Never rejects.
    */
   async publishSequenced(path: string, body: Buffer, target: Target, store: ReplayStore, policy: ReplayPolicy): Promise<boolean> {
-    const { pubsub, channelOf, isHosted, isSubscribed, log } = this.#o;
+    const { pubsub, channelOf, isHosted, isSubscribed, log, events } = this.#o;
     const n = ++this.#seq;
     const channel = channelOf(path);
+    const header = JSON.stringify(this.#header(n, target));
+    log.debug({ path, bytes: body.length }, 'broadcast published');
     const hosted = isHosted(path);
     if (hosted) this.#pending.set(n, 'sent');
     let head;
     try {
-      head = await store.append(path, channel, JSON.stringify(this.#header(n, target)), body, policy, (payload) => pubsub.publish(channel, payload));
+      head = await store.append(path, channel, header, body, policy, (payload) => pubsub.publish(channel, payload));
     } catch (err) {
       this.#pending.delete(n);
       this.unsequenced++;
+      events.emit('pubsubError', { op: 'publish' });
       log.warn({ err: String(err), path }, 'replay store unavailable: broadcast dropped (it would have had no seq)');
       return false;
     }
+    // Header, newline and body, plus the seq and epoch put in front of the body.
+    events.emit('published', { bytes: header.length + body.length + 40 });
     const state = this.#pending.get(n);
     this.#pending.delete(n);
     if (state === 'sent' && !(pubsub.state() === 'ok' && isSubscribed(path))) {
@@ -109,8 +122,10 @@ export class Fanout {
 
   /** A payload came from the bus on the channel of `path`. */
   receive(path: string, payload: Buffer): void {
+    this.#o.events.emit('received', { bytes: payload.length });
     const envelope = unwrapEnvelope(payload);
     if (!envelope) {
+      this.#o.events.emit('pubsubError', { op: 'malformed' });
       this.#o.log.warn({ path }, 'dropped a malformed bus message');
       return;
     }
@@ -123,11 +138,17 @@ export class Fanout {
       }
       if (state === 'sent') this.#pending.set(header.n, 'received');
     }
-    this.#o.deliver(path, frame, header.x, header.t);
+    const deliver = () => this.#o.deliver(path, frame, header.x, header.t);
+    if (header.c) withCorrelation(header.c, deliver);
+    else deliver();
   }
 
   #header(n: number, target: Target): EnvelopeHeader {
-    return { o: this.#o.instanceId, n, ...(target.except ? { x: target.except } : {}), ...(target.to ? { t: target.to } : {}) };
+    const header: EnvelopeHeader = { o: this.#o.instanceId, n, ...(target.except ? { x: target.except } : {}), ...(target.to ? { t: target.to } : {}) };
+    // The correlation id travels with the message, so the delivering instances log the same id.
+    const corr = correlationId();
+    if (corr) header.c = corr;
+    return header;
   }
 
   #deliverLocally(path: string, n: number, frame: Buffer, target: Target): void {

@@ -4,6 +4,7 @@
 import type { WebSocket } from 'ws';
 import { CloseCode } from './codes.ts';
 import type { Conn, Ctx } from './ctx.ts';
+import type { RealtimeEvents } from './events.ts';
 import { encodeFrame } from './protocol.ts';
 import { closeReason } from './refusal.ts';
 import { headOf, skipFrame } from './replay/frame.ts';
@@ -45,6 +46,7 @@ export interface NamespaceHost {
   /** Resolves false when a broadcast of a replay namespace could not be given its seq (not sent). */
   publish(path: string, frame: Buffer, target: { except?: string; to?: string }, replay?: NamespaceReplay): Promise<boolean>;
   remove(ns: Namespace, options: { removeIfEmpty: boolean }): boolean;
+  events: RealtimeEvents;
 }
 
 export class Namespace {
@@ -55,6 +57,7 @@ export class Namespace {
   readonly #gates = new Map<string, { held: Buffer[] | null; floor: ReplayHead | null }>();
   #messagesIn = 0;
   #messagesOut = 0;
+  readonly #slow = () => this.#host.events.emit('slowConsumer', { ns: this });
 
   constructor(
     /** The literal path, e.g. `/api/1/ws/hello-rooms/berlin`. */
@@ -125,17 +128,21 @@ export class Namespace {
     return this.#host.remove(this, { removeIfEmpty: true });
   }
 
-  /** @internal Hands a serialized frame to local sockets. */
-  deliver(frame: Buffer, except?: string, to?: string): void {
+  /** @internal Hands a serialized frame to local sockets; returns how many it was sent to. */
+  deliver(frame: Buffer, except?: string, to?: string): number {
+    let sent = 0;
     if (to !== undefined) {
       const client = this.#clients.get(to);
-      if (client) this.#send(client, frame);
-      return;
+      if (client && this.#send(client, frame)) sent = 1;
+    } else {
+      if (except !== undefined && this.replay) this.#skip(except, frame);
+      for (const client of this.#clients.values()) {
+        if (client.clientId !== except && this.#send(client, frame)) sent++;
+      }
     }
-    if (except !== undefined && this.replay) this.#skip(except, frame);
-    for (const client of this.#clients.values()) {
-      if (client.clientId !== except) this.#send(client, frame);
-    }
+    this.#messagesOut += sent;
+    this.#host.events.emit('delivered', { ns: this, recipients: sent, broadcast: to === undefined });
+    return sent;
   }
 
   /**
@@ -168,19 +175,20 @@ export class Namespace {
     return out;
   }
 
-  #send(client: Client, frame: Buffer): void {
+  /** Sends (or holds back) one frame to one client; returns whether it went out now. */
+  #send(client: Client, frame: Buffer): boolean {
     // One size check when no client is gated: what namespaces without replay pay.
     const gate = this.#gates.size ? this.#gates.get(client.clientId) : undefined;
     if (gate?.held) {
       gate.held.push(frame);
-      return;
+      return false;
     }
     if (gate?.floor) {
       const verdict = belowFloor(frame, gate.floor);
-      if (verdict === 'below') return;
+      if (verdict === 'below') return false;
       if (verdict === 'newer') this.#gates.delete(client.clientId);
     }
-    if (sendFrame(client.socket, frame, this.#host.maxBufferedBytes)) this.#messagesOut++;
+    return sendFrame(client.socket, frame, this.#host.maxBufferedBytes, this.#slow);
   }
 
   /** The client left out of a sequenced broadcast gets its seq alone, so it sees no hole. */

@@ -31,7 +31,7 @@ export async function welcomeHead(path: string, replay: NamespaceReplay, log: Lo
  * Answers `{ type: 'sync', data: { since, epoch } }`: every buffered frame after `since`, in
  * order, each flagged `"replayed":true`, then `synced { seq, epoch }`; or, when the buffer does
  * not reach back to `since` (or the epoch differs, or the store is unreachable), `gap` alone.
- * Never a part of what is missing: all or nothing.
+ * Never a part of what is missing: all or nothing. Returns which it was (undefined for a refused sync).
  */
 export async function serveSync(
   ns: Namespace,
@@ -40,16 +40,16 @@ export async function serveSync(
   id: string | undefined,
   send: (frame: Buffer) => void,
   log: Logger,
-): Promise<void> {
+): Promise<'served' | 'gap' | undefined> {
   const replay = ns.replay;
   if (!replay) {
     send(encodeError(ErrorCode.UNKNOWN_TYPE, 'this namespace does not replay: "sync" is not available', id));
-    return;
+    return undefined;
   }
   const parsed = SyncData.safeParse(data);
   if (!parsed.success) {
     send(encodeError(ErrorCode.INVALID_DATA, 'invalid data for "sync": expected { since: integer >= 0, epoch: string }', id));
-    return;
+    return undefined;
   }
   const { since, epoch } = parsed.data;
   ns.hold(clientId);
@@ -71,6 +71,7 @@ export async function serveSync(
     send(encodeFrame('gap', head ?? { seq: null, epoch: null }, { id }));
   }
   for (const frame of held) send(frame);
+  return frames ? 'served' : 'gap';
 }
 
 /** The stored envelopes as this client gets them; null unless each is readable and they follow `since` without a hole. */

@@ -7,12 +7,14 @@ import { CloseCode } from '../codes.ts';
 /**
  * Sends a ready frame as text. A socket with more than `maxBufferedBytes` still queued is a
  * client that stopped reading: it is closed with 1013 (it reconnects and catches up) instead
- * of letting its queue grow; the others are not held up. Returns whether the frame was queued.
+ * of letting its queue grow, and `onSlow` is called (metrics); the others are not held up.
+ * Returns whether the frame was queued.
  */
-export function sendFrame(socket: WebSocket, frame: Buffer, maxBufferedBytes: number): boolean {
+export function sendFrame(socket: WebSocket, frame: Buffer, maxBufferedBytes: number, onSlow?: () => void): boolean {
   if (socket.readyState !== 1) return false;
   if (socket.bufferedAmount > maxBufferedBytes) {
     socket.close(CloseCode.TRY_AGAIN_LATER, 'slow consumer: too much unread data');
+    onSlow?.();
     return false;
   }
   // hono's ws wrapper would send a Buffer as binary.
