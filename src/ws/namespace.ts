@@ -33,6 +33,9 @@ export interface NamespaceStats {
   createdAt: number;
 }
 
+/** Frames held back for one client during its replay or welcome, at most. */
+const MAX_HELD = 10_000;
+
 /** A replay namespace's store and policy. */
 export interface NamespaceReplay {
   store: ReplayStore;
@@ -180,7 +183,10 @@ export class Namespace {
     // One size check when no client is gated: what namespaces without replay pay.
     const gate = this.#gates.size ? this.#gates.get(client.clientId) : undefined;
     if (gate?.held) {
-      gate.held.push(frame);
+      // A replay store that does not answer must not make the hold grow without end: the client
+      // reconnects (1013) and syncs again.
+      if (gate.held.length >= MAX_HELD) client.socket.close(CloseCode.TRY_AGAIN_LATER, 'too many messages held during a replay');
+      else gate.held.push(frame);
       return false;
     }
     if (gate?.floor) {

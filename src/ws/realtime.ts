@@ -15,7 +15,7 @@ import { connectionEvents, type ConnectionHost } from './connection.ts';
 import { NamespaceChannels } from './channels.ts';
 import { checkDefinition, replayPolicy, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
 import { RealtimeEvents } from './events.ts';
-import { Fanout } from './fanout.ts';
+import { Fanout, type Target } from './fanout.ts';
 import { encodeFrame } from './protocol.ts';
 import { Namespace, type NamespaceHost, type NamespaceStats } from './namespace.ts';
 import { MemoryPresence } from './presence/memory.ts';
@@ -24,7 +24,7 @@ import { MemoryPubSub } from './pubsub/memory.ts';
 import type { PubSub, PubSubState } from './pubsub/types.ts';
 import { MemoryReplayStore } from './replay/memory.ts';
 import { ReplayRoutes } from './replay/routes.ts';
-import type { ReplayHead, ReplayStore } from './replay/types.ts';
+import type { ReplayHead, ReplayPolicy, ReplayStore } from './replay/types.ts';
 import { closeReason, RefusalReason, WsRefusal } from './refusal.ts';
 import { NamespaceRegistry } from './registry.ts';
 import { Admission } from './safety/admission.ts';
@@ -146,10 +146,7 @@ export class Realtime {
     this.channels.on('failed', () => this.events.emit('pubsubError', { op: 'subscribe' }));
     this.#nsHost = {
       maxBufferedBytes: this.limits.maxBufferedBytes,
-      publish: (path, frame, target, replay) =>
-        replay
-          ? this.#fanout.publishSequenced(path, frame, target, replay.store, replay.policy)
-          : this.#fanout.publish(path, frame, target).then(() => true),
+      publish: (path, frame, target, replay) => this.#publish(path, frame, target, replay?.policy),
       remove: (ns, opts) => this.#remove(ns, opts.removeIfEmpty),
       events: this.events,
     };
@@ -260,18 +257,26 @@ export class Realtime {
    * replay store is unreachable) and so was sent to nobody.
    */
   broadcast(path: string, type: string, data: unknown, options: { except?: string } = {}): Promise<boolean> {
-    const frame = encodeFrame(type, data);
     const target = options.except ? { except: options.except } : {};
-    const hosted = this.registry.get(path);
-    const policy = hosted ? hosted.replay?.policy : this.#replayRoutes.policyOf(path);
-    if (policy) return this.#fanout.publishSequenced(path, frame, target, this.replay, policy);
-    return this.#fanout.publish(path, frame, target).then(() => true);
+    return this.#publish(path, encodeFrame(type, data), target, this.#policyOf(path));
   }
 
   /** Where the sequence of a replay namespace stands (for a REST resync to report); undefined if it does not replay. */
   async replayHead(path: string): Promise<ReplayHead | undefined> {
-    const policy = this.registry.get(path)?.replay?.policy ?? this.#replayRoutes.policyOf(path);
+    const policy = this.#policyOf(path);
     return policy && this.replay.head(path, policy);
+  }
+
+  /** The replay policy of the namespace at `path`: its own if hosted here, else its route's. */
+  #policyOf(path: string): ReplayPolicy | undefined {
+    const hosted = this.registry.get(path);
+    return hosted ? hosted.replay?.policy : this.#replayRoutes.policyOf(path);
+  }
+
+  /** Every broadcast's way out: sequenced in a replay namespace, plain otherwise. */
+  #publish(path: string, frame: Buffer, target: Target, policy: ReplayPolicy | undefined): Promise<boolean> {
+    if (policy) return this.#fanout.publishSequenced(path, frame, target, this.replay, policy);
+    return this.#fanout.publish(path, frame, target).then(() => true);
   }
 
   /**
