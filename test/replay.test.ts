@@ -137,7 +137,8 @@ function suite(name: string, describeFn: typeof describeRedis, makeBackend: () =
     });
 
     /** A client of the test namespace whose socket goes to whichever instance `to()` names last. */
-    function client(first: TestApp, options: { resync?: boolean; drop?: (frame: Frame) => boolean } = {}) {
+    function client(first: TestApp, options: { resync?: boolean; drop?: (frame: Frame) => boolean; failResyncs?: number } = {}) {
+      let failures = options.failResyncs ?? 0;
       let target = first;
       const network = fakeNetwork();
       const view = new View();
@@ -190,6 +191,7 @@ function suite(name: string, describeFn: typeof describeRedis, makeBackend: () =
           ? {}
           : {
               resync: async () => {
+                if (failures-- > 0) throw new Error('REST down');
                 const state = (await (await fetch(`${target.url}/api/1/replay/${id}`)).json()) as { seq: number; epoch: string; items: number[] };
                 view.set(state.items);
                 return state;
@@ -362,6 +364,20 @@ function suite(name: string, describeFn: typeof describeRedis, makeBackend: () =
       expect(c.view.items).toEqual([1, 2, 3]);
       expect(c.view.frames.every((f) => f.replayed)).toBe(true);
       expect(c.view.resyncs).toBe(1);
+    });
+
+    it('reconnects and tries again when the resync fails', async () => {
+      const A = await backend.start('A');
+      const s = await sayer(A);
+      await s.say(1);
+      const c = client(A, { failResyncs: 1 });
+      const statuses: Status[] = [];
+      c.rc.onStatusChange((now) => statuses.push(now));
+      await c.view.until(() => c.view.resyncs === 1);
+      await s.say(2);
+      await c.view.has(2);
+      expect(c.view.items).toEqual([1, 2]);
+      expect(statuses).toEqual(['connected', 'reconnecting', 'connected']);
     });
 
     it('gives the client left out of a broadcast its seq alone (skip), so it sees no hole', async () => {
