@@ -1,0 +1,46 @@
+/**
+ * The control channel of a server under test: the bench runner talks to it over Node IPC to
+ * read its CPU time and memory, and to stop it (so `--cpu-prof` profiles get written).
+ */
+
+/** A request from the runner. */
+export type ControlRequest = { id: number; cmd: 'stats'; gc?: boolean } | { id: number; cmd: 'stop' };
+
+/** What a server reports: its own CPU time (microseconds) and memory (bytes). */
+export interface ServerStats {
+  cpuUser: number;
+  cpuSystem: number;
+  rss: number;
+  heapUsed: number;
+  external: number;
+}
+
+/** Reads CPU and memory; with `gc`, after a full collection (needs `--expose-gc`). */
+export function serverStats(gc = false): ServerStats {
+  if (gc && typeof globalThis.gc === 'function') {
+    globalThis.gc();
+    globalThis.gc();
+  }
+  const cpu = process.cpuUsage();
+  const mem = process.memoryUsage();
+  return { cpuUser: cpu.user, cpuSystem: cpu.system, rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external };
+}
+
+/**
+ * Announces the port to the runner and answers its requests until told to stop.
+ * The server exits when the runner goes away, so no run leaves a process behind.
+ */
+export function serveControl(port: number, close: () => Promise<void>): void {
+  if (!process.send) throw new Error('a bench server runs as a child of bench/run.ts (it needs an IPC channel)');
+  process.on('message', (msg: ControlRequest) => {
+    if (msg.cmd === 'stats') {
+      process.send!({ id: msg.id, stats: serverStats(msg.gc) });
+    } else if (msg.cmd === 'stop') {
+      void close().finally(() => {
+        process.send!({ id: msg.id, stopped: true }, () => process.exit(0));
+      });
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+  process.send({ ready: true, port });
+}

@@ -1,0 +1,50 @@
+/**
+ * Our server for the benchmark: the real pipeline (session middleware, access, params, zod
+ * message schema, namespace per room) with one bench namespace that relays
+ * `{ type: 'chat', data: { text } }` to its room, the sender included, like the baselines do.
+ */
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { createLogger } from '../../src/log.ts';
+import { authRoutes } from '../../src/routes/auth.ts';
+import { listen } from '../../src/server.ts';
+import { access } from '../../src/ws/access.ts';
+import type { PubSub } from '../../src/ws/pubsub/types.ts';
+import { Realtime } from '../../src/ws/realtime.ts';
+import { WsRefusal } from '../../src/ws/refusal.ts';
+import { createSessions } from '../../src/ws/session.ts';
+import type { AppEnv } from '../../src/ws/types.ts';
+import { serveControl } from './control.ts';
+
+export const BENCH_SECRET = 'bench-secret-that-is-long-enough-0123456789';
+
+const Room = z.object({ room: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/) });
+const Chat = z.object({ text: z.string().max(64 * 1024) });
+
+/** Composes the bench app; the pub/sub is a parameter so the cross-instance scenario can pass Redis. */
+export async function startOurs(pubsub?: PubSub) {
+  const log = createLogger('silent');
+  const app = new Hono<AppEnv>();
+  const rt = new Realtime(app, { logger: log, ...(pubsub ? { pubsub } : {}) });
+  const sessions = createSessions({ secret: BENCH_SECRET, userRoles: {}, secureCookie: false });
+  app.use('*', sessions.middleware);
+  app.route('/', authRoutes(sessions, {}));
+  app.get(
+    '/api/1/ws/bench/:room',
+    access({ requireAuth: false }),
+    rt.namespace({
+      params: Room,
+      messages: { chat: Chat },
+      onMessage({ message }, ns) {
+        void ns.broadcast('chat', { text: message.data.text });
+      },
+    }),
+  );
+  app.onError((err, c) => (err instanceof WsRefusal ? rt.refuse(c, err) : c.json({ error: String(err) }, 500)));
+  return listen({ app, rt, sessions, log }, { port: Number(process.env.BENCH_PORT ?? 0), hostname: '127.0.0.1' });
+}
+
+if (process.env.BENCH_CHILD === '1') {
+  const running = await startOurs();
+  serveControl(running.port, () => running.close());
+}
