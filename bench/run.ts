@@ -64,7 +64,7 @@ function start(script: string, core: number, execArgv: string[] = []): ChildProc
 }
 
 async function startServer(system: System): Promise<{ server: Child; port: number }> {
-  const prof = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS}/profiles`, `--cpu-prof-name=${system}-${Date.now()}.cpuprofile`] : [];
+  const prof = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS}/profiles`] : [];
   let ready!: (port: number) => void;
   const port = new Promise<number>((resolve) => (ready = resolve));
   const server = new Child(start(SERVER_SCRIPT[system], 0, prof), (msg) => msg.ready && ready(msg.port));

@@ -4,6 +4,7 @@
 import type { WebSocket } from 'ws';
 import { CloseCode } from './codes.ts';
 import type { Conn, Ctx } from './ctx.ts';
+import { preFrame, writeFrame } from './frame.ts';
 import { encodeFrame } from './protocol.ts';
 import { closeReason } from './refusal.ts';
 
@@ -107,16 +108,20 @@ export class Namespace {
     return this.#host.remove(this, { removeIfEmpty: true });
   }
 
-  /** @internal Hands a serialized frame to local sockets. */
-  deliver(frame: Buffer, except?: string, to?: string): void {
+  /** @internal Hands a serialized frame to local sockets, framed once for all of them. */
+  deliver(payload: Buffer, except?: string, to?: string): void {
     if (to !== undefined) {
       const client = this.#clients.get(to);
-      if (client && sendFrame(client.socket, frame)) this.#messagesOut++;
+      if (client && writeFrame(client.socket, preFrame(payload))) this.#messagesOut++;
       return;
     }
+    if (this.#clients.size === 0) return;
+    const frame = preFrame(payload);
+    let sent = 0;
     for (const client of this.#clients.values()) {
-      if (client.clientId !== except && sendFrame(client.socket, frame)) this.#messagesOut++;
+      if (client.clientId !== except && writeFrame(client.socket, frame)) sent++;
     }
+    this.#messagesOut += sent;
   }
 
   /** @internal */
@@ -138,11 +143,4 @@ export class Namespace {
   closeAll(code: number = CloseCode.NAMESPACE_REMOVED, reason = 'namespace removed'): void {
     for (const client of this.#clients.values()) client.socket.close(code, closeReason(reason));
   }
-}
-
-/** A text frame from a ready Buffer; hono's ws wrapper would send a Buffer as binary. */
-function sendFrame(socket: WebSocket, frame: Buffer): boolean {
-  if (socket.readyState !== 1) return false;
-  socket.send(frame, { binary: false });
-  return true;
 }
