@@ -60,7 +60,7 @@ interface Client {
   received: number;
 }
 
-type Mark = (name: 'start' | 'end', gc?: boolean) => Promise<void>;
+type Mark = (name: 'before' | 'start' | 'end', gc?: boolean) => Promise<void>;
 
 /** Runs one job; `mark` lets the runner read the server's counters at the same moments. */
 export async function runJob(job: Job, mark: Mark): Promise<LoadResult> {
@@ -112,6 +112,15 @@ export async function runJob(job: Job, mark: Mark): Promise<LoadResult> {
     const at = data.indexOf(0x54); // 'T' opens the scheduled send time
     const stamp = Number(data.toString('latin1', at + 1, data.indexOf(0x7c, at)));
     if (stamp >= windowStart && stamp < windowEnd) latencies.push(performance.now() - stamp);
+  }
+
+  if (job.kind === 'idle') {
+    // Warm-up: the first handshakes load and compile code; the memory baseline is taken after.
+    const warm = Array.from({ length: WARMUP_CONNECTS }, (): Client => ({ socket: undefined as unknown as WebSocket, room: rooms[0]!, welcomed: false, paused: false, received: 0 }));
+    for (const client of warm) await open(proto, client, proto.url(HOST, job.ports[0]!, 'warmup'), cookie, () => {});
+    await Promise.all(warm.map((client) => closeAndWait(client.socket)));
+    await sleep(200);
+    await mark('before', true);
   }
 
   const connectStart = performance.now();
@@ -240,6 +249,16 @@ function summarize(samples: number[], expected: number): NonNullable<LoadResult[
     samples: sorted.length,
     missing: Math.max(0, expected - sorted.length),
   };
+}
+
+/** Handshakes made and closed before an idle run is measured. */
+const WARMUP_CONNECTS = 200;
+
+function closeAndWait(socket: WebSocket): Promise<void> {
+  return new Promise((resolve) => {
+    socket.once('close', () => resolve());
+    socket.close();
+  });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

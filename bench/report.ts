@@ -12,7 +12,7 @@ export interface RunResult {
   system: System;
   spec: RunSpec;
   load: LoadResult;
-  server: { before: ServerStats; start?: { stats: ServerStats; at: number }; end?: { stats: ServerStats; at: number } };
+  server: { before: ServerStats; warm?: { stats: ServerStats; at: number }; start?: { stats: ServerStats; at: number }; end?: { stats: ServerStats; at: number } };
 }
 
 /** A figure of a run: its name, unit-formatted value, and whether ours/baseline is printed. */
@@ -26,6 +26,8 @@ interface Metric {
 /** Above this the load process itself is the bottleneck and deliveries/s says little about the server. */
 export const CLIENT_BOUND_PCT = 90;
 
+/** Server memory before the measured connects: after the warm-up when there was one. */
+const baseline = (r: RunResult) => r.server.warm?.stats ?? r.server.before;
 const cpuOf = (s: ServerStats) => s.cpuUser + s.cpuSystem;
 const serverCpuUs = (r: RunResult) => (r.server.start && r.server.end ? cpuOf(r.server.end.stats) - cpuOf(r.server.start.stats) : NaN);
 const perSecond = (r: RunResult) => r.load.deliveries / r.load.seconds;
@@ -51,8 +53,8 @@ const METRICS: Record<string, Metric[]> = {
   ],
   idle: [
     { name: 'connects/s', value: (r) => r.load.connects / (r.load.connectMs / 1000), digits: 0, ratio: true },
-    { name: 'RSS KiB/conn', value: (r) => (r.server.start!.stats.rss - r.server.before.rss) / 1024 / r.load.connects, digits: 1, ratio: true },
-    { name: 'heap KiB/conn', value: (r) => (r.server.start!.stats.heapUsed - r.server.before.heapUsed) / 1024 / r.load.connects, digits: 1, ratio: true },
+    { name: 'RSS KiB/conn', value: (r) => (r.server.start!.stats.rss - baseline(r).rss) / 1024 / r.load.connects, digits: 1, ratio: true },
+    { name: 'heap KiB/conn', value: (r) => (r.server.start!.stats.heapUsed - baseline(r).heapUsed) / 1024 / r.load.connects, digits: 1, ratio: true },
   ],
   slow: [
     { name: 'RSS growth MiB', value: (r) => (r.server.end!.stats.rss - r.server.start!.stats.rss) / 2 ** 20, digits: 1 },

@@ -91,7 +91,7 @@ async function runOne(spec: RunSpec, system: System): Promise<RunResult> {
       const { label: _label, instances: _instances, ...job } = spec;
       load.proc.send({ job: { ...job, system, ports: [port] } });
     });
-    return { system, spec, load: outcome, server: { before, start: marks.start, end: marks.end } };
+    return { system, spec, load: outcome, server: { before, warm: marks.before, start: marks.start, end: marks.end } };
   } finally {
     await server.request({ cmd: 'stop' });
     await server.exited;

@@ -19,6 +19,7 @@ import { MemoryPubSub } from './pubsub/memory.ts';
 import type { PubSub, PubSubState } from './pubsub/types.ts';
 import { closeReason, WsRefusal } from './refusal.ts';
 import { NamespaceRegistry } from './registry.ts';
+import { detachedUpgrade } from './upgrade-context.ts';
 import type { AppEnv } from './types.ts';
 
 export interface RealtimeOptions {
@@ -117,7 +118,8 @@ export class Realtime {
       const pattern = c.req.routePath;
       // Created when the socket opens, not before: a handshake that fails leaves nothing behind.
       const create = () => new Namespace(path, pattern, params, this.#nsHost);
-      return this.#nodeWs.upgradeWebSocket(c, connectionEvents(this.#connHost, def, path, create, ctx));
+      const upgrade = detachedUpgrade(c, connectionEvents(this.#connHost, def, path, create, ctx));
+      return this.#nodeWs.upgradeWebSocket(upgrade.context, upgrade.events);
     };
   }
 
