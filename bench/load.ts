@@ -27,6 +27,8 @@ export interface Job {
   durationMs: number;
   /** Handshakes in flight while connecting. */
   concurrency: number;
+  /** Cross-instance: an instance that gets one client in a room of its own and none of the busy ones. */
+  quietPort?: number;
 }
 
 /** What the load saw; the runner adds the server's side. */
@@ -124,6 +126,7 @@ export async function runJob(job: Job, mark: Mark): Promise<LoadResult> {
   }
 
   const connectStart = performance.now();
+  const cpuAtConnect = process.cpuUsage();
   const all: Client[] = [];
   for (const room of rooms) {
     for (let i = 0; i < job.perRoom; i++) {
@@ -143,6 +146,12 @@ export async function runJob(job: Job, mark: Mark): Promise<LoadResult> {
   }
   await Promise.all(Array.from({ length: Math.min(job.concurrency, all.length) }, connector));
   const connectMs = performance.now() - connectStart;
+  if (job.quietPort !== undefined) {
+    const quiet: Client = { socket: undefined as unknown as WebSocket, room: rooms[0]!, welcomed: false, paused: false, received: 0 };
+    await open(proto, quiet, proto.url(HOST, job.quietPort, 'quiet'), cookie, () => {});
+    all.push(quiet);
+  }
+  const connectCpu = process.cpuUsage(cpuAtConnect);
 
   if (job.kind === 'slow') {
     const slow = job.slow ?? 0;
@@ -201,7 +210,10 @@ export async function runJob(job: Job, mark: Mark): Promise<LoadResult> {
   }
 
   for (const client of all) client.socket.terminate();
-  if (job.kind === 'idle') return { connectMs, connects: all.length, deliveries: 0, seconds: 0, clientCpuPct: 0 };
+  if (job.kind === 'idle') {
+    const clientCpuPct = ((connectCpu.user + connectCpu.system) / 1000 / connectMs) * 100;
+    return { connectMs, connects: all.length, deliveries: 0, seconds: connectMs / 1000, clientCpuPct };
+  }
   const result: LoadResult = { connectMs, connects: all.length, deliveries, seconds, clientCpuPct };
   if (job.kind !== 'fanout') result.latency = summarize(latencies, expected);
   return result;

@@ -12,6 +12,10 @@ export interface RunResult {
   system: System;
   spec: RunSpec;
   load: LoadResult;
+  /** Why the run produced no figures (its figures are then n/a). */
+  error?: string;
+  /** Cross-instance runs: CPU of the instances hosting clients, bytes from Redis of the one that hosts none. */
+  cluster?: { cpuUs: number; quietBrokerBytesIn: number };
   server: { before: ServerStats; warm?: { stats: ServerStats; at: number }; start?: { stats: ServerStats; at: number }; end?: { stats: ServerStats; at: number } };
 }
 
@@ -55,6 +59,17 @@ const METRICS: Record<string, Metric[]> = {
     { name: 'connects/s', value: (r) => r.load.connects / (r.load.connectMs / 1000), digits: 0, ratio: true },
     { name: 'RSS KiB/conn', value: (r) => (r.server.start!.stats.rss - baseline(r).rss) / 1024 / r.load.connects, digits: 1, ratio: true },
     { name: 'heap KiB/conn', value: (r) => (r.server.start!.stats.heapUsed - baseline(r).heapUsed) / 1024 / r.load.connects, digits: 1, ratio: true },
+    { name: 'server CPU % (connecting)', value: (r) => ((cpuOf(r.server.start!.stats) - cpuOf(baseline(r))) / 1e6 / r.load.seconds) * 100, digits: 0 },
+    { name: 'client CPU % (connecting)', value: clientPct, digits: 0 },
+  ],
+  cross: [
+    { name: 'deliveries/s', value: perSecond, digits: 0, ratio: true },
+    { name: 'servers µs/delivery', value: (r) => (r.cluster?.cpuUs ?? NaN) / r.load.deliveries, digits: 3, ratio: true },
+    { name: 'p50 ms', value: lat('p50'), digits: 2 },
+    { name: 'p99 ms', value: lat('p99'), digits: 2, ratio: true },
+    { name: 'lost', value: (r) => r.load.latency?.missing ?? NaN, digits: 0 },
+    { name: 'quiet instance KiB/s from Redis', value: (r) => (r.cluster?.quietBrokerBytesIn ?? NaN) / 1024 / r.load.seconds, digits: 1 },
+    { name: 'client CPU %', value: clientPct, digits: 0 },
   ],
   slow: [
     { name: 'RSS growth MiB', value: (r) => (r.server.end!.stats.rss - r.server.start!.stats.rss) / 2 ** 20, digits: 1 },
@@ -70,6 +85,7 @@ const NAMES: Record<System, string> = { ours: 'ours', ws: 'raw ws', socketio: 'S
 
 /** The figures of one run, by metric name (what the JSON file keeps beside the raw counters). */
 export function figures(scenarioId: string, r: RunResult): Record<string, number> {
+  if (r.error) return {};
   return Object.fromEntries(METRICS[scenarioId]!.map((m) => [m.name, m.value(r)]));
 }
 
@@ -86,7 +102,11 @@ export function renderScenario(scenario: Scenario, results: RunResult[]): string
     const group = results.filter((r) => r.spec === spec);
     const ours = group.find((r) => r.system === 'ours');
     for (const r of group) {
-      const ratios = ratioMetrics.map((m) => (ours && r !== ours ? `${fmt(m.value(ours) / m.value(r), 2)}x` : ''));
+      if (r.error) {
+        rows.push([spec.label, NAMES[r.system], ...metrics.map(() => 'n/a'), ...ratioMetrics.map(() => ''), `failed: ${r.error}`]);
+        continue;
+      }
+      const ratios = ratioMetrics.map((m) => (ours && !ours.error && r !== ours ? `${fmt(m.value(ours) / m.value(r), 2)}x` : ''));
       const note = r.load.clientCpuPct >= CLIENT_BOUND_PCT ? 'client-bound' : '';
       rows.push([spec.label, NAMES[r.system], ...metrics.map((m) => fmt(m.value(r), m.digits)), ...ratios, note]);
     }

@@ -3,6 +3,7 @@
  * harness in seconds; the full set keeps each run to a few seconds, the whole to a few minutes.
  */
 import type { Job } from './load.ts';
+import type { System } from './protocols.ts';
 
 /** One configuration of a scenario, run once per system. */
 export type RunSpec = Omit<Job, 'system' | 'ports'> & { label: string; instances?: number };
@@ -13,6 +14,8 @@ export interface Scenario {
   /** What it measures, for the table heading and docs/performance.md. */
   measures: string;
   runs: RunSpec[];
+  /** Systems it applies to; default all three (raw ws has no cross-instance story). */
+  systems?: readonly System[];
 }
 
 export function scenarios(quick: boolean): Scenario[] {
@@ -42,6 +45,17 @@ export function scenarios(quick: boolean): Scenario[] {
       measures:
         'Connects clients over 100 rooms, 50 handshakes in flight, each counted when its welcome arrives (ours: session cookie read, access check, params, namespace get-or-create). Then server RSS and heap after a full GC, per connection.',
       runs: [{ label: quick ? '1000 clients' : '5000 clients', kind: 'idle', rooms: 100, perRoom: quick ? 10 : 50, size: 0, concurrency: 50, warmupMs: 0, durationMs: 0 }],
+    },
+    {
+      id: 'cross',
+      systems: ['ours', 'socketio'],
+      title: '4. Cross-instance (Redis)',
+      measures:
+        'Two server processes sharing Redis (ours: RedisPubSub; Socket.IO: @socket.io/redis-adapter), each room\'s clients alternating between them; a third instance hosts one client in another room. Closed loop as in 1, then open loop as in 2. Servers µs/delivery sums both busy instances; the last column is what the third instance receives from Redis for rooms it does not host.',
+      runs: [
+        { label: '2 instances, 10x50 closed loop, 100 B', instances: 2, kind: 'fanout', rooms: 10, perRoom: 50, size: 100, window: 8, concurrency: 50, ...measure },
+        { label: '2 instances, 10x50, 200 msg/s, 100 B', instances: 2, kind: 'latency', rooms: 10, perRoom: 50, size: 100, rate: 20, concurrency: 50, ...measure },
+      ],
     },
     {
       id: 'slow',

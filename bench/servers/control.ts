@@ -3,6 +3,8 @@
  * read its CPU time and memory, and to stop it (so `--cpu-prof` profiles get written).
  */
 
+import net from 'node:net';
+
 /** A request from the runner. */
 export type ControlRequest = { id: number; cmd: 'stats'; gc?: boolean } | { id: number; cmd: 'stop' };
 
@@ -13,6 +15,23 @@ export interface ServerStats {
   rss: number;
   heapUsed: number;
   external: number;
+  /** Bytes received from the broker (Redis) by this process, when tracked. */
+  brokerBytesIn: number;
+}
+
+const brokerSockets: net.Socket[] = [];
+
+/**
+ * Counts the bytes this process receives on client TCP connections made after the call (ioredis
+ * connects through `net.createConnection`): in a bench server these are its Redis connections.
+ */
+export function trackBrokerSockets(): void {
+  const original = net.createConnection;
+  net.createConnection = function trackedConnection(this: unknown, ...args: unknown[]) {
+    const socket = (original as (...a: unknown[]) => net.Socket).apply(this, args);
+    brokerSockets.push(socket);
+    return socket;
+  } as typeof net.createConnection;
 }
 
 /** Reads CPU and memory; with `gc`, after a full collection (needs `--expose-gc`). */
@@ -23,7 +42,8 @@ export function serverStats(gc = false): ServerStats {
   }
   const cpu = process.cpuUsage();
   const mem = process.memoryUsage();
-  return { cpuUser: cpu.user, cpuSystem: cpu.system, rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external };
+  const brokerBytesIn = brokerSockets.reduce((n, s) => n + s.bytesRead, 0);
+  return { cpuUser: cpu.user, cpuSystem: cpu.system, rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, brokerBytesIn };
 }
 
 /**

@@ -14,7 +14,7 @@ import { Realtime } from '../../src/ws/realtime.ts';
 import { WsRefusal } from '../../src/ws/refusal.ts';
 import { createSessions } from '../../src/ws/session.ts';
 import type { AppEnv } from '../../src/ws/types.ts';
-import { serveControl } from './control.ts';
+import { serveControl, trackBrokerSockets } from './control.ts';
 
 export const BENCH_SECRET = 'bench-secret-that-is-long-enough-0123456789';
 
@@ -22,10 +22,10 @@ const Room = z.object({ room: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/) });
 const Chat = z.object({ text: z.string().max(64 * 1024) });
 
 /** Composes the bench app; the pub/sub is a parameter so the cross-instance scenario can pass Redis. */
-export async function startOurs(pubsub?: PubSub) {
+export async function startOurs(pubsub?: PubSub, channelPrefix?: string) {
   const log = createLogger('silent');
   const app = new Hono<AppEnv>();
-  const rt = new Realtime(app, { logger: log, ...(pubsub ? { pubsub } : {}) });
+  const rt = new Realtime(app, { logger: log, ...(pubsub ? { pubsub } : {}), ...(channelPrefix ? { channelPrefix } : {}) });
   const sessions = createSessions({ secret: BENCH_SECRET, userRoles: {}, secureCookie: false });
   app.use('*', sessions.middleware);
   app.route('/', authRoutes(sessions, {}));
@@ -44,7 +44,30 @@ export async function startOurs(pubsub?: PubSub) {
   return listen({ app, rt, sessions, log }, { port: Number(process.env.BENCH_PORT ?? 0), hostname: '127.0.0.1' });
 }
 
+/**
+ * The Redis pub/sub of the cross-instance scenario. Loaded by path so this file still runs on a
+ * branch without it (the scenario then reports that it needs `RedisPubSub`).
+ */
+async function redisPubSub(url: string): Promise<PubSub> {
+  const modulePath = '../../src/ws/pubsub/redis.ts';
+  let mod: { RedisPubSub: new (options: { url: string; logger: ReturnType<typeof createLogger>; connectionName?: string }) => PubSub };
+  try {
+    mod = await import(modulePath);
+  } catch {
+    throw new Error('the cross-instance scenario needs RedisPubSub (src/ws/pubsub/redis.ts, issue 3)');
+  }
+  trackBrokerSockets();
+  return new mod.RedisPubSub({ url, logger: createLogger('silent'), connectionName: 'bench' });
+}
+
 if (process.env.BENCH_CHILD === '1') {
-  const running = await startOurs();
+  const url = process.env.BENCH_REDIS_URL;
+  const pubsub = url
+    ? await redisPubSub(url).catch((err: Error) => {
+        console.error(err.message);
+        process.exit(1);
+      })
+    : undefined;
+  const running = await startOurs(pubsub, process.env.BENCH_REDIS_PREFIX);
   serveControl(running.port, () => running.close());
 }

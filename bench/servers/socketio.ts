@@ -6,7 +6,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
-import { serveControl } from './control.ts';
+import { serveControl, trackBrokerSockets } from './control.ts';
 
 const server = createServer();
 const io = new Server(server, {
@@ -19,6 +19,7 @@ const io = new Server(server, {
 
 let closeRedis = async () => {};
 if (process.env.BENCH_REDIS_URL) {
+  trackBrokerSockets();
   const { Redis } = await import('ioredis');
   const { createAdapter } = await import('@socket.io/redis-adapter');
   const pub = new Redis(process.env.BENCH_REDIS_URL);
