@@ -59,6 +59,7 @@ const METRICS: Record<string, Metric[]> = {
     { name: 'connects/s', value: (r) => r.load.connects / (r.load.connectMs / 1000), digits: 0, ratio: true },
     { name: 'RSS KiB/conn', value: (r) => (r.server.start!.stats.rss - baseline(r).rss) / 1024 / r.load.connects, digits: 1, ratio: true },
     { name: 'heap KiB/conn', value: (r) => (r.server.start!.stats.heapUsed - baseline(r).heapUsed) / 1024 / r.load.connects, digits: 1, ratio: true },
+    { name: 'server µs/connect', value: (r) => (cpuOf(r.server.start!.stats) - cpuOf(baseline(r))) / r.load.connects, digits: 0, ratio: true },
     { name: 'server CPU % (connecting)', value: (r) => ((cpuOf(r.server.start!.stats) - cpuOf(baseline(r))) / 1e6 / r.load.seconds) * 100, digits: 0 },
     { name: 'client CPU % (connecting)', value: clientPct, digits: 0 },
   ],

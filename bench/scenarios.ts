@@ -18,6 +18,9 @@ export interface Scenario {
   systems?: readonly System[];
 }
 
+/** Fan-out broadcasts in flight per room: enough that the server, not the round trip, is the limit. */
+const WINDOW = Number(process.env.BENCH_WINDOW ?? 32);
+
 export function scenarios(quick: boolean): Scenario[] {
   const measure = quick ? { warmupMs: 500, durationMs: 1500 } : { warmupMs: 1000, durationMs: 5000 };
   const fanoutShapes: Array<[number, number]> = quick ? [[10, 50], [1, 1000]] : [[10, 50], [1, 1000], [100, 10]];
@@ -27,9 +30,9 @@ export function scenarios(quick: boolean): Scenario[] {
       id: 'fanout',
       title: '1. Fan-out capacity',
       measures:
-        'Closed loop: in each room one client sends chat messages, at most 8 broadcasts in flight per room (a broadcast is done when every member has it). Deliveries/s counted at the clients; server CPU time (user+system) per delivery.',
+        `Closed loop: in each room one client sends chat messages, at most ${WINDOW} broadcasts in flight per room (a broadcast is done when every member has it). Deliveries/s counted at the clients; server CPU time (user+system) per delivery.`,
       runs: fanoutShapes.flatMap(([rooms, perRoom]) =>
-        sizes.map((size) => ({ label: `${rooms}x${perRoom}, ${size} B`, kind: 'fanout' as const, rooms, perRoom, size, window: 8, concurrency: 50, ...measure })),
+        sizes.map((size) => ({ label: `${rooms}x${perRoom}, ${size} B`, kind: 'fanout' as const, rooms, perRoom, size, window: WINDOW, concurrency: 50, ...measure })),
       ),
     },
     {
