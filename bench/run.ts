@@ -145,7 +145,7 @@ async function main(): Promise<void> {
   const lines = [
     `# Benchmark ${new Date().toISOString()}${quick ? ' (quick)' : ''}`,
     '',
-    `Machine: ${machine}. ${hasTaskset ? 'Server pinned to core 0, load to core 1 (taskset).' : 'No taskset: processes not pinned.'}`,
+    `Machine: ${machine}; load average at start ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}. ${hasTaskset ? 'Server pinned to core 0, load to core 1 (taskset).' : 'No taskset: processes not pinned.'}`,
     '',
   ];
   console.log(lines.join('\n'));
@@ -170,6 +170,9 @@ async function main(): Promise<void> {
     console.log(table);
     lines.push(table);
   }
+  const end = `Load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (other processes on the same cores make absolute figures drift; compare the ratios).`;
+  console.log(end);
+  lines.push(end);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const json = { at: new Date().toISOString(), quick, machine, pinned: hasTaskset, results: all };
   writeFileSync(`${RESULTS}/bench-${stamp}.json`, JSON.stringify(json, null, 2));
