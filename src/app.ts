@@ -3,7 +3,7 @@
  * `buildApp()` is importable without listening (tests use `app.request()`); running this file
  * (`tsx src/app.ts`, `npm start`) reads the configuration and listens.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
@@ -14,6 +14,10 @@ import { authRoutes } from './routes/auth.ts';
 import { roomsRoutes } from './routes/rooms.ts';
 import { systemRoutes } from './routes/system.ts';
 import { listen } from './server.ts';
+import { exitOnSignals } from './shutdown.ts';
+import { RedisPresence } from './ws/presence/redis.ts';
+import type { Presence } from './ws/presence/types.ts';
+import { RedisPubSub } from './ws/pubsub/redis.ts';
 import type { PubSub } from './ws/pubsub/types.ts';
 import { Realtime } from './ws/realtime.ts';
 import { WsRefusal } from './ws/refusal.ts';
@@ -29,9 +33,13 @@ export interface BuiltApp {
 
 export interface AppDeps {
   logger?: Logger;
-  /** The broker; default: an in-memory bus private to this app. */
+  /** The broker; default: Redis when `config.redisUrl` is set, else an in-memory bus private to this app. */
   pubsub?: PubSub;
+  /** Presence; default: Redis when `config.redisUrl` is set, else in-memory, private to this app. */
+  presence?: Presence;
   instanceId?: string;
+  /** Extra route modules (REST or namespaces), mounted before the catch-all 404s. */
+  routes?: (rt: Realtime) => Hono<AppEnv>[];
 }
 
 const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
@@ -40,12 +48,14 @@ const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
 export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   const log = deps.logger ?? createLogger(config.logLevel);
   const app = new Hono<AppEnv>();
+  const instanceId = deps.instanceId ?? randomUUID();
   const rt = new Realtime(app, {
     logger: log,
+    instanceId,
     channelPrefix: config.redisPrefix,
-    maxPayload: config.maxPayload,
-    ...(deps.pubsub ? { pubsub: deps.pubsub } : {}),
-    ...(deps.instanceId ? { instanceId: deps.instanceId } : {}),
+    limits: config.limits,
+    unsubscribeDelayMs: config.unsubscribeDelayMs,
+    ...redisServices(config, deps, instanceId, log),
   });
   let secret = config.sessionSecret;
   if (!secret) {
@@ -58,6 +68,7 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   app.route('/', authRoutes(sessions, config.userRoles));
   app.route('/', systemRoutes(rt));
   app.route('/', roomsRoutes(rt));
+  for (const routes of deps.routes?.(rt) ?? []) app.route('/', routes);
   app.get('/api/1/ws/*', () => {
     throw WsRefusal.notFound();
   });
@@ -77,6 +88,17 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   return { app, rt, sessions, log };
 }
 
+/** Pub/sub and presence on Redis when `REDIS_URL` is set (each unless given in deps). */
+function redisServices(config: Config, deps: AppDeps, instanceId: string, log: Logger): { pubsub?: PubSub; presence?: Presence } {
+  const url = config.redisUrl;
+  const name = `${config.redisPrefix}${instanceId}`;
+  const logger = log.child({ instanceId });
+  const pubsub = deps.pubsub ?? (url ? new RedisPubSub({ url, logger, connectionName: name }) : undefined);
+  const presence =
+    deps.presence ?? (url ? new RedisPresence({ url, prefix: config.redisPrefix, instanceId, ttlMs: config.presenceTtlMs, logger }) : undefined);
+  return { ...(pubsub ? { pubsub } : {}), ...(presence ? { presence } : {}) };
+}
+
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -91,13 +113,7 @@ async function main(): Promise<void> {
   const built = buildApp(config);
   const running = await listen(built, { port: config.port, hostname: config.host });
   built.log.info({ port: running.port }, `listening on http://localhost:${running.port}`);
-  const stop = async (signal: string) => {
-    built.log.info({ signal }, 'shutting down');
-    await running.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  exitOnSignals(built, running, config.shutdown);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

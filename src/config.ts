@@ -3,6 +3,7 @@
  * start-up with a message that names the variable and what it expects.
  */
 import { z } from 'zod';
+import { DEFAULT_LIMITS as L, type Limits } from './ws/safety/limits.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
@@ -30,6 +31,19 @@ const userRoles = z
     return out;
   });
 
+/** `ALLOWED_ORIGINS`: comma-separated `scheme://host[:port]` origins, or `*` for any. */
+const originList = z.string().transform((spec, ctx) => {
+  const out: string[] = [];
+  for (const entry of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (entry !== '*' && entry !== 'null' && !/^https?:\/\/[^/\s]+$/.test(entry)) {
+      ctx.addIssue({ code: 'custom', message: `expected origins like https://app.example.com, comma separated (got "${entry}")` });
+      return z.NEVER;
+    }
+    out.push(entry);
+  }
+  return out;
+});
+
 const Env = z.object({
   PORT: int(0, 65535).default(3000),
   HOST: z.string().min(1).optional(),
@@ -38,7 +52,28 @@ const Env = z.object({
   COOKIE_SECURE: bool.default(false),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
   REDIS_PREFIX: z.string().min(1).max(64).default('hns:'),
-  WS_MAX_PAYLOAD: int(128, 16 * 1024 * 1024).default(64 * 1024),
+  PRESENCE_TTL_MS: int(300, 600_000).default(15_000),
+  UNSUBSCRIBE_DELAY_MS: int(0, 600_000).default(2000),
+  // Protective limits: docs/limits.md explains each one, its code and values for a public server.
+  WS_MAX_PAYLOAD: int(128, 16 * 1024 * 1024).default(L.maxPayload),
+  WS_MAX_DEPTH: int(2, 1000).default(L.maxDepth),
+  WS_MAX_CONNECTIONS: int(1, 10_000_000).default(L.maxConnections),
+  WS_MAX_CONNECTIONS_PER_IP: int(1, 10_000_000).default(L.maxConnectionsPerIp),
+  WS_MAX_CONNECTIONS_PER_USER: int(1, 10_000_000).default(L.maxConnectionsPerUser),
+  WS_ADMISSION_RATE: int(0, 1_000_000).default(L.admissionRate),
+  WS_ADMISSION_BURST: int(1, 1_000_000).default(L.admissionBurst),
+  WS_MAX_NAMESPACES: int(1, 10_000_000).default(L.maxNamespaces),
+  WS_MESSAGE_RATE: int(0, 1_000_000).default(L.messageRate),
+  WS_MESSAGE_BURST: int(1, 1_000_000).default(L.messageBurst),
+  WS_MAX_PENDING_MESSAGES: int(1, 1_000_000).default(L.maxPendingMessages),
+  WS_MAX_REJECTED: int(1, 1_000_000).default(L.maxRejected),
+  WS_MAX_BUFFERED_BYTES: int(1024, 1024 * 1024 * 1024).default(L.maxBufferedBytes),
+  WS_PING_INTERVAL_MS: int(0, 3_600_000).default(L.pingIntervalMs),
+  WS_CLOSE_TIMEOUT_MS: int(100, 600_000).default(L.closeTimeoutMs),
+  TRUST_PROXY: int(0, 10).default(L.trustProxy),
+  ALLOWED_ORIGINS: originList.default([...L.allowedOrigins]),
+  SHUTDOWN_SPREAD_MS: int(0, 600_000).default(5_000),
+  SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -52,7 +87,14 @@ export interface Config {
   cookieSecure: boolean;
   redisUrl: string | undefined;
   redisPrefix: string;
-  maxPayload: number;
+  /** How long a dead instance's members still count in presence (refreshed every third of it). */
+  presenceTtlMs: number;
+  /** How long a removed namespace keeps its bus subscription (churn without thrashing). */
+  unsubscribeDelayMs: number;
+  /** Protective limits of the realtime server (docs/limits.md). */
+  limits: Limits;
+  /** Graceful shutdown: window over which clients are closed, and the bound on the whole exit. */
+  shutdown: { spreadMs: number; timeoutMs: number };
   logLevel: string;
 }
 
@@ -77,7 +119,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     cookieSecure: e.COOKIE_SECURE,
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
-    maxPayload: e.WS_MAX_PAYLOAD,
+    presenceTtlMs: e.PRESENCE_TTL_MS,
+    unsubscribeDelayMs: e.UNSUBSCRIBE_DELAY_MS,
+    limits: {
+      maxPayload: e.WS_MAX_PAYLOAD,
+      maxDepth: e.WS_MAX_DEPTH,
+      maxConnections: e.WS_MAX_CONNECTIONS,
+      maxConnectionsPerIp: e.WS_MAX_CONNECTIONS_PER_IP,
+      maxConnectionsPerUser: e.WS_MAX_CONNECTIONS_PER_USER,
+      admissionRate: e.WS_ADMISSION_RATE,
+      admissionBurst: e.WS_ADMISSION_BURST,
+      maxNamespaces: e.WS_MAX_NAMESPACES,
+      messageRate: e.WS_MESSAGE_RATE,
+      messageBurst: e.WS_MESSAGE_BURST,
+      maxPendingMessages: e.WS_MAX_PENDING_MESSAGES,
+      maxRejected: e.WS_MAX_REJECTED,
+      maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+      pingIntervalMs: e.WS_PING_INTERVAL_MS,
+      closeTimeoutMs: e.WS_CLOSE_TIMEOUT_MS,
+      trustProxy: e.TRUST_PROXY,
+      allowedOrigins: e.ALLOWED_ORIGINS,
+    },
+    shutdown: { spreadMs: e.SHUTDOWN_SPREAD_MS, timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
     logLevel: e.LOG_LEVEL,
   };
 }

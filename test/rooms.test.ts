@@ -48,4 +48,13 @@ describe('Dynamic Rooms', () => {
     const chat = await a.next('chat');
     expect(chat.data).toMatchObject({ username: '_system', text: 'from rest' });
   });
+
+  it('announces joins and leaves to the others in the room', async () => {
+    const a = await TestClient.connect(room('Cairo'));
+    const b = await TestClient.connect(room('Cairo'));
+    expect((await a.next('joined')).data).toEqual({ clientId: b.welcome.data.clientId, username: '(guest)', count: 2 });
+    await b.close();
+    expect((await a.next('left')).data).toEqual({ clientId: b.welcome.data.clientId, username: '(guest)', count: 1 });
+    expect(b.frames.some((f) => f.type === 'joined')).toBe(false);
+  });
 });

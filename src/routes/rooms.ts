@@ -24,13 +24,18 @@ const RoomParams = z.object({ roomName: RoomName });
 const Chat = z.object({ text: z.string().trim().min(1, 'empty message').max(2000) });
 
 export const ROOM_PATTERN = '/api/1/ws/hello-rooms/:roomName';
-export const roomPath = (room: string) => `/api/1/ws/hello-rooms/${room}`;
+const ROOM_PREFIX = '/api/1/ws/hello-rooms/';
+export const roomPath = (room: string) => `${ROOM_PREFIX}${room}`;
 
 export function roomsRoutes(rt: Realtime, history = new RoomHistory()) {
   function chat(room: string, username: string, text: string): ChatMessage {
     const message = { id: randomUUID(), room, username, text, at: new Date().toISOString() };
     history.push(message);
     return message;
+  }
+
+  async function memberCount(path: string): Promise<number> {
+    return (await rt.presence.counts([path])).get(path) ?? 0;
   }
 
   return new Hono<AppEnv>()
@@ -40,30 +45,38 @@ export function roomsRoutes(rt: Realtime, history = new RoomHistory()) {
       rt.namespace({
         params: RoomParams,
         messages: { chat: Chat },
-        onConnect({ clientId, ctx }, ns) {
-          ns.broadcast('joined', { clientId, username: ctx.username, count: ns.size }, { except: clientId });
+        async onConnect({ clientId, ctx }, ns) {
+          const count = await memberCount(ns.path);
+          ns.broadcast('joined', { clientId, username: ctx.username, count }, { except: clientId });
         },
         onMessage({ ctx, message }, ns) {
           const sent = chat(ctx.params.roomName!, ctx.username, message.data.text);
           ns.broadcast('chat', sent);
           return { id: sent.id };
         },
-        onDisconnect({ clientId, ctx }, ns) {
-          ns.broadcast('left', { clientId, username: ctx.username, count: ns.size });
+        async onDisconnect({ clientId, ctx }, ns) {
+          const count = await memberCount(ns.path);
+          ns.broadcast('left', { clientId, username: ctx.username, count });
         },
       }),
     )
-    .get('/api/1/rooms', (c) => {
-      const counts = new Map<string, number>(DEFAULT_ROOMS.map((r) => [r, 0]));
-      for (const ns of rt.registry.list()) {
-        if (ns.pattern === ROOM_PATTERN) counts.set(ns.params.roomName!, ns.size);
+    .get('/api/1/rooms', async (c) => {
+      // The default rooms, and every room with members on any instance.
+      const names = new Set<string>(DEFAULT_ROOMS);
+      for (const path of await rt.presence.paths()) {
+        const name = path.startsWith(ROOM_PREFIX) ? path.slice(ROOM_PREFIX.length) : undefined;
+        if (name !== undefined && RoomName.safeParse(name).success) names.add(name);
       }
-      return c.json({ rooms: [...counts].map(([name, members]) => ({ name, members })) });
+      const counts = await rt.presence.counts([...names].map(roomPath));
+      const rooms = [...names]
+        .map((name) => ({ name, members: counts.get(roomPath(name)) ?? 0 }))
+        .filter((room) => room.members > 0 || (DEFAULT_ROOMS as readonly string[]).includes(room.name));
+      return c.json({ rooms });
     })
-    .get('/api/1/rooms/:roomName', zValidator('param', RoomParams), (c) => {
+    .get('/api/1/rooms/:roomName', zValidator('param', RoomParams), async (c) => {
       const { roomName } = c.req.valid('param');
-      const members = rt.registry.get(roomPath(roomName))?.members() ?? [];
-      return c.json({ room: roomName, members, messages: history.recent(roomName) });
+      const { members, partial } = await rt.presence.members(roomPath(roomName));
+      return c.json({ room: roomName, members, ...(partial ? { partial } : {}), messages: history.recent(roomName) });
     })
     .post(
       '/api/1/rooms/:roomName/messages',

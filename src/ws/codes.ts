@@ -12,6 +12,8 @@ export const CloseCode = {
   GOING_AWAY: 1001,
   /** Abnormal closure: no close frame (network drop). Never sent, only observed. Retryable. */
   ABNORMAL: 1006,
+  /** A text frame that is not valid UTF-8 (sent by ws, RFC 6455). */
+  INVALID_PAYLOAD: 1007,
   /** Sustained policy abuse (rate limit). */
   POLICY_VIOLATION: 1008,
   /** A frame larger than the configured maximum payload. */

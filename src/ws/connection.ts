@@ -7,20 +7,25 @@ import { randomUUID } from 'node:crypto';
 import type { WSEvents } from 'hono/ws';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../log.ts';
-import { ErrorCode } from './codes.ts';
+import { CloseCode, ErrorCode } from './codes.ts';
 import { publicCtx, type Conn, type Ctx } from './ctx.ts';
 import type { MessageSchemas, NamespaceDefinition } from './definition.ts';
 import { MessageError } from './message-error.ts';
 import type { Client, Namespace } from './namespace.ts';
 import { encodeError, encodeFrame, parseClientFrame, type ClientMessage } from './protocol.ts';
+import { inboundGate } from './safety/inbound.ts';
+import type { Limits } from './safety/limits.ts';
 
 /** What a connection needs from the realtime server. */
 export interface ConnectionHost {
-  /** Gets or creates the namespace and resolves once it receives broadcasts. */
-  join(path: string, create: () => Namespace): { ns: Namespace; ready: Promise<void> };
+  /** Gets or creates the namespace, adds the client; `ready` resolves once it receives broadcasts and counts in presence. */
+  join(path: string, create: () => Namespace, client: Client): { ns: Namespace; ready: Promise<void> };
+  /** Removes the client from the namespace; resolves once presence forgot it. */
+  leave(ns: Namespace, clientId: string): Promise<void>;
   /** Called after the client left; drops the namespace if the definition says so. */
   left(ns: Namespace, dropWhenEmpty: boolean): void;
   log: Logger;
+  limits: Limits;
 }
 
 export function connectionEvents(
@@ -36,6 +41,9 @@ export function connectionEvents(
   let ns: Namespace | undefined;
   // Messages of one connection are handled one after the other, after the welcome.
   let chain: Promise<void> = Promise.resolve();
+  const admitMessage = inboundGate(host.limits);
+  let pending = 0;
+  let welcomed = false;
 
   const reply = (frame: Buffer) => ns?.deliver(frame, undefined, clientId);
 
@@ -60,7 +68,7 @@ export function connectionEvents(
       reply(encodeError(ErrorCode.BINARY_NOT_SUPPORTED, 'binary frames are not accepted; send JSON text'));
       return;
     }
-    const parsed = parseClientFrame(data);
+    const parsed = parseClientFrame(data, host.limits.maxDepth);
     if (!parsed.ok) {
       reply(encodeError(parsed.code, parsed.error, parsed.id));
       return;
@@ -93,27 +101,42 @@ export function connectionEvents(
 
   return {
     onOpen(_event, ws) {
-      const joined = host.join(path, create);
-      const current = (ns = joined.ns);
       const client: Client = { clientId, ctx, socket: ws.raw as WebSocket, connectedAt: Date.now() };
-      current.add(client);
+      const joined = host.join(path, create, client);
+      const current = (ns = joined.ns);
       log.debug('connected');
       chain = joined.ready.then(async () => {
         reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx) }));
+        welcomed = true;
         await contained('onConnect', () => def.onConnect?.(conn, current));
       });
     },
-    onMessage(event) {
+    onMessage(event, ws) {
       const current = ns;
       if (!current) return;
-      chain = chain.then(() => handle(event.data, current));
+      // Judged on arrival, before parsing or queueing, so a flood costs as little as possible.
+      const verdict = admitMessage(pending);
+      if (verdict === 'abusive') {
+        ws.close(CloseCode.POLICY_VIOLATION, 'message rate limit exceeded');
+        return;
+      }
+      if (verdict === 'limited') {
+        // Answered at once, not queued behind a slow handler; only `welcome` must come first.
+        const limited = () => reply(encodeError(ErrorCode.RATE_LIMITED, 'too many messages; slow down'));
+        if (welcomed) limited();
+        else chain = chain.then(limited);
+        return;
+      }
+      pending++;
+      chain = chain.then(() => handle(event.data, current)).finally(() => pending--);
     },
     onClose(event) {
       const current = ns;
       if (!current) return;
-      current.delete(clientId);
+      const gone = host.leave(current, clientId);
       log.debug({ code: event.code }, 'disconnected');
       chain = chain.then(async () => {
+        await gone;
         await contained('onDisconnect', () => def.onDisconnect?.({ ...conn, code: event.code, reason: event.reason }, current));
         host.left(current, def.dropWhenEmpty !== false);
       });

@@ -1,5 +1,5 @@
 /**
- * What travels on the pub/sub bus: a one-line JSON header (origin instance, except, to) followed
+ * What travels on the pub/sub bus: a one-line JSON header (origin instance and sequence, except, to) followed
  * by the frame bytes exactly as clients receive them, so a receiving instance slices the frame
  * out and hands it to its sockets without parsing or re-serializing it.
  */
@@ -7,6 +7,8 @@
 export interface EnvelopeHeader {
   /** Instance that published. */
   o: string;
+  /** The origin's sequence number of this message (lets the origin drop a copy it delivered itself). */
+  n?: number;
   /** Client id that must not receive it (broadcast except the sender). */
   x?: string;
   /** Client id that alone receives it (send to one). */

@@ -5,10 +5,17 @@ export { buildCtx, GUEST_USERNAME, publicCtx, SYSTEM_USERNAME, systemCtx, type C
 export type { IncomingMessage, MessageSchemas, NamespaceDefinition } from './definition.ts';
 export { MessageError } from './message-error.ts';
 export { Namespace, type Member, type NamespaceStats } from './namespace.ts';
+export { NamespaceChannels } from './channels.ts';
+export { MemoryPresence, MemoryPresenceStore } from './presence/memory.ts';
+export { RedisPresence, type RedisPresenceOptions } from './presence/redis.ts';
+export type { Presence, PresenceResult, PresenceState } from './presence/types.ts';
 export { MemoryBus, MemoryPubSub } from './pubsub/memory.ts';
+export { RedisPubSub, type RedisPubSubOptions } from './pubsub/redis.ts';
 export type { PayloadHandler, PubSub, PubSubState } from './pubsub/types.ts';
 export { Realtime, type RealtimeOptions, type RealtimeStats } from './realtime.ts';
 export { WsRefusal } from './refusal.ts';
 export { NamespaceRegistry } from './registry.ts';
+export type { DrainOptions } from './safety/drain.ts';
+export { DEFAULT_LIMITS, type Limits } from './safety/limits.ts';
 export { createSessions, type SessionOptions, type Sessions } from './session.ts';
 export type { AppEnv, OnCreateFn } from './types.ts';

@@ -4,9 +4,10 @@
 import type { WebSocket } from 'ws';
 import { CloseCode } from './codes.ts';
 import type { Conn, Ctx } from './ctx.ts';
-import { preFrame, writeFrame } from './frame.ts';
+import { preFrame } from './frame.ts';
 import { encodeFrame } from './protocol.ts';
 import { closeReason } from './refusal.ts';
+import { sendFrame } from './safety/send.ts';
 
 /** A connected client of this instance. */
 export interface Client extends Conn {
@@ -32,6 +33,8 @@ export interface NamespaceStats {
 
 /** What a namespace needs from the realtime server it lives in. */
 export interface NamespaceHost {
+  /** Queued bytes past which a socket is closed as a slow consumer (1013). */
+  readonly maxBufferedBytes: number;
   publish(path: string, frame: Buffer, target: { except?: string; to?: string }): Promise<void>;
   remove(ns: Namespace, options: { removeIfEmpty: boolean }): boolean;
 }
@@ -112,14 +115,14 @@ export class Namespace {
   deliver(payload: Buffer, except?: string, to?: string): void {
     if (to !== undefined) {
       const client = this.#clients.get(to);
-      if (client && writeFrame(client.socket, preFrame(payload))) this.#messagesOut++;
+      if (client && sendFrame(client.socket, preFrame(payload), this.#host.maxBufferedBytes)) this.#messagesOut++;
       return;
     }
     if (this.#clients.size === 0) return;
     const frame = preFrame(payload);
     let sent = 0;
     for (const client of this.#clients.values()) {
-      if (client.clientId !== except && writeFrame(client.socket, frame)) sent++;
+      if (client.clientId !== except && sendFrame(client.socket, frame, this.#host.maxBufferedBytes)) sent++;
     }
     this.#messagesOut += sent;
   }

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { ErrorCode, type ErrorCodeValue } from './codes.ts';
+import { nestsDeeperThan } from './safety/json-depth.ts';
 
 /** Message types the framework itself sends; a namespace cannot declare them. */
 export const RESERVED_TYPES = new Set(['welcome', 'error', 'ack', 'sync', 'synced', 'gap']);
@@ -25,8 +26,14 @@ export type ParseResult =
   | { ok: true; message: ClientMessage }
   | { ok: false; code: ErrorCodeValue; error: string; id?: string };
 
-/** Parses one text frame. Never throws: a bad frame gives `{ ok: false, code, error }`. */
-export function parseClientFrame(text: string): ParseResult {
+/**
+ * Parses one text frame. Never throws: a bad frame gives `{ ok: false, code, error }`. JSON
+ * nested deeper than `maxDepth` is refused before it is parsed.
+ */
+export function parseClientFrame(text: string, maxDepth = Infinity): ParseResult {
+  if (nestsDeeperThan(text, maxDepth)) {
+    return { ok: false, code: ErrorCode.BAD_MESSAGE, error: `JSON nested deeper than ${maxDepth} levels` };
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(text);

@@ -2,41 +2,58 @@
  * The realtime server: namespace registry, pub/sub fan-out and the WebSocket upgrade, bound to
  * one Hono app. Everything a route module or a REST handler needs goes through it.
  */
+import './node-compat.ts';
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
 import { createNodeWebSocket } from '@hono/node-ws';
-import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from '../log.ts';
 import { buildCtx } from './ctx.ts';
 import { connectionEvents, type ConnectionHost } from './connection.ts';
+import { NamespaceChannels } from './channels.ts';
 import { checkDefinition, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
-import { unwrapEnvelope, wrapEnvelope } from './envelope.ts';
+import { Fanout } from './fanout.ts';
+import { encodeFrame } from './protocol.ts';
 import { Namespace, type NamespaceHost, type NamespaceStats } from './namespace.ts';
+import { MemoryPresence } from './presence/memory.ts';
+import type { Presence, PresenceState } from './presence/types.ts';
 import { MemoryPubSub } from './pubsub/memory.ts';
 import type { PubSub, PubSubState } from './pubsub/types.ts';
 import { closeReason, WsRefusal } from './refusal.ts';
 import { NamespaceRegistry } from './registry.ts';
+import { Admission } from './safety/admission.ts';
+import { drainSockets, type DrainOptions } from './safety/drain.ts';
+import { startHeartbeat } from './safety/heartbeat.ts';
+import { resolveLimits, type Limits } from './safety/limits.ts';
 import { detachedUpgrade } from './upgrade-context.ts';
 import type { AppEnv } from './types.ts';
 
 export interface RealtimeOptions {
   /** The broker between instances. Default: an in-memory bus private to this instance. */
   pubsub?: PubSub;
+  /** Who is in each namespace across instances. Default: in-memory, private to this instance. */
+  presence?: Presence;
   /** This instance's id, stamped on everything it publishes. Default: a random UUID. */
   instanceId?: string;
+  /**
+   * How long a removed namespace keeps its bus subscription, so that a client leaving and another
+   * joining a moment later does not unsubscribe and subscribe again. Default 2000 ms.
+   */
+  unsubscribeDelayMs?: number;
   logger: Logger;
   /** Prefix of every bus channel (`<prefix>ns:<path>`). Default `hns:`. */
   channelPrefix?: string;
-  /** Largest accepted frame in bytes; a larger one closes the socket with 1009. Default 64 KiB. */
-  maxPayload?: number;
+  /** Protective limits (see `docs/limits.md`); each one missing takes its default. */
+  limits?: Partial<Limits>;
 }
 
 export interface RealtimeStats {
   instanceId: string;
-  pubsub: { kind: string; state: PubSubState };
+  /** `localOnly`: broadcasts this instance delivered to its own clients only, the bus being unable to carry them. */
+  pubsub: { kind: string; state: PubSubState; localOnly: number };
+  presence: { kind: string; state: PresenceState };
   namespaces: number;
   clients: number;
   list: NamespaceStats[];
@@ -49,39 +66,92 @@ export class Realtime {
   readonly instanceId: string;
   readonly registry = new NamespaceRegistry();
   readonly pubsub: PubSub;
+  readonly presence: Presence;
+  /** The bus subscription of each hosted namespace. */
+  readonly channels: NamespaceChannels;
   readonly log: Logger;
+  readonly limits: Limits;
+  readonly #admission: Admission;
+  readonly #stopHeartbeat: () => void;
+  #closed: Promise<void> | undefined;
   readonly #prefix: string;
   readonly #nodeWs: ReturnType<typeof createNodeWebSocket>;
-  readonly #subscriptions = new Map<string, Promise<void>>();
+  readonly #fanout: Fanout;
   readonly #nsHost: NamespaceHost;
   readonly #connHost: ConnectionHost;
+  /** Errors inside @hono/node-ws's own listeners go to our log, not to console.error. */
+  readonly #wsOptions = { onError: (err: unknown) => this.log.error({ err }, 'websocket event failed') };
 
+  /**
+   * Binds to `app` and installs the upgrade guard (shutdown, connection limits, admission, origin)
+   * as a middleware of it: build the realtime server before adding other middleware, so that the
+   * guard runs first.
+   */
   constructor(app: Hono<AppEnv>, options: RealtimeOptions) {
     this.instanceId = options.instanceId ?? randomUUID();
     this.pubsub = options.pubsub ?? new MemoryPubSub();
+    this.presence = options.presence ?? new MemoryPresence();
     this.log = options.logger.child({ instanceId: this.instanceId });
     this.#prefix = options.channelPrefix ?? 'hns:';
+    this.limits = resolveLimits(options.limits);
+    this.#admission = new Admission(this.limits);
+    // Registered here so that it runs before any middleware added after the realtime server is
+    // built (sessions, routes): a refused upgrade costs no session or routing work.
+    app.use('*', this.#admission.guard);
     this.#nodeWs = createNodeWebSocket({ app: app as unknown as Hono });
     // @hono/node-ws builds its WebSocketServer with ws defaults (100 MiB frames); ws reads these
     // options at each handshake, so setting them here applies to every socket.
-    Object.assign(this.#nodeWs.wss.options, { maxPayload: options.maxPayload ?? 64 * 1024, perMessageDeflate: false });
+    Object.assign(this.#nodeWs.wss.options, {
+      maxPayload: this.limits.maxPayload,
+      closeTimeout: this.limits.closeTimeoutMs,
+      perMessageDeflate: false,
+    });
+    this.#stopHeartbeat = startHeartbeat(this.#nodeWs.wss, this.limits.pingIntervalMs);
 
+    this.channels = new NamespaceChannels({
+      pubsub: this.pubsub,
+      channelOf: (path) => this.channelOf(path),
+      isHosted: (path) => this.registry.has(path),
+      onPayload: (path, payload) => this.#fanout.receive(path, payload),
+      unsubscribeDelayMs: options.unsubscribeDelayMs ?? 2000,
+      log: this.log,
+    });
+    this.#fanout = new Fanout({
+      instanceId: this.instanceId,
+      pubsub: this.pubsub,
+      channelOf: (path) => this.channelOf(path),
+      isHosted: (path) => this.registry.has(path),
+      isSubscribed: (path) => this.channels.isSubscribed(path),
+      deliver: (path, frame, except, to) => this.registry.get(path)?.deliver(frame, except, to),
+      log: this.log,
+    });
     this.#nsHost = {
-      publish: (path, frame, target) => this.#publish(path, frame, target),
+      maxBufferedBytes: this.limits.maxBufferedBytes,
+      publish: (path, frame, target) => this.#fanout.publish(path, frame, target),
       remove: (ns, opts) => this.#remove(ns, opts.removeIfEmpty),
     };
     this.#connHost = {
-      join: (path, create) => {
+      join: (path, create, client) => {
         const ns = this.registry.getOrCreate(path, create);
-        return { ns, ready: this.#subscriptions.get(path) ?? Promise.resolve() };
+        ns.add(client);
+        const member = { clientId: client.clientId, username: client.ctx.username, connectedAt: client.connectedAt };
+        return { ns, ready: Promise.all([this.channels.want(path), this.presence.add(path, member)]).then(() => {}) };
+      },
+      leave: (ns, clientId) => {
+        ns.delete(clientId);
+        return this.presence.remove(ns.path, clientId);
       },
       left: (ns, dropWhenEmpty) => {
         if (dropWhenEmpty) this.#remove(ns, true);
       },
       log: this.log,
+      limits: this.limits,
     };
-    this.registry.on('create', (ns) => this.#subscribe(ns.path));
-    this.registry.on('delete', (ns) => this.#unsubscribe(ns.path));
+    this.registry.on('create', (ns) => void this.channels.want(ns.path));
+    this.registry.on('delete', (ns) => this.channels.release(ns.path));
+    this.pubsub.onStateChange((state) => {
+      if (state === 'ok') this.channels.resubscribeAll();
+    });
   }
 
   /**
@@ -98,6 +168,11 @@ export class Realtime {
       if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
         throw new HTTPException(426, { message: 'this path takes WebSocket upgrades only' });
       }
+      this.#admission.acquireUser(c, c.get('session')?.username);
+      const path = c.req.path;
+      if (!this.registry.has(path) && this.registry.size >= this.limits.maxNamespaces) {
+        throw WsRefusal.unavailable('this instance hosts its maximum of namespaces');
+      }
       const rawParams = c.req.param() as Record<string, string>;
       let params: Record<string, string> = rawParams;
       if (def.params) {
@@ -108,18 +183,17 @@ export class Realtime {
         }
         params = result.data;
       }
-      let ctx = buildCtx(c.get('session') ?? null, clientIp(c), params);
+      let ctx = buildCtx(c.get('session') ?? null, this.#admission.ipOf(c), params);
       for (const fn of c.get('onCreate') ?? []) {
         const amended = await fn(c, ctx);
         if (!amended) throw WsRefusal.forbidden('refused by onCreate');
         ctx = amended;
       }
-      const path = c.req.path;
       const pattern = c.req.routePath;
       // Created when the socket opens, not before: a handshake that fails leaves nothing behind.
       const create = () => new Namespace(path, pattern, params, this.#nsHost);
       const upgrade = detachedUpgrade(c, connectionEvents(this.#connHost, def, path, create, ctx));
-      return this.#nodeWs.upgradeWebSocket(upgrade.context, upgrade.events);
+      return this.#nodeWs.upgradeWebSocket(upgrade.context, upgrade.events, this.#wsOptions);
     };
   }
 
@@ -134,16 +208,14 @@ export class Realtime {
       const reason = closeReason(refusal.message);
       return this.#nodeWs.upgradeWebSocket(c, {
         onOpen: (_event, ws) => ws.close(refusal.closeCode, reason),
-      });
+      }, this.#wsOptions);
     }
     return c.json({ error: refusal.message, closeCode: refusal.closeCode }, refusal.status);
   }
 
   /** Broadcasts to a namespace on every instance, whether or not it lives here (REST, jobs). */
   broadcast(path: string, type: string, data: unknown, options: { except?: string } = {}): Promise<void> {
-    const local = this.registry.get(path);
-    if (local) return local.broadcast(type, data, options);
-    return new Namespace(path, '', {}, this.#nsHost).broadcast(type, data, options);
+    return this.#fanout.publish(path, encodeFrame(type, data), options.except ? { except: options.except } : {});
   }
 
   /**
@@ -169,18 +241,40 @@ export class Realtime {
     const list = this.registry.list().map((ns) => ns.getStats());
     return {
       instanceId: this.instanceId,
-      pubsub: { kind: this.pubsub.kind, state: this.pubsub.state() },
+      pubsub: { kind: this.pubsub.kind, state: this.pubsub.state(), localOnly: this.#fanout.localOnly },
+      presence: { kind: this.presence.kind, state: this.presence.state() },
       namespaces: list.length,
       clients: list.reduce((n, s) => n + s.clients, 0),
       list,
     };
   }
 
-  /** Closes every client with `code` and the broker connections. */
-  async close(code = 1001, reason = 'server closing'): Promise<void> {
-    for (const ns of this.registry.list()) ns.closeAll(code, reason);
-    for (const client of this.#nodeWs.wss.clients) client.terminate();
-    await this.pubsub.close();
+  /**
+   * Graceful shutdown: from now on upgrades are refused as retryable (503), clients are closed
+   * with 1012 in batches spread over `spreadMs`, those still open after `timeoutMs` are
+   * terminated; then the broker connections are closed.
+   */
+  async shutdown(options: DrainOptions = {}): Promise<void> {
+    this.#admission.drain();
+    await drainSockets(this.#nodeWs.wss.clients, options);
+    await this.close();
+  }
+
+  /** Whether `shutdown()` has begun. */
+  get draining(): boolean {
+    return this.#admission.draining;
+  }
+
+  /** Closes every client with `code`, forgets this instance's presence and closes the broker connections. Idempotent. */
+  close(code = 1001, reason = 'server closing'): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#stopHeartbeat();
+      for (const ns of this.registry.list()) ns.closeAll(code, reason);
+      for (const client of this.#nodeWs.wss.clients) client.terminate();
+      this.channels.close();
+      await Promise.all([this.presence.close(), this.pubsub.close()]);
+    })();
+    return this.#closed;
   }
 
   /** Channel of a namespace path on the bus. */
@@ -193,44 +287,5 @@ export class Realtime {
     if (onlyIfEmpty && ns.size > 0) return false;
     ns.closeAll();
     return this.registry.delete(ns);
-  }
-
-  #publish(path: string, frame: Buffer, target: { except?: string; to?: string }): Promise<void> {
-    const payload = wrapEnvelope({ o: this.instanceId, ...(target.except ? { x: target.except } : {}), ...(target.to ? { t: target.to } : {}) }, frame);
-    return this.pubsub.publish(this.channelOf(path), payload).catch((err: unknown) => {
-      this.log.error({ err, path }, 'publish failed');
-    });
-  }
-
-  #subscribe(path: string): void {
-    const ready = this.pubsub
-      .subscribe(this.channelOf(path), (payload) => {
-        const envelope = unwrapEnvelope(payload);
-        if (!envelope) {
-          this.log.warn({ path }, 'dropped a malformed bus message');
-          return;
-        }
-        this.registry.get(path)?.deliver(envelope.frame, envelope.header.x, envelope.header.t);
-      })
-      .catch((err: unknown) => {
-        this.log.error({ err, path }, 'subscribe failed');
-      });
-    this.#subscriptions.set(path, ready);
-  }
-
-  #unsubscribe(path: string): void {
-    this.#subscriptions.delete(path);
-    this.pubsub.unsubscribe(this.channelOf(path)).catch((err: unknown) => {
-      this.log.error({ err, path }, 'unsubscribe failed');
-    });
-  }
-}
-
-/** The peer address of the request (proxy headers are a later, configurable concern). */
-function clientIp(c: Context<AppEnv>): string {
-  try {
-    return getConnInfo(c).remote.address ?? '';
-  } catch {
-    return '';
   }
 }

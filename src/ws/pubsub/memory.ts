@@ -35,7 +35,6 @@ export class MemoryBus {
   }
 }
 
-
 /** Pub/sub over a `MemoryBus`: delivery is synchronous and in publish order. */
 export class MemoryPubSub implements PubSub {
   readonly kind = 'memory';
@@ -66,6 +65,9 @@ export class MemoryPubSub implements PubSub {
   state(): PubSubState {
     return 'ok';
   }
+
+  /** An in-process bus never goes away: the listener is never called. */
+  onStateChange(_listener: (state: PubSubState) => void): void {}
 
   async close(): Promise<void> {
     this.#closed = true;

@@ -1,0 +1,104 @@
+/**
+ * Broadcast delivery across instances. Normally every instance, the origin included, delivers a
+ * message when it comes back from the bus, so all instances deliver a namespace's messages in the
+ * one order the broker gave them.
+ *
+ * When the bus cannot bring it back (broker down, or this namespace's channel not subscribed), the
+ * origin delivers to its own clients at once and still tries to publish, so other instances get it
+ * if their side is up. A publish that fails is delivered locally unless it already came back.
+ * Each message carries the origin's sequence number, so a copy that returns after the origin has
+ * delivered it itself is dropped: local clients get every message exactly once.
+ */
+import type { Logger } from '../log.ts';
+import { unwrapEnvelope, wrapEnvelope, type EnvelopeHeader } from './envelope.ts';
+import type { PubSub } from './pubsub/types.ts';
+
+export interface FanoutOptions {
+  instanceId: string;
+  pubsub: PubSub;
+  channelOf(path: string): string;
+  /** Whether the namespace exists on this instance (has local clients to deliver to). */
+  isHosted(path: string): boolean;
+  /** Whether this instance receives the channel of `path` now. */
+  isSubscribed(path: string): boolean;
+  /** Hands a frame to the local clients of `path` (except one, or only one). */
+  deliver(path: string, frame: Buffer, except?: string, to?: string): void;
+  log: Logger;
+}
+
+/** Delivery target of one message. */
+export interface Target {
+  except?: string;
+  to?: string;
+}
+
+/** Sent and not settled yet; came back before its publish settled; delivered locally by the origin. */
+type Pending = 'sent' | 'received' | 'local';
+
+/** Locally delivered messages remembered in case their copy comes back; older ones are forgotten. */
+const MAX_REMEMBERED = 10_000;
+
+export class Fanout {
+  readonly #o: FanoutOptions;
+  readonly #pending = new Map<number, Pending>();
+  #seq = 0;
+  /** Messages delivered locally only because the bus could not carry them (stats). */
+  localOnly = 0;
+
+  constructor(options: FanoutOptions) {
+    this.#o = options;
+  }
+
+  /** Publishes a frame to a namespace on every instance. Never rejects (failures are logged). */
+  publish(path: string, frame: Buffer, target: Target): Promise<void> {
+    const { pubsub, instanceId, channelOf, isHosted, isSubscribed, log } = this.#o;
+    const n = ++this.#seq;
+    const header: EnvelopeHeader = { o: instanceId, n, ...(target.except ? { x: target.except } : {}), ...(target.to ? { t: target.to } : {}) };
+    if (!isHosted(path)) {
+      // Nobody here to deliver to (a REST broadcast into a namespace hosted elsewhere).
+    } else if (pubsub.state() === 'ok' && isSubscribed(path)) this.#pending.set(n, 'sent');
+    else this.#deliverLocally(path, n, frame, target);
+    return pubsub.publish(channelOf(path), wrapEnvelope(header, frame)).then(
+      () => {
+        if (this.#pending.get(n) !== 'local') this.#pending.delete(n);
+      },
+      (err: unknown) => {
+        const state = this.#pending.get(n);
+        if (state === 'sent') this.#deliverLocally(path, n, frame, target);
+        else if (state === 'received') this.#pending.delete(n);
+        // Expected while degraded (one line per broadcast would flood the log); a surprise otherwise.
+        if (state === 'local') log.debug({ err: String(err), path }, 'publish failed while degraded');
+        else log.warn({ err: String(err), path }, 'publish failed: delivered to local clients only');
+      },
+    );
+  }
+
+  /** A payload came from the bus on the channel of `path`. */
+  receive(path: string, payload: Buffer): void {
+    const envelope = unwrapEnvelope(payload);
+    if (!envelope) {
+      this.#o.log.warn({ path }, 'dropped a malformed bus message');
+      return;
+    }
+    const { header, frame } = envelope;
+    if (header.o === this.#o.instanceId && typeof header.n === 'number') {
+      const state = this.#pending.get(header.n);
+      if (state === 'local') {
+        this.#pending.delete(header.n);
+        return;
+      }
+      if (state === 'sent') this.#pending.set(header.n, 'received');
+    }
+    this.#o.deliver(path, frame, header.x, header.t);
+  }
+
+  #deliverLocally(path: string, n: number, frame: Buffer, target: Target): void {
+    this.localOnly++;
+    this.#o.deliver(path, frame, target.except, target.to);
+    this.#pending.set(n, 'local');
+    if (this.#pending.size > MAX_REMEMBERED) {
+      const oldest = this.#pending.keys().next().value;
+      if (oldest !== undefined) this.#pending.delete(oldest);
+    }
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Admission of WebSocket upgrades, before any session, routing or namespace work is spent on
+ * them: shutdown, connection limits (global, per IP, per user), a per-instance token bucket
+ * against reconnect storms, and the origin check.
+ *
+ * A slot is held for as long as the TCP socket of the upgrade lives, whatever happens after the
+ * guard (refused later, accepted, closed), so counts cannot drift.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Context, MiddlewareHandler } from 'hono';
+import { WsRefusal } from '../refusal.ts';
+import type { AppEnv } from '../types.ts';
+import { clientIp } from './client-ip.ts';
+import type { Limits } from './limits.ts';
+import { originAllowed } from './origin.ts';
+import { TokenBucket } from './token-bucket.ts';
+
+/** Counts per key, dropping a key at zero so a million distinct IPs leave nothing behind. */
+class Counter {
+  readonly #counts = new Map<string, number>();
+
+  get(key: string): number {
+    return this.#counts.get(key) ?? 0;
+  }
+
+  add(key: string, delta: 1 | -1): void {
+    const next = this.get(key) + delta;
+    if (next <= 0) this.#counts.delete(key);
+    else this.#counts.set(key, next);
+  }
+}
+
+export class Admission {
+  #draining = false;
+  #open = 0;
+  readonly #byIp = new Counter();
+  readonly #byUser = new Counter();
+  /** Null when `admissionRate` is 0 (no admission control). */
+  readonly #bucket: TokenBucket | null;
+  readonly #limits: Limits;
+
+  constructor(limits: Limits) {
+    this.#limits = limits;
+    this.#bucket = limits.admissionRate > 0 ? new TokenBucket(limits.admissionRate, Math.max(1, limits.admissionBurst)) : null;
+  }
+
+  /** Whether the server is shutting down (upgrades are refused with 503). */
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /** From now on every upgrade is refused as retryable. */
+  drain(): void {
+    this.#draining = true;
+  }
+
+  /** The client address of a request, honouring the trust-proxy setting. */
+  ipOf(c: Context<AppEnv>): string {
+    return clientIp(c.env?.incoming, this.#limits.trustProxy);
+  }
+
+  /**
+   * The first middleware of the app: lets non-upgrade requests through untouched and refuses an
+   * upgrade that this instance cannot or must not take.
+   */
+  readonly guard: MiddlewareHandler<AppEnv> = async (c, next) => {
+    const incoming = c.env?.incoming;
+    if (!incoming || c.req.header('upgrade')?.toLowerCase() !== 'websocket') return next();
+    const limits = this.#limits;
+    if (this.#draining) throw WsRefusal.unavailable('server is restarting; reconnect to another instance');
+    if (this.#open >= limits.maxConnections) throw WsRefusal.unavailable('server is at its connection limit');
+    const ip = this.ipOf(c);
+    if (this.#byIp.get(ip) >= limits.maxConnectionsPerIp) {
+      throw WsRefusal.unavailable('too many connections from this address', 429);
+    }
+    if (this.#bucket && !this.#bucket.take()) throw WsRefusal.unavailable('too many connection attempts; retry later');
+    // The slot is taken before the origin check: a refused upgrade still holds a socket until
+    // its close completes, and must count like any other.
+    this.#open++;
+    this.#byIp.add(ip, 1);
+    this.#onSocketClose(incoming, () => {
+      this.#open--;
+      this.#byIp.add(ip, -1);
+    });
+    const host = (limits.trustProxy > 0 && c.req.header('x-forwarded-host')) || c.req.header('host');
+    if (!originAllowed(c.req.header('origin'), host, limits.allowedOrigins)) {
+      throw WsRefusal.forbidden('origin not allowed');
+    }
+    return next();
+  };
+
+  /** Takes a per-user slot for a signed-in user; throws a 429 refusal past the limit. */
+  acquireUser(c: Context<AppEnv>, username: string | undefined): void {
+    const incoming = c.env?.incoming;
+    if (!incoming || username === undefined) return;
+    if (this.#byUser.get(username) >= this.#limits.maxConnectionsPerUser) {
+      throw WsRefusal.unavailable('too many connections for this user', 429);
+    }
+    this.#byUser.add(username, 1);
+    this.#onSocketClose(incoming, () => this.#byUser.add(username, -1));
+  }
+
+  #onSocketClose(incoming: IncomingMessage, release: () => void): void {
+    const socket = incoming.socket;
+    if (socket.destroyed) release();
+    else socket.once('close', release);
+  }
+}

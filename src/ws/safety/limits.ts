@@ -1,0 +1,76 @@
+/**
+ * Every protective limit of the realtime server, with its default. `src/config.ts` reads them
+ * from the environment; `docs/limits.md` lists them with their codes and recommended values.
+ */
+
+export interface Limits {
+  /** Largest accepted frame in bytes; a larger one closes the socket with 1009. */
+  maxPayload: number;
+  /** Deepest accepted JSON nesting of a client frame; deeper is answered `bad_message`. */
+  maxDepth: number;
+  /** Open sockets on this instance; past it, upgrades get HTTP 503 (retryable). */
+  maxConnections: number;
+  /** Open sockets per client IP; past it, upgrades get HTTP 429 (retryable). */
+  maxConnectionsPerIp: number;
+  /** Open sockets per signed-in username (guests are bounded per IP); past it, HTTP 429. */
+  maxConnectionsPerUser: number;
+  /** Upgrades admitted per second on this instance (token bucket); past it, HTTP 503. */
+  admissionRate: number;
+  /** Upgrades admitted in a burst above `admissionRate`. */
+  admissionBurst: number;
+  /** Live namespaces on this instance; an upgrade that would create one more gets HTTP 503. */
+  maxNamespaces: number;
+  /** Messages per second per connection (token bucket); past it, `error` `rate_limited`. */
+  messageRate: number;
+  /** Messages a connection may send in a burst above `messageRate`. */
+  messageBurst: number;
+  /**
+   * Messages of one connection waiting for its handler (they are handled one at a time); past it,
+   * `rate_limited`, so a slow handler cannot let a client's queue grow without bound.
+   */
+  maxPendingMessages: number;
+  /** Rate-limited messages tolerated (refilled at a quarter of `messageRate`) before closing with 1008. */
+  maxRejected: number;
+  /** Bytes queued for one socket past which it is a slow consumer and closed with 1013. */
+  maxBufferedBytes: number;
+  /** Interval of server pings in ms; a peer silent for a whole interval is terminated. 0: off. */
+  pingIntervalMs: number;
+  /** How long a closing socket waits for the peer's close frame before it is destroyed, in ms. */
+  closeTimeoutMs: number;
+  /** Reverse proxies in front of this server whose X-Forwarded-For is trusted; 0: ignore it. */
+  trustProxy: number;
+  /** Origins allowed besides the server's own; `*` allows any. */
+  allowedOrigins: readonly string[];
+}
+
+/** Defaults: generous for a single app server, safe on the open internet. */
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxPayload: 64 * 1024,
+  maxDepth: 32,
+  maxConnections: 10_000,
+  maxConnectionsPerIp: 100,
+  maxConnectionsPerUser: 20,
+  admissionRate: 200,
+  admissionBurst: 400,
+  maxNamespaces: 10_000,
+  messageRate: 20,
+  messageBurst: 40,
+  maxPendingMessages: 100,
+  maxRejected: 40,
+  maxBufferedBytes: 1024 * 1024,
+  pingIntervalMs: 25_000,
+  closeTimeoutMs: 5_000,
+  trustProxy: 0,
+  allowedOrigins: [],
+});
+
+/** Defaults completed with `overrides`; throws on a value no deployment could mean. */
+export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
+  const limits = { ...DEFAULT_LIMITS, ...overrides };
+  for (const [key, value] of Object.entries(limits)) {
+    if (typeof value === 'number' && !(Number.isFinite(value) && value >= 0)) {
+      throw new RangeError(`limit ${key} must be a finite number >= 0 (got ${value})`);
+    }
+  }
+  return limits;
+}
