@@ -107,7 +107,8 @@ export function renderScenario(scenario: Scenario, results: RunResult[]): string
         rows.push([spec.label, NAMES[r.system], ...metrics.map(() => 'n/a'), ...ratioMetrics.map(() => ''), `failed: ${r.error}`]);
         continue;
       }
-      const ratios = ratioMetrics.map((m) => (ours && !ours.error && r !== ours ? `${fmt(m.value(ours) / m.value(r), 2)}x` : ''));
+      const ratio = (m: Metric) => (ours && !ours.error && r !== ours ? m.value(ours) / m.value(r) : NaN);
+      const ratios = ratioMetrics.map((m) => (Number.isFinite(ratio(m)) ? `${fmt(ratio(m), 2)}x` : ''));
       const note = r.load.clientCpuPct >= CLIENT_BOUND_PCT ? 'client-bound' : '';
       rows.push([spec.label, NAMES[r.system], ...metrics.map((m) => fmt(m.value(r), m.digits)), ...ratios, note]);
     }

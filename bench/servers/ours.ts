@@ -9,6 +9,7 @@ import { createLogger } from '../../src/log.ts';
 import { authRoutes } from '../../src/routes/auth.ts';
 import { listen } from '../../src/server.ts';
 import { access } from '../../src/ws/access.ts';
+import type { Limits } from '../../src/ws/safety/limits.ts';
 import type { PubSub } from '../../src/ws/pubsub/types.ts';
 import { Realtime } from '../../src/ws/realtime.ts';
 import { WsRefusal } from '../../src/ws/refusal.ts';
@@ -18,6 +19,23 @@ import { serveControl, trackBrokerSockets } from './control.ts';
 
 export const BENCH_SECRET = 'bench-secret-that-is-long-enough-0123456789';
 
+/**
+ * Limits opened up as for a load test: every client comes from 127.0.0.1 as one user, connects as
+ * fast as it can and a room's sender sends thousands of messages a second. The baselines have no
+ * such limits. The slow-consumer limit (maxBufferedBytes) keeps its default: it is what scenario 5
+ * is about.
+ */
+const BENCH_LIMITS: Partial<Limits> = {
+  maxConnections: 100_000,
+  maxConnectionsPerIp: 100_000,
+  maxConnectionsPerUser: 100_000,
+  admissionRate: 1_000_000,
+  admissionBurst: 1_000_000,
+  messageRate: 1_000_000,
+  messageBurst: 1_000_000,
+  maxPendingMessages: 10_000,
+};
+
 const Room = z.object({ room: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/) });
 const Chat = z.object({ text: z.string().max(64 * 1024) });
 
@@ -25,7 +43,7 @@ const Chat = z.object({ text: z.string().max(64 * 1024) });
 export async function startOurs(pubsub?: PubSub, channelPrefix?: string) {
   const log = createLogger('silent');
   const app = new Hono<AppEnv>();
-  const rt = new Realtime(app, { logger: log, ...(pubsub ? { pubsub } : {}), ...(channelPrefix ? { channelPrefix } : {}) });
+  const rt = new Realtime(app, { logger: log, limits: BENCH_LIMITS, ...(pubsub ? { pubsub } : {}), ...(channelPrefix ? { channelPrefix } : {}) });
   const sessions = createSessions({ secret: BENCH_SECRET, userRoles: {}, secureCookie: false });
   app.use('*', sessions.middleware);
   app.route('/', authRoutes(sessions, {}));
