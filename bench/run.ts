@@ -16,7 +16,7 @@ import type { ServerStats } from './servers/control.ts';
 import type { LoadResult } from './load.ts';
 import { SYSTEMS, type System } from './protocols.ts';
 import { scenarios, type RunSpec } from './scenarios.ts';
-import { renderScenario, type RunResult } from './report.ts';
+import { figures, renderScenario, type RunResult } from './report.ts';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string | undefined]));
 const quick = args.has('quick');
@@ -174,7 +174,8 @@ async function main(): Promise<void> {
   console.log(end);
   lines.push(end);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  const json = { at: new Date().toISOString(), quick, machine, pinned: hasTaskset, results: all };
+  const results = Object.fromEntries(Object.entries(all).map(([id, runs]) => [id, runs.map((r) => ({ figures: figures(id, r), ...r }))]));
+  const json = { at: new Date().toISOString(), quick, machine, pinned: hasTaskset, results };
   writeFileSync(`${RESULTS}/bench-${stamp}.json`, JSON.stringify(json, null, 2));
   writeFileSync(`${RESULTS}/latest.json`, JSON.stringify(json, null, 2));
   writeFileSync(`${RESULTS}/latest.md`, lines.join('\n'));
