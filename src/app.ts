@@ -8,9 +8,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { requestId } from 'hono/request-id';
 import { ConfigError, loadConfig, type Config } from './config.ts';
+import { withCorrelation } from './correlation.ts';
 import { createLogger, type Logger } from './log.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 import { authRoutes } from './routes/auth.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { roomsRoutes } from './routes/rooms.ts';
 import { systemRoutes } from './routes/system.ts';
 import { listen } from './server.ts';
@@ -29,6 +33,8 @@ export interface BuiltApp {
   rt: Realtime;
   sessions: Sessions;
   log: Logger;
+  /** Undefined when METRICS=off. */
+  metrics: Metrics | undefined;
 }
 
 export interface AppDeps {
@@ -46,7 +52,7 @@ const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url));
 
 /** Builds the app from a validated configuration. Does not listen. */
 export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
-  const log = deps.logger ?? createLogger(config.logLevel);
+  const log = deps.logger ?? createLogger(config.logLevel, { format: config.logFormat });
   const app = new Hono<AppEnv>();
   const instanceId = deps.instanceId ?? randomUUID();
   const rt = new Realtime(app, {
@@ -64,7 +70,14 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   }
   const sessions = createSessions({ secret, userRoles: config.userRoles, secureCookie: config.cookieSecure });
 
+  const metrics = config.metrics.mode === 'off' ? undefined : createMetrics(rt);
+
+  // The request id is the correlation id of everything the request causes (a REST broadcast).
+  app.use('*', requestId({ limitLength: 64 }), function correlate(c, next) {
+    return withCorrelation(c.get('requestId'), next);
+  });
   app.use('*', sessions.middleware);
+  if (metrics) app.route('/', metricsRoutes(metrics, config.metrics.mode === 'token' ? config.metrics.token : undefined));
   app.route('/', authRoutes(sessions, config.userRoles));
   app.route('/', systemRoutes(rt));
   app.route('/', roomsRoutes(rt));
@@ -76,16 +89,13 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
 
   app.notFound((c) => c.json({ error: 'not found' }, 404));
   app.onError((err, c) => {
-    if (err instanceof WsRefusal) {
-      log.info({ path: c.req.path, closeCode: err.closeCode, reason: err.message }, 'upgrade refused');
-      return rt.refuse(c, err);
-    }
+    if (err instanceof WsRefusal) return rt.refuse(c, err);
     if (err instanceof HTTPException) return c.json({ error: err.message }, err.status);
-    log.error({ err, path: c.req.path }, 'request failed');
+    log.error({ err, path: c.req.path, ip: rt.clientIp(c) }, 'request failed');
     return c.json({ error: 'internal error' }, 500);
   });
 
-  return { app, rt, sessions, log };
+  return { app, rt, sessions, log, metrics };
 }
 
 /** Pub/sub and presence on Redis when `REDIS_URL` is set (each unless given in deps). */

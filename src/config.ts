@@ -75,7 +75,23 @@ const Env = z.object({
   SHUTDOWN_SPREAD_MS: int(0, 600_000).default(5_000),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  METRICS: z.enum(['off', 'token', 'public']).optional(),
+  METRICS_TOKEN: z.string().min(16, 'expected at least 16 characters').optional(),
+}).superRefine((e, ctx) => {
+  if (e.METRICS === 'token' && !e.METRICS_TOKEN) {
+    ctx.addIssue({ code: 'custom', path: ['METRICS_TOKEN'], message: 'required when METRICS=token' });
+  }
+  if (e.METRICS && e.METRICS !== 'token' && e.METRICS_TOKEN) {
+    ctx.addIssue({ code: 'custom', path: ['METRICS_TOKEN'], message: `set, but METRICS=${e.METRICS} would ignore it` });
+  }
 });
+
+/**
+ * Who may read `GET /metrics`: `off` (not served, 404), `token` (a bearer token is required) or
+ * `public` (anyone who can reach the port: for a port only the scraper reaches).
+ */
+export type MetricsMode = 'off' | 'token' | 'public';
 
 /** The validated configuration. */
 export interface Config {
@@ -96,6 +112,10 @@ export interface Config {
   /** Graceful shutdown: window over which clients are closed, and the bound on the whole exit. */
   shutdown: { spreadMs: number; timeoutMs: number };
   logLevel: string;
+  /** `auto` (pretty on a terminal, JSON otherwise), `json` or `pretty`. */
+  logFormat: 'auto' | 'json' | 'pretty';
+  /** Default: `token` when METRICS_TOKEN is set, else `off`. */
+  metrics: { mode: MetricsMode; token: string | undefined };
 }
 
 export class ConfigError extends Error {
@@ -142,5 +162,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     shutdown: { spreadMs: e.SHUTDOWN_SPREAD_MS, timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
+    metrics: { mode: e.METRICS ?? (e.METRICS_TOKEN ? 'token' : 'off'), token: e.METRICS_TOKEN },
   };
 }

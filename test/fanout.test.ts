@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.ts';
+import { RealtimeEvents } from '../src/ws/events.ts';
 import { Fanout } from '../src/ws/fanout.ts';
 import { MemoryBus, MemoryPubSub } from '../src/ws/pubsub/memory.ts';
 import type { PubSubState } from '../src/ws/pubsub/types.ts';
@@ -32,6 +33,7 @@ async function node(bus: MemoryBus, instanceId: string) {
     isSubscribed: () => true,
     deliver: (_path, frame) => delivered.push(frame.toString()),
     log: createLogger('silent'),
+    events: new RealtimeEvents(),
   });
   await pubsub.subscribe('ch:/a', (payload) => fanout.receive('/a', payload));
   return { pubsub, fanout, delivered };

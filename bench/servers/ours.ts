@@ -6,6 +6,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { createLogger } from '../../src/log.ts';
+import { createMetrics } from '../../src/metrics.ts';
 import { authRoutes } from '../../src/routes/auth.ts';
 import { listen } from '../../src/server.ts';
 import { access } from '../../src/ws/access.ts';
@@ -59,7 +60,9 @@ export async function startOurs(pubsub?: PubSub, channelPrefix?: string) {
     }),
   );
   app.onError((err, c) => (err instanceof WsRefusal ? rt.refuse(c, err) : c.json({ error: String(err) }, 500)));
-  return listen({ app, rt, sessions, log }, { port: Number(process.env.BENCH_PORT ?? 0), hostname: '127.0.0.1' });
+  // Metrics on, as by default: their counters are part of the per-delivery cost users pay.
+  const metrics = createMetrics(rt);
+  return listen({ app, rt, sessions, log, metrics }, { port: Number(process.env.BENCH_PORT ?? 0), hostname: '127.0.0.1' });
 }
 
 /**

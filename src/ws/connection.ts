@@ -6,10 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import type { WSEvents } from 'hono/ws';
 import type { WebSocket } from 'ws';
+import { newCorrelationId, withCorrelation } from '../correlation.ts';
 import type { Logger } from '../log.ts';
 import { CloseCode, ErrorCode } from './codes.ts';
 import { publicCtx, type Conn, type Ctx } from './ctx.ts';
 import type { MessageSchemas, NamespaceDefinition } from './definition.ts';
+import type { RealtimeEvents } from './events.ts';
 import { MessageError } from './message-error.ts';
 import type { Client, Namespace } from './namespace.ts';
 import { encodeError, encodeFrame, parseClientFrame, type ClientMessage } from './protocol.ts';
@@ -25,6 +27,7 @@ export interface ConnectionHost {
   /** Called after the client left; drops the namespace if the definition says so. */
   left(ns: Namespace, dropWhenEmpty: boolean): void;
   log: Logger;
+  events: RealtimeEvents;
   limits: Limits;
 }
 
@@ -37,8 +40,9 @@ export function connectionEvents(
 ): WSEvents<unknown> {
   const clientId = randomUUID();
   const conn: Conn = { clientId, ctx };
-  const log = host.log.child({ clientId, path, username: ctx.username });
+  const log = host.log.child({ clientId, path, username: ctx.username, ip: ctx.ip });
   let ns: Namespace | undefined;
+  let connectedAt = 0;
   // Messages of one connection are handled one after the other, after the welcome.
   let chain: Promise<void> = Promise.resolve();
   const admitMessage = inboundGate(host.limits);
@@ -47,16 +51,22 @@ export function connectionEvents(
 
   const reply = (frame: Buffer) => ns?.deliver(frame, undefined, clientId);
 
+  function replyError(code: string, error: string, id?: string): void {
+    if (ns) host.events.emit('errorSent', { ns, code });
+    reply(encodeError(code, error, id));
+  }
+
   /** Runs a user handler; `failed` when it threw (the client was answered with an error). */
   async function contained(what: string, fn: () => unknown, id?: string): Promise<{ value: unknown } | 'failed'> {
     try {
       return { value: await fn() };
     } catch (err) {
       if (err instanceof MessageError) {
-        reply(encodeError(err.code, err.message, id));
+        replyError(err.code, err.message, id);
       } else {
-        log.error({ err }, `${what} handler threw`);
-        reply(encodeError(ErrorCode.HANDLER_ERROR, `the ${what} handler failed`, id));
+        log.error({ err, handler: what }, `${what} handler threw`);
+        if (ns) host.events.emit('handlerError', { ns, handler: what });
+        replyError(ErrorCode.HANDLER_ERROR, `the ${what} handler failed`, id);
       }
       return 'failed';
     }
@@ -64,15 +74,17 @@ export function connectionEvents(
 
   async function handle(data: unknown, current: Namespace): Promise<void> {
     current.countIn();
+    host.events.emit('message', { ns: current });
     if (typeof data !== 'string') {
-      reply(encodeError(ErrorCode.BINARY_NOT_SUPPORTED, 'binary frames are not accepted; send JSON text'));
+      replyError(ErrorCode.BINARY_NOT_SUPPORTED, 'binary frames are not accepted; send JSON text');
       return;
     }
     const parsed = parseClientFrame(data, host.limits.maxDepth);
     if (!parsed.ok) {
-      reply(encodeError(parsed.code, parsed.error, parsed.id));
+      replyError(parsed.code, parsed.error, parsed.id);
       return;
     }
+    log.debug({ type: parsed.message.type }, 'message received');
     const message = validate(parsed.message);
     if (!message) return;
     const result = await contained(
@@ -87,13 +99,13 @@ export function connectionEvents(
     if (!def.messages) return message;
     const schema = Object.hasOwn(def.messages, message.type) ? def.messages[message.type] : undefined;
     if (!schema) {
-      reply(encodeError(ErrorCode.UNKNOWN_TYPE, `unknown message type "${message.type}"`, message.id));
+      replyError(ErrorCode.UNKNOWN_TYPE, `unknown message type "${message.type}"`, message.id);
       return undefined;
     }
     const result = schema.safeParse(message.data);
     if (!result.success) {
       const issues = result.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ');
-      reply(encodeError(ErrorCode.INVALID_DATA, `invalid data for "${message.type}": ${issues}`, message.id));
+      replyError(ErrorCode.INVALID_DATA, `invalid data for "${message.type}": ${issues}`, message.id);
       return undefined;
     }
     return { ...message, data: result.data };
@@ -101,10 +113,12 @@ export function connectionEvents(
 
   return {
     onOpen(_event, ws) {
-      const client: Client = { clientId, ctx, socket: ws.raw as WebSocket, connectedAt: Date.now() };
+      connectedAt = Date.now();
+      const client: Client = { clientId, ctx, socket: ws.raw as WebSocket, connectedAt };
       const joined = host.join(path, create, client);
       const current = (ns = joined.ns);
-      log.debug('connected');
+      log.info({ pattern: current.pattern }, 'connected');
+      host.events.emit('connect', { ns: current, clientId, ctx });
       chain = joined.ready.then(async () => {
         reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx) }));
         welcomed = true;
@@ -121,24 +135,31 @@ export function connectionEvents(
         return;
       }
       if (verdict === 'limited') {
+        host.events.emit('rateLimited', { ns: current });
         // Answered at once, not queued behind a slow handler; only `welcome` must come first.
-        const limited = () => reply(encodeError(ErrorCode.RATE_LIMITED, 'too many messages; slow down'));
+        const limited = () => replyError(ErrorCode.RATE_LIMITED, 'too many messages; slow down');
         if (welcomed) limited();
         else chain = chain.then(limited);
         return;
       }
       pending++;
-      chain = chain.then(() => handle(event.data, current)).finally(() => pending--);
+      // Each message gets its own correlation id, which follows it to the broadcasts it causes.
+      chain = chain.then(() => withCorrelation(newCorrelationId(), () => handle(event.data, current))).finally(() => pending--);
     },
     onClose(event) {
       const current = ns;
       if (!current) return;
       const gone = host.leave(current, clientId);
-      log.debug({ code: event.code }, 'disconnected');
-      chain = chain.then(async () => {
-        await gone;
-        await contained('onDisconnect', () => def.onDisconnect?.({ ...conn, code: event.code, reason: event.reason }, current));
-        host.left(current, def.dropWhenEmpty !== false);
+      const durationMs = Date.now() - connectedAt;
+      // The disconnect line and what onDisconnect broadcasts (`left`) share one correlation id.
+      withCorrelation(newCorrelationId(), () => {
+        log.info({ code: event.code, reason: event.reason || undefined, durationMs }, 'disconnected');
+        host.events.emit('disconnect', { ns: current, clientId, ctx, code: event.code, durationMs });
+        chain = chain.then(async () => {
+          await gone;
+          await contained('onDisconnect', () => def.onDisconnect?.({ ...conn, code: event.code, reason: event.reason }, current));
+          host.left(current, def.dropWhenEmpty !== false);
+        });
       });
     },
     onError(event) {

@@ -13,6 +13,8 @@ export interface EnvelopeHeader {
   x?: string;
   /** Client id that alone receives it (send to one). */
   t?: string;
+  /** Correlation id of the work that caused it, so the delivering instance logs the same id. */
+  c?: string;
 }
 
 const NEWLINE = 0x0a;

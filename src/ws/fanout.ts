@@ -9,8 +9,10 @@
  * Each message carries the origin's sequence number, so a copy that returns after the origin has
  * delivered it itself is dropped: local clients get every message exactly once.
  */
+import { correlationId, withCorrelation } from '../correlation.ts';
 import type { Logger } from '../log.ts';
 import { unwrapEnvelope, wrapEnvelope, type EnvelopeHeader } from './envelope.ts';
+import type { RealtimeEvents } from './events.ts';
 import type { PubSub } from './pubsub/types.ts';
 
 export interface FanoutOptions {
@@ -24,6 +26,8 @@ export interface FanoutOptions {
   /** Hands a frame to the local clients of `path` (except one, or only one). */
   deliver(path: string, frame: Buffer, except?: string, to?: string): void;
   log: Logger;
+  /** Bus traffic (`published`, `received`, `pubsubError`) for metrics. */
+  events: RealtimeEvents;
 }
 
 /** Delivery target of one message. */
@@ -51,14 +55,20 @@ export class Fanout {
 
   /** Publishes a frame to a namespace on every instance. Never rejects (failures are logged). */
   publish(path: string, frame: Buffer, target: Target): Promise<void> {
-    const { pubsub, instanceId, channelOf, isHosted, isSubscribed, log } = this.#o;
+    const { pubsub, instanceId, channelOf, isHosted, isSubscribed, log, events } = this.#o;
     const n = ++this.#seq;
     const header: EnvelopeHeader = { o: instanceId, n, ...(target.except ? { x: target.except } : {}), ...(target.to ? { t: target.to } : {}) };
+    // The correlation id travels with the message, so the delivering instances log the same id.
+    const corr = correlationId();
+    if (corr) header.c = corr;
+    if (!target.to) log.debug({ path, bytes: frame.length }, 'broadcast published');
     if (!isHosted(path)) {
       // Nobody here to deliver to (a REST broadcast into a namespace hosted elsewhere).
     } else if (pubsub.state() === 'ok' && isSubscribed(path)) this.#pending.set(n, 'sent');
     else this.#deliverLocally(path, n, frame, target);
-    return pubsub.publish(channelOf(path), wrapEnvelope(header, frame)).then(
+    const payload = wrapEnvelope(header, frame);
+    events.emit('published', { bytes: payload.length });
+    return pubsub.publish(channelOf(path), payload).then(
       () => {
         if (this.#pending.get(n) !== 'local') this.#pending.delete(n);
       },
@@ -66,6 +76,7 @@ export class Fanout {
         const state = this.#pending.get(n);
         if (state === 'sent') this.#deliverLocally(path, n, frame, target);
         else if (state === 'received') this.#pending.delete(n);
+        events.emit('pubsubError', { op: 'publish' });
         // Expected while degraded (one line per broadcast would flood the log); a surprise otherwise.
         if (state === 'local') log.debug({ err: String(err), path }, 'publish failed while degraded');
         else log.warn({ err: String(err), path }, 'publish failed: delivered to local clients only');
@@ -75,8 +86,10 @@ export class Fanout {
 
   /** A payload came from the bus on the channel of `path`. */
   receive(path: string, payload: Buffer): void {
+    this.#o.events.emit('received', { bytes: payload.length });
     const envelope = unwrapEnvelope(payload);
     if (!envelope) {
+      this.#o.events.emit('pubsubError', { op: 'malformed' });
       this.#o.log.warn({ path }, 'dropped a malformed bus message');
       return;
     }
@@ -89,7 +102,9 @@ export class Fanout {
       }
       if (state === 'sent') this.#pending.set(header.n, 'received');
     }
-    this.#o.deliver(path, frame, header.x, header.t);
+    const deliver = () => this.#o.deliver(path, frame, header.x, header.t);
+    if (header.c) withCorrelation(header.c, deliver);
+    else deliver();
   }
 
   #deliverLocally(path: string, n: number, frame: Buffer, target: Target): void {

@@ -12,8 +12,9 @@ export type { Presence, PresenceResult, PresenceState } from './presence/types.t
 export { MemoryBus, MemoryPubSub } from './pubsub/memory.ts';
 export { RedisPubSub, type RedisPubSubOptions } from './pubsub/redis.ts';
 export type { PayloadHandler, PubSub, PubSubState } from './pubsub/types.ts';
+export { RealtimeEvents, type RealtimeEventMap } from './events.ts';
 export { Realtime, type RealtimeOptions, type RealtimeStats } from './realtime.ts';
-export { WsRefusal } from './refusal.ts';
+export { RefusalReason, WsRefusal } from './refusal.ts';
 export { NamespaceRegistry } from './registry.ts';
 export type { DrainOptions } from './safety/drain.ts';
 export { DEFAULT_LIMITS, type Limits } from './safety/limits.ts';

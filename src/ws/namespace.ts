@@ -4,6 +4,7 @@
 import type { WebSocket } from 'ws';
 import { CloseCode } from './codes.ts';
 import type { Conn, Ctx } from './ctx.ts';
+import type { RealtimeEvents } from './events.ts';
 import { preFrame } from './frame.ts';
 import { encodeFrame } from './protocol.ts';
 import { closeReason } from './refusal.ts';
@@ -37,6 +38,7 @@ export interface NamespaceHost {
   readonly maxBufferedBytes: number;
   publish(path: string, frame: Buffer, target: { except?: string; to?: string }): Promise<void>;
   remove(ns: Namespace, options: { removeIfEmpty: boolean }): boolean;
+  events: RealtimeEvents;
 }
 
 export class Namespace {
@@ -45,6 +47,7 @@ export class Namespace {
   readonly #host: NamespaceHost;
   #messagesIn = 0;
   #messagesOut = 0;
+  readonly #slow = () => this.#host.events.emit('slowConsumer', { ns: this });
 
   constructor(
     /** The literal path, e.g. `/api/1/ws/hello-rooms/berlin`. */
@@ -111,20 +114,21 @@ export class Namespace {
     return this.#host.remove(this, { removeIfEmpty: true });
   }
 
-  /** @internal Hands a serialized frame to local sockets, framed once for all of them. */
-  deliver(payload: Buffer, except?: string, to?: string): void {
+  /** @internal Hands a serialized frame to local sockets, framed once for all of them; returns how many it was sent to. */
+  deliver(payload: Buffer, except?: string, to?: string): number {
+    let sent = 0;
     if (to !== undefined) {
       const client = this.#clients.get(to);
-      if (client && sendFrame(client.socket, preFrame(payload), this.#host.maxBufferedBytes)) this.#messagesOut++;
-      return;
-    }
-    if (this.#clients.size === 0) return;
-    const frame = preFrame(payload);
-    let sent = 0;
-    for (const client of this.#clients.values()) {
-      if (client.clientId !== except && sendFrame(client.socket, frame, this.#host.maxBufferedBytes)) sent++;
+      if (client && sendFrame(client.socket, preFrame(payload), this.#host.maxBufferedBytes, this.#slow)) sent = 1;
+    } else if (this.#clients.size > 0) {
+      const frame = preFrame(payload);
+      for (const client of this.#clients.values()) {
+        if (client.clientId !== except && sendFrame(client.socket, frame, this.#host.maxBufferedBytes, this.#slow)) sent++;
+      }
     }
     this.#messagesOut += sent;
+    this.#host.events.emit('delivered', { ns: this, recipients: sent, broadcast: to === undefined });
+    return sent;
   }
 
   /** @internal */

@@ -14,6 +14,7 @@ import { buildCtx } from './ctx.ts';
 import { connectionEvents, type ConnectionHost } from './connection.ts';
 import { NamespaceChannels } from './channels.ts';
 import { checkDefinition, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
+import { RealtimeEvents } from './events.ts';
 import { Fanout } from './fanout.ts';
 import { encodeFrame } from './protocol.ts';
 import { Namespace, type NamespaceHost, type NamespaceStats } from './namespace.ts';
@@ -21,7 +22,7 @@ import { MemoryPresence } from './presence/memory.ts';
 import type { Presence, PresenceState } from './presence/types.ts';
 import { MemoryPubSub } from './pubsub/memory.ts';
 import type { PubSub, PubSubState } from './pubsub/types.ts';
-import { closeReason, WsRefusal } from './refusal.ts';
+import { closeReason, RefusalReason, WsRefusal } from './refusal.ts';
 import { NamespaceRegistry } from './registry.ts';
 import { Admission } from './safety/admission.ts';
 import { drainSockets, type DrainOptions } from './safety/drain.ts';
@@ -70,6 +71,8 @@ export class Realtime {
   /** The bus subscription of each hosted namespace. */
   readonly channels: NamespaceChannels;
   readonly log: Logger;
+  /** Typed events (connect, disconnect, refused, delivered...) that metrics subscribe to. */
+  readonly events = new RealtimeEvents();
   readonly limits: Limits;
   readonly #admission: Admission;
   readonly #stopHeartbeat: () => void;
@@ -122,13 +125,19 @@ export class Realtime {
       channelOf: (path) => this.channelOf(path),
       isHosted: (path) => this.registry.has(path),
       isSubscribed: (path) => this.channels.isSubscribed(path),
-      deliver: (path, frame, except, to) => this.registry.get(path)?.deliver(frame, except, to),
+      deliver: (path, frame, except, to) => {
+        const recipients = this.registry.get(path)?.deliver(frame, except, to) ?? 0;
+        if (to === undefined) this.log.debug({ path, recipients }, 'broadcast delivered');
+      },
       log: this.log,
+      events: this.events,
     });
+    this.channels.on('failed', () => this.events.emit('pubsubError', { op: 'subscribe' }));
     this.#nsHost = {
       maxBufferedBytes: this.limits.maxBufferedBytes,
       publish: (path, frame, target) => this.#fanout.publish(path, frame, target),
       remove: (ns, opts) => this.#remove(ns, opts.removeIfEmpty),
+      events: this.events,
     };
     this.#connHost = {
       join: (path, create, client) => {
@@ -145,11 +154,18 @@ export class Realtime {
         if (dropWhenEmpty) this.#remove(ns, true);
       },
       log: this.log,
+      events: this.events,
       limits: this.limits,
     };
     this.registry.on('create', (ns) => void this.channels.want(ns.path));
     this.registry.on('delete', (ns) => this.channels.release(ns.path));
+    let previous = this.pubsub.state();
     this.pubsub.onStateChange((state) => {
+      const line = { pubsub: this.pubsub.kind, state, previous };
+      if (state === 'ok') this.log.info(line, 'pubsub connected');
+      else this.log.warn(line, 'pubsub connection lost');
+      this.events.emit('pubsubState', { state, previous });
+      previous = state;
       if (state === 'ok') this.channels.resubscribeAll();
     });
   }
@@ -171,7 +187,7 @@ export class Realtime {
       this.#admission.acquireUser(c, c.get('session')?.username);
       const path = c.req.path;
       if (!this.registry.has(path) && this.registry.size >= this.limits.maxNamespaces) {
-        throw WsRefusal.unavailable('this instance hosts its maximum of namespaces');
+        throw WsRefusal.unavailable('this instance hosts its maximum of namespaces', 503, RefusalReason.NAMESPACE_LIMIT);
       }
       const rawParams = c.req.param() as Record<string, string>;
       let params: Record<string, string> = rawParams;
@@ -183,7 +199,7 @@ export class Realtime {
         }
         params = result.data;
       }
-      let ctx = buildCtx(c.get('session') ?? null, this.#admission.ipOf(c), params);
+      let ctx = buildCtx(c.get('session') ?? null, this.clientIp(c), params);
       for (const fn of c.get('onCreate') ?? []) {
         const amended = await fn(c, ctx);
         if (!amended) throw WsRefusal.forbidden('refused by onCreate');
@@ -204,6 +220,14 @@ export class Realtime {
    */
   refuse(c: Context<AppEnv>, refusal: WsRefusal): Response | Promise<Response> {
     const isUpgrade = c.req.header('upgrade')?.toLowerCase() === 'websocket';
+    const ip = this.clientIp(c);
+    const line = { path: c.req.path, ip, reason: refusal.reason, closeCode: refusal.closeCode, status: refusal.status, error: refusal.message };
+    if (isUpgrade) {
+      this.log.info(line, 'upgrade refused');
+      this.events.emit('refused', { reason: refusal.reason, closeCode: refusal.closeCode, status: refusal.status, ip });
+    } else {
+      this.log.debug(line, 'request to a namespace path refused');
+    }
     if (isUpgrade && !refusal.retryable) {
       const reason = closeReason(refusal.message);
       return this.#nodeWs.upgradeWebSocket(c, {
@@ -275,6 +299,11 @@ export class Realtime {
       await Promise.all([this.presence.close(), this.pubsub.close()]);
     })();
     return this.#closed;
+  }
+
+  /** The client address of a request (through trusted proxies, see `docs/limits.md`). */
+  clientIp(c: Context<AppEnv>): string {
+    return this.#admission.ipOf(c);
   }
 
   /** Channel of a namespace path on the bus. */

@@ -16,6 +16,11 @@ export class WsRefusal extends Error {
     message: string,
     /** HTTP status used when the request is not an upgrade, or the refusal is retryable. */
     readonly status: 400 | 401 | 403 | 404 | 429 | 503,
+    /**
+     * Short fixed code of the cause, for logs and the `refused` metric (a bounded label: never
+     * put a path or a user in it). Default: derived from the close code and status.
+     */
+    readonly reason: string = defaultReason(closeCode, status),
   ) {
     super(message);
   }
@@ -33,8 +38,8 @@ export class WsRefusal extends Error {
     return new WsRefusal(CloseCode.UNAUTHORIZED, message, 401);
   }
 
-  static forbidden(message = 'forbidden'): WsRefusal {
-    return new WsRefusal(CloseCode.FORBIDDEN, message, 403);
+  static forbidden(message = 'forbidden', reason?: string): WsRefusal {
+    return new WsRefusal(CloseCode.FORBIDDEN, message, 403, reason);
   }
 
   static notFound(message = 'no namespace at this path'): WsRefusal {
@@ -42,9 +47,39 @@ export class WsRefusal extends Error {
   }
 
   /** Retryable: server overloaded, limit reached or shutting down. */
-  static unavailable(message: string, status: 429 | 503 = 503): WsRefusal {
-    return new WsRefusal(CloseCode.TRY_AGAIN_LATER, message, status);
+  static unavailable(message: string, status: 429 | 503 = 503, reason?: string): WsRefusal {
+    return new WsRefusal(CloseCode.TRY_AGAIN_LATER, message, status, reason);
   }
+}
+
+/** The reasons of the framework's refusals (`WsRefusal.reason`, a label of the refused metric). */
+export const RefusalReason = {
+  INVALID_PARAMS: 'invalid_params',
+  UNAUTHORIZED: 'unauthorized',
+  FORBIDDEN: 'forbidden',
+  NOT_FOUND: 'not_found',
+  /** Default of a retryable refusal with 503. */
+  UNAVAILABLE: 'unavailable',
+  /** Default of a retryable refusal with 429. */
+  TOO_MANY: 'too_many',
+  DRAINING: 'draining',
+  CONNECTION_LIMIT: 'connection_limit',
+  IP_LIMIT: 'ip_limit',
+  USER_LIMIT: 'user_limit',
+  UPGRADE_RATE: 'upgrade_rate',
+  NAMESPACE_LIMIT: 'namespace_limit',
+  ORIGIN: 'origin',
+} as const;
+
+const REASON_BY_CODE: Record<number, string> = {
+  [CloseCode.INVALID_PARAMS]: RefusalReason.INVALID_PARAMS,
+  [CloseCode.UNAUTHORIZED]: RefusalReason.UNAUTHORIZED,
+  [CloseCode.FORBIDDEN]: RefusalReason.FORBIDDEN,
+  [CloseCode.NOT_FOUND]: RefusalReason.NOT_FOUND,
+};
+
+function defaultReason(closeCode: number, status: number): string {
+  return REASON_BY_CODE[closeCode] ?? (status === 429 ? RefusalReason.TOO_MANY : RefusalReason.UNAVAILABLE);
 }
 
 /** Close reasons are limited to 123 bytes by RFC 6455; longer ones are cut on a character. */

@@ -81,7 +81,8 @@ describe('upgrade admission', () => {
     const done = app.rt.shutdown({ spreadMs: 0, timeoutMs: 5000 });
     expect((await a.closed).code).toBe(CloseCode.SERVICE_RESTART);
     expect(await refusedStatus(roomUrl(app, 'Berlin'))).toBe(503);
-    expect((await fetch(`${app.url}/health`)).status).toBe(503);
+    expect((await fetch(`${app.url}/ready`)).status).toBe(503);
+    expect(await (await fetch(`${app.url}/health`)).json()).toMatchObject({ status: 'draining' });
     await done;
   });
 });

@@ -50,7 +50,8 @@ describe('graceful shutdown', () => {
     child.kill('SIGTERM');
     for (const c of clients) expect((await c.closed).code).toBe(CloseCode.SERVICE_RESTART);
     expect(await refusedStatus(url)).toBe(503);
-    expect((await fetch(`http://127.0.0.1:${started.port}/health`)).status).toBe(503);
+    expect((await fetch(`http://127.0.0.1:${started.port}/ready`)).status).toBe(503);
+    expect((await fetch(`http://127.0.0.1:${started.port}/health`)).status).toBe(200);
 
     stuck.socket.resume();
     expect((await stuck.closed).code).toBe(CloseCode.SERVICE_RESTART);

@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
-import { WsRefusal } from '../refusal.ts';
+import { RefusalReason, WsRefusal } from '../refusal.ts';
 import type { AppEnv } from '../types.ts';
 import { clientIp } from './client-ip.ts';
 import type { Limits } from './limits.ts';
@@ -67,13 +67,17 @@ export class Admission {
     const incoming = c.env?.incoming;
     if (!incoming || c.req.header('upgrade')?.toLowerCase() !== 'websocket') return next();
     const limits = this.#limits;
-    if (this.#draining) throw WsRefusal.unavailable('server is restarting; reconnect to another instance');
-    if (this.#open >= limits.maxConnections) throw WsRefusal.unavailable('server is at its connection limit');
+    if (this.#draining) throw WsRefusal.unavailable('server is restarting; reconnect to another instance', 503, RefusalReason.DRAINING);
+    if (this.#open >= limits.maxConnections) {
+      throw WsRefusal.unavailable('server is at its connection limit', 503, RefusalReason.CONNECTION_LIMIT);
+    }
     const ip = this.ipOf(c);
     if (this.#byIp.get(ip) >= limits.maxConnectionsPerIp) {
-      throw WsRefusal.unavailable('too many connections from this address', 429);
+      throw WsRefusal.unavailable('too many connections from this address', 429, RefusalReason.IP_LIMIT);
     }
-    if (this.#bucket && !this.#bucket.take()) throw WsRefusal.unavailable('too many connection attempts; retry later');
+    if (this.#bucket && !this.#bucket.take()) {
+      throw WsRefusal.unavailable('too many connection attempts; retry later', 503, RefusalReason.UPGRADE_RATE);
+    }
     // The slot is taken before the origin check: a refused upgrade still holds a socket until
     // its close completes, and must count like any other.
     this.#open++;
@@ -84,7 +88,7 @@ export class Admission {
     });
     const host = (limits.trustProxy > 0 && c.req.header('x-forwarded-host')) || c.req.header('host');
     if (!originAllowed(c.req.header('origin'), host, limits.allowedOrigins)) {
-      throw WsRefusal.forbidden('origin not allowed');
+      throw WsRefusal.forbidden('origin not allowed', RefusalReason.ORIGIN);
     }
     return next();
   };
@@ -94,7 +98,7 @@ export class Admission {
     const incoming = c.env?.incoming;
     if (!incoming || username === undefined) return;
     if (this.#byUser.get(username) >= this.#limits.maxConnectionsPerUser) {
-      throw WsRefusal.unavailable('too many connections for this user', 429);
+      throw WsRefusal.unavailable('too many connections for this user', 429, RefusalReason.USER_LIMIT);
     }
     this.#byUser.add(username, 1);
     this.#onSocketClose(incoming, () => this.#byUser.add(username, -1));

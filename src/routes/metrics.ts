@@ -1,0 +1,12 @@
+/** `GET /metrics`: the Prometheus exposition, behind a bearer token unless configured public. */
+import { Hono } from 'hono';
+import { bearerAuth } from 'hono/bearer-auth';
+import type { Metrics } from '../metrics.ts';
+import type { AppEnv } from '../ws/types.ts';
+
+/** `token` undefined serves the metrics to anyone who reaches the port. */
+export function metricsRoutes(metrics: Metrics, token: string | undefined) {
+  const routes = new Hono<AppEnv>();
+  if (token !== undefined) routes.use('/metrics', bearerAuth({ token }));
+  return routes.get('/metrics', async (c) => c.body(await metrics.render(), 200, { 'content-type': metrics.contentType }));
+}

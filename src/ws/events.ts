@@ -1,0 +1,46 @@
+/**
+ * What happens in the realtime server, as typed events: the seam that metrics (and anything else
+ * that watches: audit, tracing) subscribe to instead of being called from the framework's code.
+ * Listeners run synchronously on the hot path: keep them cheap, and they must not throw.
+ *
+ * Labels taken from these events must stay bounded: use `ns.pattern`, never `ns.path` or a user.
+ */
+import { EventEmitter } from 'node:events';
+import type { Ctx } from './ctx.ts';
+import type { Namespace } from './namespace.ts';
+import type { PubSubState } from './pubsub/types.ts';
+
+/** Event name to listener arguments. */
+export interface RealtimeEventMap {
+  /** A socket was accepted into a namespace. */
+  connect: [{ ns: Namespace; clientId: string; ctx: Ctx }];
+  /** A socket of a namespace closed. `code` is the close code seen by the server. */
+  disconnect: [{ ns: Namespace; clientId: string; ctx: Ctx; code: number; durationMs: number }];
+  /** An upgrade was refused. `reason` is a short fixed code (`WsRefusal.reason`). */
+  refused: [{ reason: string; closeCode: number; status: number; ip: string }];
+  /** A frame was received from a client (before validation). */
+  message: [{ ns: Namespace }];
+  /** Frames were handed to local sockets: a broadcast (`to` unset) or a message to one client. */
+  delivered: [{ ns: Namespace; recipients: number; broadcast: boolean }];
+  /** An `error` frame was sent to a client. */
+  errorSent: [{ ns: Namespace; code: string }];
+  /** A handler (onConnect, onMessage, onDisconnect) threw. */
+  handlerError: [{ ns: Namespace; handler: string }];
+  /** A client message was dropped by the rate limit (emitted by the limits module). */
+  rateLimited: [{ ns: Namespace }];
+  /** A client was disconnected for not reading fast enough (emitted by the limits module). */
+  slowConsumer: [{ ns: Namespace }];
+  /** A replay request was answered: `served` (missed messages sent) or `gap` (too old). */
+  replay: [{ ns: Namespace; result: 'served' | 'gap' }];
+  /** A payload was published to the bus. */
+  published: [{ bytes: number }];
+  /** A payload was received from the bus. */
+  received: [{ bytes: number }];
+  /** A bus operation failed, or a received payload was malformed. */
+  pubsubError: [{ op: 'publish' | 'subscribe' | 'malformed' }];
+  /** The broker connection changed state (see `PubSub.onStateChange`). */
+  pubsubState: [{ state: PubSubState; previous: PubSubState }];
+}
+
+/** The realtime server's event emitter (`rt.events`). */
+export class RealtimeEvents extends EventEmitter<RealtimeEventMap> {}
