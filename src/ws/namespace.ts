@@ -5,6 +5,7 @@ import type { WebSocket } from 'ws';
 import { CloseCode } from './codes.ts';
 import type { Conn, Ctx } from './ctx.ts';
 import type { RealtimeEvents } from './events.ts';
+import { preFrame, type PreFramed } from './frame.ts';
 import { encodeFrame } from './protocol.ts';
 import { closeReason } from './refusal.ts';
 import { headOf, skipFrame } from './replay/frame.ts';
@@ -131,14 +132,15 @@ export class Namespace {
     return this.#host.remove(this, { removeIfEmpty: true });
   }
 
-  /** @internal Hands a serialized frame to local sockets; returns how many it was sent to. */
-  deliver(frame: Buffer, except?: string, to?: string): number {
+  /** @internal Hands a serialized frame to local sockets, framed once for all of them; returns how many it was sent to. */
+  deliver(payload: Buffer, except?: string, to?: string): number {
     let sent = 0;
     if (to !== undefined) {
       const client = this.#clients.get(to);
-      if (client && this.#send(client, frame)) sent = 1;
-    } else {
-      if (except !== undefined && this.replay) this.#skip(except, frame);
+      if (client && this.#send(client, preFrame(payload))) sent = 1;
+    } else if (this.#clients.size > 0) {
+      if (except !== undefined && this.replay) this.#skip(except, payload);
+      const frame = preFrame(payload);
       for (const client of this.#clients.values()) {
         if (client.clientId !== except && this.#send(client, frame)) sent++;
       }
@@ -179,18 +181,18 @@ export class Namespace {
   }
 
   /** Sends (or holds back) one frame to one client; returns whether it went out now. */
-  #send(client: Client, frame: Buffer): boolean {
+  #send(client: Client, frame: PreFramed): boolean {
     // One size check when no client is gated: what namespaces without replay pay.
     const gate = this.#gates.size ? this.#gates.get(client.clientId) : undefined;
     if (gate?.held) {
       // A replay store that does not answer must not make the hold grow without end: the client
       // reconnects (1013) and syncs again.
       if (gate.held.length >= MAX_HELD) client.socket.close(CloseCode.TRY_AGAIN_LATER, 'too many messages held during a replay');
-      else gate.held.push(frame);
+      else gate.held.push(frame.payload);
       return false;
     }
     if (gate?.floor) {
-      const verdict = belowFloor(frame, gate.floor);
+      const verdict = belowFloor(frame.payload, gate.floor);
       if (verdict === 'below') return false;
       if (verdict === 'newer') this.#gates.delete(client.clientId);
     }
@@ -198,10 +200,10 @@ export class Namespace {
   }
 
   /** The client left out of a sequenced broadcast gets its seq alone, so it sees no hole. */
-  #skip(clientId: string, frame: Buffer): void {
+  #skip(clientId: string, payload: Buffer): void {
     const client = this.#clients.get(clientId);
-    const head = client && headOf(frame);
-    if (head) this.#send(client, skipFrame(head));
+    const head = client && headOf(payload);
+    if (head) this.#send(client, preFrame(skipFrame(head)));
   }
 
   /** @internal */

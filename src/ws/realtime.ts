@@ -31,6 +31,7 @@ import { Admission } from './safety/admission.ts';
 import { drainSockets, type DrainOptions } from './safety/drain.ts';
 import { startHeartbeat } from './safety/heartbeat.ts';
 import { resolveLimits, type Limits } from './safety/limits.ts';
+import { detachedUpgrade } from './upgrade-context.ts';
 import type { AppEnv } from './types.ts';
 
 export interface RealtimeOptions {
@@ -221,7 +222,8 @@ export class Realtime {
       const pattern = c.req.routePath;
       // Created when the socket opens, not before: a handshake that fails leaves nothing behind.
       const create = () => new Namespace(path, pattern, params, this.#nsHost, replay);
-      return this.#nodeWs.upgradeWebSocket(c, connectionEvents(this.#connHost, def, path, create, ctx), this.#wsOptions);
+      const upgrade = detachedUpgrade(c, connectionEvents(this.#connHost, def, path, create, ctx));
+      return this.#nodeWs.upgradeWebSocket(upgrade.context, upgrade.events, this.#wsOptions);
     };
     if (policy) this.#replayRoutes.register(handler, policy);
     return handler;
