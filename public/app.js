@@ -6,7 +6,7 @@ import { $, api, el, setStatus, show, startSession, statusText } from './ui.js';
 
 /** The signed-in user, or null. */
 let me = null;
-/** The open room: { name, client, messages: Map<id, message>, members: Map<clientId, member>, syncs }. */
+/** The open room: { name, client, messages: Map<id, message>, members: Map<clientId, member> }. */
 let current = null;
 
 // --- session --------------------------------------------------------------------------------
@@ -68,8 +68,11 @@ function closeRoom() {
 function openRoom(name) {
   if (current?.name === name && current.client.status !== 'rejected') return;
   closeRoom();
-  const client = connect(`/api/1/ws/hello-rooms/${encodeURIComponent(name)}`);
-  const room = { name, client, messages: new Map(), members: new Map(), syncs: 0, resyncing: 0, presence: [] };
+  // The rooms replay: after a short drop the client gets what it missed over the socket, and
+  // calls `resync` (the REST state of the room) only when that cannot be done, and once at the start.
+  const room = { name, client: null, messages: new Map(), members: new Map() };
+  const client = connect(`/api/1/ws/hello-rooms/${encodeURIComponent(name)}`, { resync: () => resync(room) });
+  room.client = client;
   current = room;
   history.replaceState(null, '', `#${encodeURIComponent(name)}`);
   $('room-title').textContent = name;
@@ -86,19 +89,10 @@ function openRoom(name) {
     if (current === room) fn(...args);
   };
   client.onStatusChange(mine((status, _old, detail) => showStatus(status, detail)));
-  // Load the room once the socket is in, then again after every reconnect: broadcasts sent while
-  // the socket was down reach this page only through the REST resync.
-  const offFirst = client.on('welcome', () => {
-    offFirst();
-    void resync(room);
-  });
-  client.onReconnect(() => void resync(room));
   client.on('chat', mine((message) => addMessage(room, message)));
   for (const type of ['joined', 'left']) {
     client.on(type, mine((member) => {
-      const event = { type, member };
-      if (room.resyncing) room.presence.push(event);
-      applyPresence(room, event);
+      applyPresence(room, { type, member });
       renderMembers(room);
       void loadRooms();
     }));
@@ -107,26 +101,23 @@ function openRoom(name) {
 }
 
 /**
- * Merges the room's REST state into the page: messages by id (no duplicates), members replaced by
- * the snapshot and then by the joins and leaves seen while it was on its way (the snapshot may
- * predate them).
+ * Loads the room's REST state into the page: messages merged by id (no duplicates), members
+ * replaced. Resolves with the room's seq, from which the client continues (broadcasts the state
+ * already has are dropped, later ones follow); a failure makes the client reconnect and retry.
  */
 async function resync(room) {
-  const mark = ++room.syncs;
-  const from = room.presence.length;
-  room.resyncing++;
   try {
     const state = await api('GET', `/api/1/rooms/${encodeURIComponent(room.name)}`);
-    if (current !== room || mark !== room.syncs) return;
-    for (const message of state.messages) addMessage(room, message);
-    room.members = new Map(state.members.map((m) => [m.clientId, m]));
-    for (const event of room.presence.slice(from)) applyPresence(room, event);
-    renderMembers(room);
-    void loadRooms();
+    if (current === room) {
+      for (const message of state.messages) addMessage(room, message);
+      room.members = new Map(state.members.map((m) => [m.clientId, m]));
+      renderMembers(room);
+      void loadRooms();
+    }
+    return { seq: state.seq, epoch: state.epoch };
   } catch (err) {
     if (current === room) $('notice').textContent = `Could not load the room: ${err.message}`;
-  } finally {
-    if (--room.resyncing === 0) room.presence = [];
+    throw err;
   }
 }
 

@@ -18,6 +18,7 @@ import type { MapStore } from './bubblemap/store.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { authRoutes } from './routes/auth.ts';
 import { bubblemapRoutes } from './routes/bubblemap.ts';
+import { MemoryRoomHistory, RedisRoomHistory, type RoomHistory } from './routes/room-history.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { roomsRoutes } from './routes/rooms.ts';
 import { systemRoutes } from './routes/system.ts';
@@ -27,6 +28,8 @@ import { RedisPresence } from './ws/presence/redis.ts';
 import type { Presence } from './ws/presence/types.ts';
 import { RedisPubSub } from './ws/pubsub/redis.ts';
 import type { PubSub } from './ws/pubsub/types.ts';
+import { RedisReplayStore } from './ws/replay/redis.ts';
+import type { ReplayStore } from './ws/replay/types.ts';
 import { Realtime } from './ws/realtime.ts';
 import { WsRefusal } from './ws/refusal.ts';
 import { createSessions, type Sessions } from './ws/session.ts';
@@ -36,6 +39,8 @@ export interface BuiltApp {
   app: Hono<AppEnv>;
   rt: Realtime;
   sessions: Sessions;
+  /** The demo's chat history (Redis when `REDIS_URL` is set). */
+  history: RoomHistory;
   log: Logger;
   /** The bubble map example's store (closed by `rt.close()`). */
   mapStore: MapStore;
@@ -49,6 +54,8 @@ export interface AppDeps {
   pubsub?: PubSub;
   /** Presence; default: Redis when `config.redisUrl` is set, else in-memory, private to this app. */
   presence?: Presence;
+  /** Replay buffers; default: Redis when `config.redisUrl` is set, else in memory, private to this app. */
+  replay?: ReplayStore;
   instanceId?: string;
   /** The bubble map store; default: Redis when `config.redisUrl` is set, else in memory. */
   mapStore?: MapStore;
@@ -88,7 +95,8 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   if (metrics) app.route('/', metricsRoutes(metrics, config.metrics.mode === 'token' ? config.metrics.token : undefined));
   app.route('/', authRoutes(sessions, config.userRoles));
   app.route('/', systemRoutes(rt));
-  app.route('/', roomsRoutes(rt));
+  const history = roomHistory(config, rt, instanceId, log);
+  app.route('/', roomsRoutes(rt, history));
   const mapStore = deps.mapStore ?? mapStoreFor(config, instanceId, log);
   rt.onClose(() => mapStore.close());
   app.route('/', bubblemapRoutes(rt, { store: mapStore, log }));
@@ -106,7 +114,7 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
     return c.json({ error: 'internal error' }, 500);
   });
 
-  return { app, rt, sessions, log, metrics, mapStore };
+  return { app, rt, sessions, history, log, metrics, mapStore };
 }
 
 /** The bubble maps in Redis when `REDIS_URL` is set (one map for every instance), else in memory. */
@@ -116,15 +124,35 @@ function mapStoreFor(config: Config, instanceId: string, log: Logger): MapStore 
   return new RedisMapStore({ url: config.redisUrl, prefix: config.redisPrefix, connectionName: `${config.redisPrefix}${instanceId}:bubblemap`, logger });
 }
 
-/** Pub/sub and presence on Redis when `REDIS_URL` is set (each unless given in deps). */
-function redisServices(config: Config, deps: AppDeps, instanceId: string, log: Logger): { pubsub?: PubSub; presence?: Presence } {
+/** The demo's chat history: in Redis when `REDIS_URL` is set, so that every instance's resync sees every message. */
+function roomHistory(config: Config, rt: Realtime, instanceId: string, log: Logger): RoomHistory {
+  if (!config.redisUrl) return new MemoryRoomHistory();
+  const history = new RedisRoomHistory({
+    url: config.redisUrl,
+    prefix: config.redisPrefix,
+    logger: log.child({ instanceId }),
+    connectionName: `${config.redisPrefix}${instanceId}:history`,
+  });
+  rt.onClose(() => history.close());
+  return history;
+}
+
+/** Pub/sub, presence and replay on Redis when `REDIS_URL` is set (each unless given in deps). */
+function redisServices(
+  config: Config,
+  deps: AppDeps,
+  instanceId: string,
+  log: Logger,
+): { pubsub?: PubSub; presence?: Presence; replay?: ReplayStore } {
   const url = config.redisUrl;
   const name = `${config.redisPrefix}${instanceId}`;
   const logger = log.child({ instanceId });
   const pubsub = deps.pubsub ?? (url ? new RedisPubSub({ url, logger, connectionName: name }) : undefined);
   const presence =
     deps.presence ?? (url ? new RedisPresence({ url, prefix: config.redisPrefix, instanceId, ttlMs: config.presenceTtlMs, logger }) : undefined);
-  return { ...(pubsub ? { pubsub } : {}), ...(presence ? { presence } : {}) };
+  const replay =
+    deps.replay ?? (url ? new RedisReplayStore({ url, prefix: config.redisPrefix, logger, connectionName: `${name}:replay` }) : undefined);
+  return { ...(pubsub ? { pubsub } : {}), ...(presence ? { presence } : {}), ...(replay ? { replay } : {}) };
 }
 
 async function main(): Promise<void> {

@@ -14,7 +14,7 @@ export interface RunningServer {
 }
 
 /** Starts listening; resolves once the port is bound (pass port 0 for an ephemeral one). */
-export function listen(built: BuiltApp, options: { port: number; hostname?: string | undefined }): Promise<RunningServer> {
+export function listen(built: Pick<BuiltApp, 'app' | 'rt'> & Partial<BuiltApp>, options: { port: number; hostname?: string | undefined }): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     const server = serve(
       { fetch: built.app.fetch, port: options.port, ...(options.hostname ? { hostname: options.hostname } : {}) },

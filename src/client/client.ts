@@ -8,6 +8,7 @@
 import { isPermanentClose } from '../ws/codes.ts';
 import { backoffDelay, DEFAULT_BACKOFF } from './backoff.ts';
 import { ClientErrorCode, RequestError } from './errors.ts';
+import { ReplayTracker } from './replay.ts';
 import type { ClientOptions, Frame, NetworkEvents, Status, StatusDetail, WebSocketConstructor, WebSocketLike, Welcome } from './types.ts';
 
 type Listener<A extends unknown[]> = (...args: A) => void;
@@ -23,7 +24,8 @@ export class RealtimeClient {
   /** The `ws:`/`wss:` URL this client connects to. */
   readonly url: string;
   readonly #WebSocket: WebSocketConstructor;
-  readonly #opt: Required<Omit<ClientOptions, 'baseUrl' | 'WebSocket' | 'network'>>;
+  readonly #opt: Required<Omit<ClientOptions, 'baseUrl' | 'WebSocket' | 'network' | 'resync'>>;
+  readonly #replay: ReplayTracker;
   readonly #network: NetworkEvents | null;
   #status: Status = 'connecting';
   #socket: WebSocketLike | null = null;
@@ -59,6 +61,20 @@ export class RealtimeClient {
     if (this.#opt.minReconnectDelayMs > this.#opt.maxReconnectDelayMs) {
       throw new RangeError('minReconnectDelayMs must not exceed maxReconnectDelayMs');
     }
+    if (options.resync !== undefined && typeof options.resync !== 'function') throw new TypeError('resync must be a function');
+    this.#replay = new ReplayTracker({
+      send: (type, data) => this.send(type, data),
+      deliver: (frame) => this.#dispatch(frame),
+      resync: options.resync,
+      onError: (error) => this.#opt.onError(error),
+      reconnect: (reason) => {
+        const socket = this.#socket;
+        if (!socket) return;
+        this.#detach(socket, 4000, reason);
+        this.#dropped(1006, reason);
+      },
+      alive: () => this.#status !== 'disconnected' && this.#status !== 'rejected',
+    });
     const win = (globalThis as { window?: NetworkEvents }).window;
     this.#network = options.network !== undefined ? options.network : (win ?? null);
     this.#network?.addEventListener('online', this.#goOnline);
@@ -69,6 +85,11 @@ export class RealtimeClient {
   /** The current status. */
   get status(): Status {
     return this.#status;
+  }
+
+  /** In a replay namespace: the last seq (and its epoch) the app has received or resynced to. */
+  get position(): { seq: number | null; epoch: string | null } {
+    return this.#replay.position;
   }
 
   /** The last `welcome` (this connection's `clientId` and `ctx`); null before the first one. */
@@ -123,8 +144,8 @@ export class RealtimeClient {
   }
 
   /**
-   * Calls `handler(welcome)` after every reconnect (each `welcome` but the first): the place to
-   * resync the resource, since broadcasts sent while the socket was down are not replayed.
+   * Calls `handler(welcome)` after every reconnect (each `welcome` but the first). To catch up
+   * on what was missed, prefer the `resync` option: the client calls it when replay cannot help.
    */
   onReconnect(handler: (welcome: Welcome) => void): () => void {
     return subscribe(this.#onReconnect, handler);
@@ -173,7 +194,12 @@ export class RealtimeClient {
     }
     if (frame.type === 'welcome') this.#welcomed(frame.data as Welcome);
     if (frame.id !== undefined) this.#settle(frame);
-    // Replay (seq/sync) hooks in here: a frame's seq is recorded before handlers see it.
+    if (frame.type === 'welcome') this.#replay.welcomed((frame.data as Welcome).replay);
+    else if (!this.#replay.receive(frame)) return;
+    this.#dispatch(frame);
+  }
+
+  #dispatch(frame: Frame): void {
     for (const handler of this.#byType.get(frame.type) ?? []) this.#call(handler, frame.data, frame);
     for (const handler of this.#onMessage) this.#call(handler, frame);
   }

@@ -22,18 +22,34 @@ export interface StatusDetail {
   delayMs?: number;
 }
 
-/** A frame from the server: `{ type, data, seq?, id? }`. */
+/** A frame from the server: `{ type, data, seq?, epoch?, replayed?, id? }`. */
 export interface Frame<T = unknown> {
   type: string;
   data: T;
   id?: string;
+  /** Position in the namespace's sequence (broadcasts of a replay namespace). */
   seq?: number;
+  /** The sequence's epoch; a new one means the server's buffer started over. */
+  epoch?: string;
+  /** Sent again in answer to `sync`: the client missed it while disconnected (or on a hole). */
+  replayed?: true;
 }
+
+/** Where a replay namespace's sequence stands. */
+export interface ReplayHead {
+  seq: number;
+  epoch: string;
+}
+
+/** What `resync` resolves with: the seq of the state it loaded (and its epoch, if the REST answer has it). */
+export type ResyncResult = number | { seq: number; epoch?: string };
 
 /** What the `welcome` frame carries. */
 export interface Welcome {
   clientId: string;
   path: string;
+  /** In a replay namespace: where its sequence stands (null if the server could not read it). */
+  replay?: ReplayHead | null;
   ctx: { username: string; roles: string[]; params: Record<string, string>; [key: string]: unknown };
 }
 
@@ -78,4 +94,12 @@ export interface ClientOptions {
   random?: () => number;
   /** Called with what a handler of yours threw, and with malformed server frames. Default `console.error`. */
   onError?: (error: unknown) => void;
+  /**
+   * Loads the resource's full state (a REST refetch) and resolves with the seq that state is at
+   * (the REST answer reports it). Called after the first `welcome`, and whenever a replay cannot
+   * cover what was missed (`gap`); in a namespace without replay, after every `welcome`. Frames
+   * at or below the seq it returns are dropped, later ones follow. If it rejects, the client
+   * reconnects and tries again. Default: none (a gap then simply continues from the server's seq).
+   */
+  resync?: () => Promise<ResyncResult>;
 }

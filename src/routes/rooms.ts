@@ -6,12 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import { access } from '../ws/access.ts';
 import { SYSTEM_USERNAME } from '../ws/ctx.ts';
+import { MessageError } from '../ws/message-error.ts';
 import type { Realtime } from '../ws/realtime.ts';
 import type { AppEnv } from '../ws/types.ts';
-import { RoomHistory, type ChatMessage } from './room-history.ts';
+import { MemoryRoomHistory, type ChatMessage, type RoomHistory } from './room-history.ts';
 
 /** Rooms the demo offers; any other valid name works too. */
 export const DEFAULT_ROOMS = ['Amsterdam', 'Berlin', 'Cairo'] as const;
@@ -27,10 +29,14 @@ export const ROOM_PATTERN = '/api/1/ws/hello-rooms/:roomName';
 const ROOM_PREFIX = '/api/1/ws/hello-rooms/';
 export const roomPath = (room: string) => `${ROOM_PREFIX}${room}`;
 
-export function roomsRoutes(rt: Realtime, history = new RoomHistory()) {
-  function chat(room: string, username: string, text: string): ChatMessage {
+/** The room's replay: a reconnecting client gets the last 200 broadcasts of the last 5 minutes. */
+export const ROOM_REPLAY = { size: 200, maxAgeMs: 300_000 };
+
+export function roomsRoutes(rt: Realtime, history: RoomHistory = new MemoryRoomHistory()) {
+  /** Kept before it is broadcast: a resync that reports seq S has every message up to S. */
+  async function chat(room: string, username: string, text: string): Promise<ChatMessage> {
     const message = { id: randomUUID(), room, username, text, at: new Date().toISOString() };
-    history.push(message);
+    await history.push(message);
     return message;
   }
 
@@ -45,12 +51,16 @@ export function roomsRoutes(rt: Realtime, history = new RoomHistory()) {
       rt.namespace({
         params: RoomParams,
         messages: { chat: Chat },
+        replay: ROOM_REPLAY,
         async onConnect({ clientId, ctx }, ns) {
           const count = await memberCount(ns.path);
           ns.broadcast('joined', { clientId, username: ctx.username, count }, { except: clientId });
         },
-        onMessage({ ctx, message }, ns) {
-          const sent = chat(ctx.params.roomName!, ctx.username, message.data.text);
+        async onMessage({ ctx, message }, ns) {
+          const sent = await chat(ctx.params.roomName!, ctx.username, message.data.text).catch((err: unknown) => {
+            rt.log.warn({ err: String(err) }, 'chat history unavailable: message refused');
+            throw new MessageError('the room cannot take messages right now; try again', 'unavailable');
+          });
           ns.broadcast('chat', sent);
           return { id: sent.id };
         },
@@ -75,8 +85,18 @@ export function roomsRoutes(rt: Realtime, history = new RoomHistory()) {
     })
     .get('/api/1/rooms/:roomName', zValidator('param', RoomParams), async (c) => {
       const { roomName } = c.req.valid('param');
-      const { members, partial } = await rt.presence.members(roomPath(roomName));
-      return c.json({ room: roomName, members, ...(partial ? { partial } : {}), messages: history.recent(roomName) });
+      // The seq is read first: every message it counts is in the history read after it (messages
+      // newer than it may be there too; the client drops their live copies by seq, the page by id).
+      let head, members, partial, messages;
+      try {
+        head = await rt.replayHead(roomPath(roomName));
+        [{ members, partial }, messages] = await Promise.all([rt.presence.members(roomPath(roomName)), history.recent(roomName)]);
+      } catch (err) {
+        // Without its seq or its messages the state is no resync: the client retries.
+        rt.log.warn({ err: String(err), room: roomName }, 'room state unavailable');
+        throw new HTTPException(503, { message: 'the room state is unavailable right now; try again' });
+      }
+      return c.json({ room: roomName, ...head, members, ...(partial ? { partial } : {}), messages });
     })
     .post(
       '/api/1/rooms/:roomName/messages',
@@ -85,7 +105,7 @@ export function roomsRoutes(rt: Realtime, history = new RoomHistory()) {
       async (c) => {
         const { roomName } = c.req.valid('param');
         const username = c.get('session')?.username ?? SYSTEM_USERNAME;
-        const message = chat(roomName, username, c.req.valid('json').text);
+        const message = await chat(roomName, username, c.req.valid('json').text);
         await rt.broadcast(roomPath(roomName), 'chat', message);
         return c.json({ message }, 201);
       },

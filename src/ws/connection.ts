@@ -15,6 +15,7 @@ import type { RealtimeEvents } from './events.ts';
 import { MessageError } from './message-error.ts';
 import type { Client, Namespace } from './namespace.ts';
 import { encodeError, encodeFrame, parseClientFrame, type ClientMessage } from './protocol.ts';
+import { serveSync, welcomeHead } from './replay/serve.ts';
 import { inboundGate } from './safety/inbound.ts';
 import type { Limits } from './safety/limits.ts';
 
@@ -85,6 +86,11 @@ export function connectionEvents(
       return;
     }
     log.debug({ type: parsed.message.type }, 'message received');
+    if (parsed.message.type === 'sync') {
+      const result = await serveSync(current, clientId, parsed.message.data, parsed.message.id, reply, log);
+      if (result) host.events.emit('replay', { ns: current, result });
+      return;
+    }
     const message = validate(parsed.message);
     if (!message) return;
     const result = await contained(
@@ -119,8 +125,18 @@ export function connectionEvents(
       const current = (ns = joined.ns);
       log.info({ pattern: current.pattern }, 'connected');
       host.events.emit('connect', { ns: current, clientId, ctx });
+      // A replay namespace's welcome says where the sequence stands: broadcasts arriving before
+      // it are held back and sent after it, less those the reported seq already counts.
+      if (current.replay) current.hold(clientId);
       chain = joined.ready.then(async () => {
-        reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx) }));
+        if (current.replay) {
+          const head = await welcomeHead(path, current.replay, log);
+          const held = current.release(clientId, head);
+          reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx), replay: head }));
+          for (const frame of held) reply(frame);
+        } else {
+          reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx) }));
+        }
         welcomed = true;
         await contained('onConnect', () => def.onConnect?.(conn, current));
       });

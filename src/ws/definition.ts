@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Conn } from './ctx.ts';
 import type { Namespace } from './namespace.ts';
 import { RESERVED_TYPES } from './protocol.ts';
+import type { ReplayPolicy } from './replay/types.ts';
 
 /** Message schemas of a namespace, by message type. */
 export type MessageSchemas = Record<string, z.ZodType>;
@@ -32,6 +33,28 @@ export interface NamespaceDefinition<M extends MessageSchemas = MessageSchemas> 
   onDisconnect?: (conn: Conn & { code: number; reason: string }, ns: Namespace) => unknown;
   /** Remove the namespace when its last local client leaves (the next connect resurrects it). Default true. */
   dropWhenEmpty?: boolean;
+  /**
+   * Replay of missed broadcasts (see README, "Replay"): every broadcast gets a seq, the last
+   * `size` (default 200, at most 10000) are kept for `maxAgeMs` (default 300000, at most a week)
+   * and a reconnecting client gets what it missed. Off by default.
+   */
+  replay?: { size?: number; maxAgeMs?: number };
+}
+
+const MAX_REPLAY_SIZE = 10_000;
+const MAX_REPLAY_AGE_MS = 7 * 24 * 60 * 60 * 1000;
+
+/** The replay policy of a definition, defaults applied; undefined without replay. */
+export function replayPolicy(def: NamespaceDefinition<MessageSchemas>): ReplayPolicy | undefined {
+  if (def.replay === undefined) return undefined;
+  const { size = 200, maxAgeMs = 300_000 } = def.replay;
+  if (!Number.isInteger(size) || size < 1 || size > MAX_REPLAY_SIZE) {
+    throw new RangeError(`replay.size must be a whole number from 1 to ${MAX_REPLAY_SIZE} (got ${size})`);
+  }
+  if (!Number.isInteger(maxAgeMs) || maxAgeMs < 1000 || maxAgeMs > MAX_REPLAY_AGE_MS) {
+    throw new RangeError(`replay.maxAgeMs must be a whole number of ms from 1000 to ${MAX_REPLAY_AGE_MS} (got ${maxAgeMs})`);
+  }
+  return { size, maxAgeMs };
 }
 
 /** Programmer errors throw at declaration time, never at connect time. */
@@ -39,4 +62,5 @@ export function checkDefinition(def: NamespaceDefinition<MessageSchemas>): void 
   for (const type of Object.keys(def.messages ?? {})) {
     if (RESERVED_TYPES.has(type)) throw new Error(`message type "${type}" is reserved by the protocol`);
   }
+  replayPolicy(def);
 }

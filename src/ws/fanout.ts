@@ -14,6 +14,8 @@ import type { Logger } from '../log.ts';
 import { unwrapEnvelope, wrapEnvelope, type EnvelopeHeader } from './envelope.ts';
 import type { RealtimeEvents } from './events.ts';
 import type { PubSub } from './pubsub/types.ts';
+import { sequenceFrame } from './replay/frame.ts';
+import type { ReplayPolicy, ReplayStore } from './replay/types.ts';
 
 export interface FanoutOptions {
   instanceId: string;
@@ -50,6 +52,8 @@ export class Fanout {
   #seq = 0;
   /** Messages delivered locally only because the bus could not carry them (stats). */
   localOnly = 0;
+  /** Broadcasts of replay namespaces dropped because no seq could be given (replay store down). */
+  unsequenced = 0;
 
   constructor(options: FanoutOptions) {
     this.#o = options;
@@ -59,10 +63,7 @@ export class Fanout {
   publish(path: string, frame: Buffer, target: Target): Promise<void> {
     const { pubsub, instanceId, channelOf, isHosted, isSubscribed, log, events } = this.#o;
     const n = ++this.#seq;
-    const header: EnvelopeHeader = { o: instanceId, n, ...(target.except ? { x: target.except } : {}), ...(target.to ? { t: target.to } : {}) };
-    // The correlation id travels with the message, so the delivering instances log the same id.
-    const corr = correlationId();
-    if (corr) header.c = corr;
+    const header = this.#header(n, target);
     if (!target.to) log.debug({ path, bytes: frame.length }, 'broadcast published');
     if (!isHosted(path)) {
       // Nobody here to deliver to (a REST broadcast into a namespace hosted elsewhere).
@@ -100,6 +101,41 @@ export class Fanout {
     });
   }
 
+  /**
+   * Publishes a broadcast of a replay namespace: the store gives it the next seq, keeps it and
+   * publishes it in one step. Resolves false (nothing delivered anywhere, logged) when that
+   * cannot be done: a broadcast without its seq would be a hole nobody could replay, so none
+   * goes out. The origin delivers it itself, seq included, only when the bus will not bring it
+   * back (this channel not subscribed). Never rejects.
+   */
+  async publishSequenced(path: string, body: Buffer, target: Target, store: ReplayStore, policy: ReplayPolicy): Promise<boolean> {
+    const { pubsub, channelOf, isHosted, isSubscribed, log, events } = this.#o;
+    const n = ++this.#seq;
+    const channel = channelOf(path);
+    const header = JSON.stringify(this.#header(n, target));
+    log.debug({ path, bytes: body.length }, 'broadcast published');
+    const hosted = isHosted(path);
+    if (hosted) this.#pending.set(n, 'sent');
+    let head;
+    try {
+      head = await store.append(path, channel, header, body, policy, (payload) => pubsub.publish(channel, payload));
+    } catch (err) {
+      this.#pending.delete(n);
+      this.unsequenced++;
+      events.emit('pubsubError', { op: 'publish' });
+      log.warn({ err: String(err), path }, 'replay store unavailable: broadcast dropped (it would have had no seq)');
+      return false;
+    }
+    // Header, newline and body, plus the seq and epoch put in front of the body.
+    events.emit('published', { bytes: header.length + body.length + 40 });
+    const state = this.#pending.get(n);
+    this.#pending.delete(n);
+    if (state === 'sent' && !(pubsub.state() === 'ok' && isSubscribed(path))) {
+      this.#deliverLocally(path, n, sequenceFrame(body, head), target);
+    }
+    return true;
+  }
+
   /** A payload came from the bus on the channel of `path`. */
   receive(path: string, payload: Buffer): void {
     this.#o.events.emit('received', { bytes: payload.length });
@@ -128,6 +164,14 @@ export class Fanout {
     const deliver = () => this.#o.deliver(path, frame, header.x, header.t);
     if (header.c) withCorrelation(header.c, deliver);
     else deliver();
+  }
+
+  #header(n: number, target: Target): EnvelopeHeader {
+    const header: EnvelopeHeader = { o: this.#o.instanceId, n, ...(target.except ? { x: target.except } : {}), ...(target.to ? { t: target.to } : {}) };
+    // The correlation id travels with the message, so the delivering instances log the same id.
+    const corr = correlationId();
+    if (corr) header.c = corr;
+    return header;
   }
 
   #deliverLocally(path: string, n: number, frame: Buffer, target: Target): void {

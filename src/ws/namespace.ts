@@ -5,8 +5,11 @@ import type { WebSocket } from 'ws';
 import { CloseCode } from './codes.ts';
 import type { Conn, Ctx } from './ctx.ts';
 import type { RealtimeEvents } from './events.ts';
+import { preFrame, type PreFramed } from './frame.ts';
 import { encodeFrame } from './protocol.ts';
 import { closeReason } from './refusal.ts';
+import { headOf, skipFrame } from './replay/frame.ts';
+import type { ReplayHead, ReplayPolicy, ReplayStore } from './replay/types.ts';
 import { sendFrame } from './safety/send.ts';
 
 /** A connected client of this instance. */
@@ -31,11 +34,21 @@ export interface NamespaceStats {
   createdAt: number;
 }
 
+/** Frames held back for one client during its replay or welcome, at most. */
+const MAX_HELD = 10_000;
+
+/** A replay namespace's store and policy. */
+export interface NamespaceReplay {
+  store: ReplayStore;
+  policy: ReplayPolicy;
+}
+
 /** What a namespace needs from the realtime server it lives in. */
 export interface NamespaceHost {
   /** Queued bytes past which a socket is closed as a slow consumer (1013). */
   readonly maxBufferedBytes: number;
-  publish(path: string, frame: Buffer, target: { except?: string; to?: string }): Promise<void>;
+  /** Resolves false when a broadcast of a replay namespace could not be given its seq (not sent). */
+  publish(path: string, frame: Buffer, target: { except?: string; to?: string }, replay?: NamespaceReplay): Promise<boolean>;
   remove(ns: Namespace, options: { removeIfEmpty: boolean }): boolean;
   events: RealtimeEvents;
 }
@@ -44,6 +57,8 @@ export class Namespace {
   readonly createdAt = Date.now();
   readonly #clients = new Map<string, Client>();
   readonly #host: NamespaceHost;
+  /** Clients whose replay (or welcome) is being prepared (frames held back) or was just sent (floor). */
+  readonly #gates = new Map<string, { held: Buffer[] | null; floor: ReplayHead | null }>();
   #messagesIn = 0;
   #messagesOut = 0;
   readonly #slow = () => this.#host.events.emit('slowConsumer', { ns: this });
@@ -56,6 +71,8 @@ export class Namespace {
     /** Validated params of the pattern. */
     readonly params: Readonly<Record<string, string>>,
     host: NamespaceHost,
+    /** Set when the namespace replays (its broadcasts carry seq and epoch). */
+    readonly replay?: NamespaceReplay,
   ) {
     this.#host = host;
   }
@@ -67,10 +84,12 @@ export class Namespace {
 
   /**
    * Sends `{ type, data }` to every client of this namespace on every instance, optionally except
-   * one client. Serialized once. Resolves once handed to the bus; never rejects (failures are logged).
+   * one client. Serialized once. Resolves once handed to the bus; never rejects (failures are
+   * logged). In a replay namespace it resolves false when the broadcast could not be given its
+   * seq (replay store unreachable) and so was sent to nobody: the caller may tell its sender.
    */
-  broadcast(type: string, data: unknown, options: { except?: string } = {}): Promise<void> {
-    return this.#host.publish(this.path, encodeFrame(type, data), options.except ? { except: options.except } : {});
+  broadcast(type: string, data: unknown, options: { except?: string } = {}): Promise<boolean> {
+    return this.#host.publish(this.path, encodeFrame(type, data), options.except ? { except: options.except } : {}, this.replay);
   }
 
   /** Sends `{ type, data, id? }` to one client of this namespace, on whichever instance it is. */
@@ -80,7 +99,7 @@ export class Namespace {
       this.deliver(frame, undefined, clientId);
       return Promise.resolve();
     }
-    return this.#host.publish(this.path, frame, { to: clientId });
+    return this.#host.publish(this.path, frame, { to: clientId }).then(() => {});
   }
 
   /** Local members of this namespace. */
@@ -113,20 +132,78 @@ export class Namespace {
     return this.#host.remove(this, { removeIfEmpty: true });
   }
 
-  /** @internal Hands a serialized frame to local sockets; returns how many it was sent to. */
-  deliver(frame: Buffer, except?: string, to?: string): number {
+  /** @internal Hands a serialized frame to local sockets, framed once for all of them; returns how many it was sent to. */
+  deliver(payload: Buffer, except?: string, to?: string): number {
     let sent = 0;
     if (to !== undefined) {
       const client = this.#clients.get(to);
-      if (client && sendFrame(client.socket, frame, this.#host.maxBufferedBytes, this.#slow)) sent = 1;
-    } else {
+      if (client && this.#send(client, preFrame(payload))) sent = 1;
+    } else if (this.#clients.size > 0) {
+      if (except !== undefined && this.replay) this.#skip(except, payload);
+      const frame = preFrame(payload);
       for (const client of this.#clients.values()) {
-        if (client.clientId !== except && sendFrame(client.socket, frame, this.#host.maxBufferedBytes, this.#slow)) sent++;
+        if (client.clientId !== except && this.#send(client, frame)) sent++;
       }
     }
     this.#messagesOut += sent;
     this.#host.events.emit('delivered', { ns: this, recipients: sent, broadcast: to === undefined });
     return sent;
+  }
+
+  /**
+   * @internal Keeps every frame for this client back until `release` (a replay or welcome is
+   * being prepared and must come first).
+   */
+  hold(clientId: string): void {
+    this.#gates.set(clientId, { held: [], floor: null });
+  }
+
+  /**
+   * @internal Ends the hold: returns the frames kept back, in order, less the sequenced ones at or
+   * below `floor` (the client has them already). Copies of those may still be on their way
+   * (the bus and the store are different connections), so they are dropped on arrival too,
+   * until a newer one comes by.
+   */
+  release(clientId: string, floor: ReplayHead | null): Buffer[] {
+    const held = this.#gates.get(clientId)?.held ?? [];
+    this.#gates.delete(clientId);
+    if (!floor) return held;
+    const out: Buffer[] = [];
+    let passed = false;
+    for (const frame of held) {
+      const verdict = belowFloor(frame, floor);
+      if (verdict === 'below') continue;
+      if (verdict === 'newer') passed = true;
+      out.push(frame);
+    }
+    if (!passed && this.#clients.has(clientId)) this.#gates.set(clientId, { held: null, floor });
+    return out;
+  }
+
+  /** Sends (or holds back) one frame to one client; returns whether it went out now. */
+  #send(client: Client, frame: PreFramed): boolean {
+    // One size check when no client is gated: what namespaces without replay pay.
+    const gate = this.#gates.size ? this.#gates.get(client.clientId) : undefined;
+    if (gate?.held) {
+      // A replay store that does not answer must not make the hold grow without end: the client
+      // reconnects (1013) and syncs again.
+      if (gate.held.length >= MAX_HELD) client.socket.close(CloseCode.TRY_AGAIN_LATER, 'too many messages held during a replay');
+      else gate.held.push(frame.payload);
+      return false;
+    }
+    if (gate?.floor) {
+      const verdict = belowFloor(frame.payload, gate.floor);
+      if (verdict === 'below') return false;
+      if (verdict === 'newer') this.#gates.delete(client.clientId);
+    }
+    return sendFrame(client.socket, frame, this.#host.maxBufferedBytes, this.#slow);
+  }
+
+  /** The client left out of a sequenced broadcast gets its seq alone, so it sees no hole. */
+  #skip(clientId: string, payload: Buffer): void {
+    const client = this.#clients.get(clientId);
+    const head = client && headOf(payload);
+    if (head) this.#send(client, preFrame(skipFrame(head)));
   }
 
   /** @internal */
@@ -136,6 +213,7 @@ export class Namespace {
 
   /** @internal Returns whether the client was here. */
   delete(clientId: string): boolean {
+    this.#gates.delete(clientId);
     return this.#clients.delete(clientId);
   }
 
@@ -148,4 +226,11 @@ export class Namespace {
   closeAll(code: number = CloseCode.NAMESPACE_REMOVED, reason = 'namespace removed'): void {
     for (const client of this.#clients.values()) client.socket.close(code, closeReason(reason));
   }
+}
+
+/** Whether a frame is sequenced at or below `floor` (same epoch), above it, or not sequenced (or another epoch). */
+function belowFloor(frame: Buffer, floor: ReplayHead): 'below' | 'newer' | 'other' {
+  const head = headOf(frame);
+  if (!head || head.epoch !== floor.epoch) return 'other';
+  return head.seq <= floor.seq ? 'below' : 'newer';
 }

@@ -13,21 +13,25 @@ import type { Logger } from '../log.ts';
 import { buildCtx } from './ctx.ts';
 import { connectionEvents, type ConnectionHost } from './connection.ts';
 import { NamespaceChannels } from './channels.ts';
-import { checkDefinition, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
+import { checkDefinition, replayPolicy, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
 import { RealtimeEvents } from './events.ts';
-import { Fanout } from './fanout.ts';
+import { Fanout, type Target } from './fanout.ts';
 import { encodeFrame } from './protocol.ts';
 import { Namespace, type NamespaceHost, type NamespaceStats } from './namespace.ts';
 import { MemoryPresence } from './presence/memory.ts';
 import type { Presence, PresenceState } from './presence/types.ts';
 import { MemoryPubSub } from './pubsub/memory.ts';
 import type { PubSub, PubSubState } from './pubsub/types.ts';
+import { MemoryReplayStore } from './replay/memory.ts';
+import { ReplayRoutes } from './replay/routes.ts';
+import type { ReplayHead, ReplayPolicy, ReplayStore } from './replay/types.ts';
 import { closeReason, RefusalReason, WsRefusal } from './refusal.ts';
 import { NamespaceRegistry } from './registry.ts';
 import { Admission } from './safety/admission.ts';
 import { drainSockets, type DrainOptions } from './safety/drain.ts';
 import { startHeartbeat } from './safety/heartbeat.ts';
 import { resolveLimits, type Limits } from './safety/limits.ts';
+import { detachedUpgrade } from './upgrade-context.ts';
 import type { AppEnv } from './types.ts';
 
 export interface RealtimeOptions {
@@ -35,6 +39,8 @@ export interface RealtimeOptions {
   pubsub?: PubSub;
   /** Who is in each namespace across instances. Default: in-memory, private to this instance. */
   presence?: Presence;
+  /** Replay buffers of namespaces declared with `replay`. Default: in-memory, private to this instance. */
+  replay?: ReplayStore;
   /** This instance's id, stamped on everything it publishes. Default: a random UUID. */
   instanceId?: string;
   /**
@@ -53,6 +59,8 @@ export interface RealtimeStats {
   instanceId: string;
   /** `localOnly`: broadcasts this instance delivered to its own clients only, the bus being unable to carry them. */
   pubsub: { kind: string; state: PubSubState; localOnly: number };
+  /** `unsequenced`: broadcasts of replay namespaces sent to nobody, the replay store being unreachable. */
+  replay: { kind: string; unsequenced: number };
   presence: { kind: string; state: PresenceState };
   namespaces: number;
   clients: number;
@@ -67,6 +75,7 @@ export class Realtime {
   readonly registry = new NamespaceRegistry();
   readonly pubsub: PubSub;
   readonly presence: Presence;
+  readonly replay: ReplayStore;
   /** The bus subscription of each hosted namespace. */
   readonly channels: NamespaceChannels;
   readonly log: Logger;
@@ -76,10 +85,11 @@ export class Realtime {
   readonly #admission: Admission;
   readonly #stopHeartbeat: () => void;
   #closed: Promise<void> | undefined;
-  readonly #onClose: Array<() => unknown> = [];
+  readonly #onClose: Array<() => Promise<void>> = [];
   readonly #prefix: string;
   readonly #nodeWs: ReturnType<typeof createNodeWebSocket>;
   readonly #fanout: Fanout;
+  readonly #replayRoutes: ReplayRoutes;
   readonly #nsHost: NamespaceHost;
   readonly #connHost: ConnectionHost;
   /** Errors inside @hono/node-ws's own listeners go to our log, not to console.error. */
@@ -94,6 +104,8 @@ export class Realtime {
     this.instanceId = options.instanceId ?? randomUUID();
     this.pubsub = options.pubsub ?? new MemoryPubSub();
     this.presence = options.presence ?? new MemoryPresence();
+    this.replay = options.replay ?? new MemoryReplayStore();
+    this.#replayRoutes = new ReplayRoutes(app);
     this.log = options.logger.child({ instanceId: this.instanceId });
     this.#prefix = options.channelPrefix ?? 'hns:';
     this.limits = resolveLimits(options.limits);
@@ -136,7 +148,7 @@ export class Realtime {
     this.channels.on('failed', () => this.events.emit('pubsubError', { op: 'subscribe' }));
     this.#nsHost = {
       maxBufferedBytes: this.limits.maxBufferedBytes,
-      publish: (path, frame, target) => this.#fanout.publish(path, frame, target),
+      publish: (path, frame, target, replay) => this.#publish(path, frame, target, replay?.policy),
       remove: (ns, opts) => this.#remove(ns, opts.removeIfEmpty),
       events: this.events,
     };
@@ -181,7 +193,9 @@ export class Realtime {
   namespace<M extends MessageSchemas>(definition: NamespaceDefinition<M>): MiddlewareHandler<AppEnv> {
     const def = definition as unknown as NamespaceDefinition<MessageSchemas>;
     checkDefinition(def);
-    return async (c) => {
+    const policy = replayPolicy(def);
+    const replay = policy && { store: this.replay, policy };
+    const handler: MiddlewareHandler<AppEnv> = async (c) => {
       if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
         throw new HTTPException(426, { message: 'this path takes WebSocket upgrades only' });
       }
@@ -208,9 +222,12 @@ export class Realtime {
       }
       const pattern = c.req.routePath;
       // Created when the socket opens, not before: a handshake that fails leaves nothing behind.
-      const create = () => new Namespace(path, pattern, params, this.#nsHost);
-      return this.#nodeWs.upgradeWebSocket(c, connectionEvents(this.#connHost, def, path, create, ctx), this.#wsOptions);
+      const create = () => new Namespace(path, pattern, params, this.#nsHost, replay);
+      const upgrade = detachedUpgrade(c, connectionEvents(this.#connHost, def, path, create, ctx));
+      return this.#nodeWs.upgradeWebSocket(upgrade.context, upgrade.events, this.#wsOptions);
     };
+    if (policy) this.#replayRoutes.register(handler, policy);
+    return handler;
   }
 
   /**
@@ -237,9 +254,32 @@ export class Realtime {
     return c.json({ error: refusal.message, closeCode: refusal.closeCode }, refusal.status);
   }
 
-  /** Broadcasts to a namespace on every instance, whether or not it lives here (REST, jobs). */
-  broadcast(path: string, type: string, data: unknown, options: { except?: string } = {}): Promise<void> {
-    return this.#fanout.publish(path, encodeFrame(type, data), options.except ? { except: options.except } : {});
+  /**
+   * Broadcasts to a namespace on every instance, whether or not it lives here (REST, jobs). In a
+   * replay namespace (known by its route) it gets its seq; resolves false when it could not (the
+   * replay store is unreachable) and so was sent to nobody.
+   */
+  broadcast(path: string, type: string, data: unknown, options: { except?: string } = {}): Promise<boolean> {
+    const target = options.except ? { except: options.except } : {};
+    return this.#publish(path, encodeFrame(type, data), target, this.#policyOf(path));
+  }
+
+  /** Where the sequence of a replay namespace stands (for a REST resync to report); undefined if it does not replay. */
+  async replayHead(path: string): Promise<ReplayHead | undefined> {
+    const policy = this.#policyOf(path);
+    return policy && this.replay.head(path, policy);
+  }
+
+  /** The replay policy of the namespace at `path`: its own if hosted here, else its route's. */
+  #policyOf(path: string): ReplayPolicy | undefined {
+    const hosted = this.registry.get(path);
+    return hosted ? hosted.replay?.policy : this.#replayRoutes.policyOf(path);
+  }
+
+  /** Every broadcast's way out: sequenced in a replay namespace, plain otherwise. */
+  #publish(path: string, frame: Buffer, target: Target, policy: ReplayPolicy | undefined): Promise<boolean> {
+    if (policy) return this.#fanout.publishSequenced(path, frame, target, this.replay, policy);
+    return this.#fanout.publish(path, frame, target).then(() => true);
   }
 
   /**
@@ -266,14 +306,6 @@ export class Realtime {
     await this.#fanout.publishControl(path, 'remove');
   }
 
-  /**
-   * Registers cleanup for a resource of the app (a store connection) that `close()` runs after
-   * closing the clients and the broker, in the order registered. A failing one is logged.
-   */
-  onClose(fn: () => unknown): void {
-    this.#onClose.push(fn);
-  }
-
   /** Attaches the WebSocket upgrade to a listening Node server. */
   injectWebSocket(server: UpgradeServer): void {
     // The socket has no error listener while the upgrade is routed: a peer reset then would
@@ -289,6 +321,7 @@ export class Realtime {
     return {
       instanceId: this.instanceId,
       pubsub: { kind: this.pubsub.kind, state: this.pubsub.state(), localOnly: this.#fanout.localOnly },
+      replay: { kind: this.replay.kind, unsequenced: this.#fanout.unsequenced },
       presence: { kind: this.presence.kind, state: this.presence.state() },
       namespaces: list.length,
       clients: list.reduce((n, s) => n + s.clients, 0),
@@ -312,6 +345,11 @@ export class Realtime {
     return this.#admission.draining;
   }
 
+  /** Runs `fn` when the realtime server closes, with its own connections (e.g. an app's Redis connection). */
+  onClose(fn: () => Promise<void>): void {
+    this.#onClose.push(fn);
+  }
+
   /** Closes every client with `code`, forgets this instance's presence and closes the broker connections. Idempotent. */
   close(code = 1001, reason = 'server closing'): Promise<void> {
     this.#closed ??= (async () => {
@@ -319,14 +357,7 @@ export class Realtime {
       for (const ns of this.registry.list()) ns.closeAll(code, reason);
       for (const client of this.#nodeWs.wss.clients) client.terminate();
       this.channels.close();
-      await Promise.all([this.presence.close(), this.pubsub.close()]);
-      for (const fn of this.#onClose) {
-        try {
-          await fn();
-        } catch (err) {
-          this.log.error({ err }, 'close hook failed');
-        }
-      }
+      await Promise.all([this.presence.close(), this.pubsub.close(), this.replay.close(), ...this.#onClose.map((fn) => fn())]);
     })();
     return this.#closed;
   }

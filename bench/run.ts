@@ -1,0 +1,185 @@
+/**
+ * `npm run bench`: runs every scenario against our server and the two baselines, one server
+ * process pinned to core 0 and one load process pinned to core 1 (when `taskset` exists), prints
+ * markdown tables and writes the figures as JSON to bench/results/.
+ *
+ * Options: --quick (short runs to validate the harness), --only=fanout,latency,... (scenario ids),
+ * --systems=ours,ws,socketio, --cpu-prof (profiles of the servers in bench/results/profiles).
+ */
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { ServerStats } from './servers/control.ts';
+import type { LoadResult } from './load.ts';
+import { SYSTEMS, type System } from './protocols.ts';
+import { scenarios, type RunSpec } from './scenarios.ts';
+import { figures, renderScenario, type RunResult } from './report.ts';
+
+const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string | undefined]));
+const quick = args.has('quick');
+const only = args.get('only')?.split(',');
+const systems = (args.get('systems')?.split(',') as System[] | undefined) ?? [...SYSTEMS];
+const cpuProf = args.has('cpu-prof');
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const RESULTS = here('./results');
+const SERVER_SCRIPT: Record<System, string> = { ours: here('./servers/ours.ts'), ws: here('./servers/raw-ws.ts'), socketio: here('./servers/socketio.ts') };
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const hasTaskset = spawnSync('taskset', ['-V']).status === 0 && os.cpus().length >= 2;
+
+/** A child with a request/response channel over IPC. */
+class Child {
+  readonly #waiting = new Map<number, (msg: any) => void>();
+  #id = 0;
+  readonly exited: Promise<number | null>;
+  constructor(readonly proc: ChildProcess, onMessage?: (msg: any) => void) {
+    proc.on('message', (msg: any) => {
+      if (msg.id !== undefined && this.#waiting.has(msg.id) && !msg.mark) {
+        this.#waiting.get(msg.id)!(msg);
+        this.#waiting.delete(msg.id);
+      } else onMessage?.(msg);
+    });
+    this.exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
+  }
+  request(msg: object): Promise<any> {
+    const id = ++this.#id;
+    return new Promise((resolve) => {
+      this.#waiting.set(id, resolve);
+      this.proc.send({ ...msg, id });
+    });
+  }
+}
+
+function pin(pid: number, core: number): void {
+  if (hasTaskset) spawnSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
+}
+
+function start(script: string, core: number, execArgv: string[] = [], env: Record<string, string> = {}): ChildProcess {
+  const proc = fork(script, [], {
+    execArgv: ['--import', 'tsx', '--expose-gc', ...execArgv],
+    env: { ...process.env, BENCH_CHILD: '1', NODE_ENV: 'production', ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  pin(proc.pid!, core);
+  return proc;
+}
+
+async function startServer(system: System, env: Record<string, string> = {}): Promise<{ server: Child; port: number }> {
+  const prof = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS}/profiles`] : [];
+  let ready!: (port: number) => void;
+  const port = new Promise<number>((resolve) => (ready = resolve));
+  const server = new Child(start(SERVER_SCRIPT[system], 0, prof, env), (msg) => msg.ready && ready(msg.port));
+  const failed = server.exited.then((code) => Promise.reject(new Error(`${system} server exited with ${code} before it was ready`)));
+  return { server, port: await Promise.race([port, failed]) };
+}
+
+const stats = async (server: Child, gc = false) => (await server.request({ cmd: 'stats', gc })).stats as ServerStats;
+
+async function runOne(spec: RunSpec, system: System): Promise<RunResult> {
+  // Cross-instance runs: `instances` servers share Redis and the clients, one more hosts none of the busy rooms.
+  const count = spec.instances ? spec.instances + 1 : 1;
+  const env: Record<string, string> = spec.instances ? { BENCH_REDIS_URL: REDIS_URL, BENCH_REDIS_PREFIX: `bench-${randomUUID().slice(0, 8)}:` } : {};
+  const started = await Promise.allSettled(Array.from({ length: count }, () => startServer(system, env)));
+  const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  try {
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    const primary = servers[0]!.server;
+    const marks: Record<string, { stats: ServerStats; at: number; all: ServerStats[] }> = {};
+    const before = await stats(primary, true);
+    const outcome = await new Promise<LoadResult>((resolve, reject) => {
+      const load = new Child(start(here('./load.ts'), 1), (msg) => {
+        if (msg.mark) {
+          void Promise.all(servers.map((s) => stats(s.server, msg.gc))).then((all) => {
+            marks[msg.mark] = { stats: all[0]!, at: performance.now(), all };
+            load.proc.send({ markDone: msg.id });
+          });
+        } else if (msg.result) resolve(msg.result);
+        else if (msg.error) reject(new Error(msg.error));
+      });
+      void load.exited.then((code) => reject(new Error(`load process exited with ${code}`)));
+      const { label: _label, instances, ...job } = spec;
+      const ports = servers.map((s) => s.port);
+      load.proc.send({ job: { ...job, system, ports: instances ? ports.slice(0, instances) : ports, ...(instances ? { quietPort: ports[instances] } : {}) } });
+    });
+    const result: RunResult = { system, spec, load: outcome, server: { before, warm: marks.before, start: marks.start, end: marks.end } };
+    if (spec.instances && marks.start && marks.end) {
+      const cpu = (s: ServerStats) => s.cpuUser + s.cpuSystem;
+      const busy = (m: ServerStats[]) => m.slice(0, spec.instances).reduce((n, s) => n + cpu(s), 0);
+      result.cluster = {
+        cpuUs: busy(marks.end.all) - busy(marks.start.all),
+        quietBrokerBytesIn: marks.end.all[spec.instances]!.brokerBytesIn - marks.start.all[spec.instances]!.brokerBytesIn,
+      };
+    }
+    return result;
+  } catch (err) {
+    return { system, spec, load: undefined, server: undefined, error: (err as Error).message.split('\n')[0]! } as unknown as RunResult;
+  } finally {
+    for (const { server } of servers) {
+      await server.request({ cmd: 'stop' });
+      await server.exited;
+    }
+  }
+}
+
+/** Whether Redis answers at REDIS_URL (the cross-instance scenario needs it). */
+function redisReachable(): Promise<boolean> {
+  const url = new URL(REDIS_URL);
+  return new Promise((resolve) => {
+    const socket = connect({ host: url.hostname, port: Number(url.port || 6379) });
+    socket.setTimeout(1000, () => socket.destroy());
+    socket.once('connect', () => {
+      socket.end();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+    socket.once('close', () => resolve(false));
+  });
+}
+
+async function main(): Promise<void> {
+  mkdirSync(RESULTS, { recursive: true });
+  const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'} x${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`;
+  const lines = [
+    `# Benchmark ${new Date().toISOString()}${quick ? ' (quick)' : ''}`,
+    '',
+    `Machine: ${machine}; load average at start ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}. ${hasTaskset ? 'Server pinned to core 0, load to core 1 (taskset).' : 'No taskset: processes not pinned.'}`,
+    '',
+  ];
+  console.log(lines.join('\n'));
+  const all: Record<string, RunResult[]> = {};
+  for (const scenario of scenarios(quick)) {
+    if (only && !only.includes(scenario.id)) continue;
+    if (scenario.runs.some((r) => r.instances) && !(await redisReachable())) {
+      const note = `## ${scenario.title}\n\nSKIPPED: Redis is not reachable at ${REDIS_URL} (set REDIS_URL).\n`;
+      console.log(note);
+      lines.push(note);
+      continue;
+    }
+    const results: RunResult[] = [];
+    for (const spec of scenario.runs) {
+      for (const system of systems.filter((sys) => !scenario.systems || scenario.systems.includes(sys))) {
+        process.stderr.write(`  ${scenario.id} ${spec.label} ${system}...\n`);
+        results.push(await runOne(spec, system));
+      }
+    }
+    all[scenario.id] = results;
+    const table = renderScenario(scenario, results);
+    console.log(table);
+    lines.push(table);
+  }
+  const end = `Load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (other processes on the same cores make absolute figures drift; compare the ratios).`;
+  console.log(end);
+  lines.push(end);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const results = Object.fromEntries(Object.entries(all).map(([id, runs]) => [id, runs.map((r) => ({ figures: figures(id, r), ...r }))]));
+  const json = { at: new Date().toISOString(), quick, machine, pinned: hasTaskset, results };
+  writeFileSync(`${RESULTS}/bench-${stamp}.json`, JSON.stringify(json, null, 2));
+  writeFileSync(`${RESULTS}/latest.json`, JSON.stringify(json, null, 2));
+  writeFileSync(`${RESULTS}/latest.md`, lines.join('\n'));
+  console.log(`JSON: bench/results/bench-${stamp}.json`);
+}
+
+await main();

@@ -1,0 +1,66 @@
+/**
+ * The control channel of a server under test: the bench runner talks to it over Node IPC to
+ * read its CPU time and memory, and to stop it (so `--cpu-prof` profiles get written).
+ */
+
+import net from 'node:net';
+
+/** A request from the runner. */
+export type ControlRequest = { id: number; cmd: 'stats'; gc?: boolean } | { id: number; cmd: 'stop' };
+
+/** What a server reports: its own CPU time (microseconds) and memory (bytes). */
+export interface ServerStats {
+  cpuUser: number;
+  cpuSystem: number;
+  rss: number;
+  heapUsed: number;
+  external: number;
+  /** Bytes received from the broker (Redis) by this process, when tracked. */
+  brokerBytesIn: number;
+}
+
+const brokerSockets: net.Socket[] = [];
+
+/**
+ * Counts the bytes this process receives on client TCP connections made after the call (ioredis
+ * connects through `net.createConnection`): in a bench server these are its Redis connections.
+ */
+export function trackBrokerSockets(): void {
+  const original = net.createConnection;
+  net.createConnection = function trackedConnection(this: unknown, ...args: unknown[]) {
+    const socket = (original as (...a: unknown[]) => net.Socket).apply(this, args);
+    brokerSockets.push(socket);
+    return socket;
+  } as typeof net.createConnection;
+}
+
+/** Reads CPU and memory; with `gc`, after a full collection (needs `--expose-gc`). */
+export function serverStats(gc = false): ServerStats {
+  if (gc && typeof globalThis.gc === 'function') {
+    globalThis.gc();
+    globalThis.gc();
+  }
+  const cpu = process.cpuUsage();
+  const mem = process.memoryUsage();
+  const brokerBytesIn = brokerSockets.reduce((n, s) => n + s.bytesRead, 0);
+  return { cpuUser: cpu.user, cpuSystem: cpu.system, rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, brokerBytesIn };
+}
+
+/**
+ * Announces the port to the runner and answers its requests until told to stop.
+ * The server exits when the runner goes away, so no run leaves a process behind.
+ */
+export function serveControl(port: number, close: () => Promise<void>): void {
+  if (!process.send) throw new Error('a bench server runs as a child of bench/run.ts (it needs an IPC channel)');
+  process.on('message', (msg: ControlRequest) => {
+    if (msg.cmd === 'stats') {
+      process.send!({ id: msg.id, stats: serverStats(msg.gc) });
+    } else if (msg.cmd === 'stop') {
+      void close().finally(() => {
+        process.send!({ id: msg.id, stopped: true }, () => process.exit(0));
+      });
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+  process.send({ ready: true, port });
+}

@@ -1,0 +1,87 @@
+/**
+ * The server's side of replay on one connection: the seq the `welcome` reports, and the answer
+ * to `sync`. Live frames that arrive meanwhile are held back by the namespace and sent after,
+ * without those the replay already carried: the client gets every seq once, in order.
+ */
+import { z } from 'zod';
+import type { Logger } from '../../log.ts';
+import { ErrorCode } from '../codes.ts';
+import { unwrapEnvelope } from '../envelope.ts';
+import type { Namespace, NamespaceReplay } from '../namespace.ts';
+import { encodeError, encodeFrame } from '../protocol.ts';
+import { headOf, markReplayed, skipFrame } from './frame.ts';
+import type { ReplayHead } from './types.ts';
+
+const SyncData = z.object({
+  since: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  epoch: z.string().max(64),
+});
+
+/** The namespace's head for `welcome`; null when the store cannot be read (the client then resyncs). */
+export async function welcomeHead(path: string, replay: NamespaceReplay, log: Logger): Promise<ReplayHead | null> {
+  try {
+    return await replay.store.head(path, replay.policy);
+  } catch (err) {
+    log.warn({ err: String(err), path }, 'replay store unavailable: welcome without seq');
+    return null;
+  }
+}
+
+/**
+ * Answers `{ type: 'sync', data: { since, epoch } }`: every buffered frame after `since`, in
+ * order, each flagged `"replayed":true`, then `synced { seq, epoch }`; or, when the buffer does
+ * not reach back to `since` (or the epoch differs, or the store is unreachable), `gap` alone.
+ * Never a part of what is missing: all or nothing. Returns which it was (undefined for a refused sync).
+ */
+export async function serveSync(
+  ns: Namespace,
+  clientId: string,
+  data: unknown,
+  id: string | undefined,
+  send: (frame: Buffer) => void,
+  log: Logger,
+): Promise<'served' | 'gap' | undefined> {
+  const replay = ns.replay;
+  if (!replay) {
+    send(encodeError(ErrorCode.UNKNOWN_TYPE, 'this namespace does not replay: "sync" is not available', id));
+    return undefined;
+  }
+  const parsed = SyncData.safeParse(data);
+  if (!parsed.success) {
+    send(encodeError(ErrorCode.INVALID_DATA, 'invalid data for "sync": expected { since: integer >= 0, epoch: string }', id));
+    return undefined;
+  }
+  const { since, epoch } = parsed.data;
+  ns.hold(clientId);
+  let frames: Buffer[] | null = null;
+  let head: ReplayHead | null = null;
+  try {
+    const read = await replay.store.since(ns.path, since, epoch, replay.policy);
+    head = read.head;
+    if (read.ok) frames = replayFrames(read.envelopes, since, clientId);
+  } catch (err) {
+    log.warn({ err: String(err), path: ns.path }, 'replay store unavailable: sync answered with gap');
+  }
+  // Everything from here on is synchronous: nothing can come between the replay and the held frames.
+  const held = ns.release(clientId, head);
+  if (frames) {
+    for (const frame of frames) send(frame);
+    send(encodeFrame('synced', head, { id }));
+  } else {
+    send(encodeFrame('gap', head ?? { seq: null, epoch: null }, { id }));
+  }
+  for (const frame of held) send(frame);
+  return frames ? 'served' : 'gap';
+}
+
+/** The stored envelopes as this client gets them; null unless each is readable and they follow `since` without a hole. */
+function replayFrames(envelopes: Buffer[], since: number, clientId: string): Buffer[] | null {
+  const out: Buffer[] = [];
+  for (const envelope of envelopes) {
+    const unwrapped = unwrapEnvelope(envelope);
+    const head = unwrapped && headOf(unwrapped.frame);
+    if (!unwrapped || !head || head.seq !== since + out.length + 1) return null;
+    out.push(unwrapped.header.x === clientId ? skipFrame(head, true) : markReplayed(unwrapped.frame));
+  }
+  return out;
+}
