@@ -14,9 +14,10 @@ const DRAG_THRESHOLD = 4;
 let me = null;
 /**
  * The open map: { id, info, client, bubbles: Map<id, bubble>, versions: Map<id, version>, nodes:
- * Map<id, element>, syncs }. `versions` holds the map version of the last change applied to each
- * bubble (deleted ones included), so a broadcast older than what is shown is ignored, whatever
- * order broadcasts and REST snapshots arrive in.
+ * Map<id, element> }. `versions` holds the map version of the last change applied to each bubble
+ * (deleted ones included), so a change older than what is shown is ignored. Replay hands changes
+ * over in seq order, but two instances can number their changes in one order and broadcast them
+ * in the other; versions make every order come out the same.
  */
 let current = null;
 
@@ -101,8 +102,11 @@ function closeMap() {
 function openMap(id) {
   if (current?.id === id && current.client.status !== 'rejected') return;
   closeMap();
-  const client = connect(`/api/1/ws/bubblemap/${encodeURIComponent(id)}`);
-  const map = { id, info: null, client, bubbles: new Map(), versions: new Map(), nodes: new Map(), syncs: 0 };
+  // The map replays: after a short drop the client gets the missed changes over the socket, and
+  // calls `resync` (the REST state) only when that cannot be done, and once at the start.
+  const map = { id, info: null, client: null, bubbles: new Map(), versions: new Map(), nodes: new Map() };
+  const client = connect(`/api/1/ws/bubblemap/${encodeURIComponent(id)}`, { resync: () => resync(map) });
+  map.client = client;
   current = map;
   history.replaceState(null, '', `#${encodeURIComponent(id)}`);
   $('map-title-view').textContent = id;
@@ -129,13 +133,6 @@ function openMap(id) {
     }
   }));
   setStatus(client.status, statusText(client.status));
-  // Load the map once the socket is in, then again after every reconnect: changes made while the
-  // socket was down reach this page only through the REST state.
-  const offFirst = client.on('welcome', () => {
-    offFirst();
-    void resync(map);
-  });
-  client.onReconnect(() => void resync(map));
   client.on('bubble-created', mine(({ bubble, version }) => apply(map, bubble.id, version, bubble)));
   client.on('bubble-updated', mine(({ bubble, version }) => apply(map, bubble.id, version, bubble)));
   client.on('bubble-deleted', mine(({ id: bubbleId, version }) => apply(map, bubbleId, version, null)));
@@ -150,24 +147,30 @@ function apply(map, id, version, bubble) {
   renderBubble(map, id);
 }
 
-/** Merges the REST state: it is the truth for every bubble not changed since its version. */
+/**
+ * Merges the REST state: it is the truth for every bubble not changed since its version. Resolves
+ * with the map's seq, from which the client continues; a failure makes the client reconnect and
+ * try again.
+ */
 async function resync(map) {
-  const mark = ++map.syncs;
   try {
     const state = await api('GET', `/api/1/bubblemap/${encodeURIComponent(map.id)}`);
-    if (current !== map || mark !== map.syncs) return;
-    map.info = state.map;
-    renderHeader(map);
-    const inState = new Set();
-    for (const bubble of state.bubbles) {
-      inState.add(bubble.id);
-      apply(map, bubble.id, state.version, bubble);
+    if (current === map) {
+      map.info = state.map;
+      renderHeader(map);
+      const inState = new Set();
+      for (const bubble of state.bubbles) {
+        inState.add(bubble.id);
+        apply(map, bubble.id, state.version, bubble);
+      }
+      for (const id of [...map.bubbles.keys()]) {
+        if (!inState.has(id)) apply(map, id, state.version, null);
+      }
     }
-    for (const id of [...map.bubbles.keys()]) {
-      if (!inState.has(id)) apply(map, id, state.version, null);
-    }
+    return { seq: state.seq, epoch: state.epoch };
   } catch (err) {
     if (current === map) $('notice').textContent = `Could not load the map: ${err.message}`;
+    throw err;
   }
 }
 

@@ -1,8 +1,8 @@
 /**
  * The bubble map example: one namespace per map, bubbles created, moved, edited and deleted over
  * the socket by everyone looking at the map. WS `/api/1/ws/bubblemap/:mapId`; REST
- * `GET|POST /api/1/bubblemap` (list, create), `GET /api/1/bubblemap/:mapId` (full state, the
- * resync) and `DELETE /api/1/bubblemap/:mapId`. See docs/examples/bubblemap.md.
+ * `GET|POST /api/1/bubblemap` (list, create), `GET /api/1/bubblemap/:mapId` (full state with its
+ * replay seq, the resync) and `DELETE /api/1/bubblemap/:mapId`. See docs/examples/bubblemap.md.
  *
  * Access at two levels: the map (`requiredRoles`, checked once at connect in `onCreate`) and the
  * bubble (only its creator or an `editor` may change it, checked per message in `onMessage`).
@@ -26,6 +26,8 @@ export const EDITOR_ROLE = 'editor';
 export const ADMIN_ROLE = 'admin';
 
 export const BUBBLEMAP_PATTERN = '/api/1/ws/bubblemap/:mapId';
+/** A reconnecting client gets the map's last 200 changes of the last 5 minutes replayed; beyond, it resyncs. */
+export const BUBBLEMAP_REPLAY = { size: 200, maxAgeMs: 300_000 };
 export const bubblemapPath = (mapId: string) => `/api/1/ws/bubblemap/${mapId}`;
 
 const MapParams = z.object({ mapId: MapId });
@@ -88,7 +90,7 @@ export function bubblemapRoutes(rt: Realtime, { store, log }: BubblemapOptions) 
     return result;
   }
 
-  /** A store read from a REST handler or `onCreate`: a store failure is a retryable 503. */
+  /** A store read (map or replay) from a REST handler or `onCreate`: a failure is a retryable 503. */
   async function read<T>(pending: Promise<T>): Promise<T> {
     try {
       return await pending;
@@ -121,13 +123,15 @@ export function bubblemapRoutes(rt: Realtime, { store, log }: BubblemapOptions) 
       rt.namespace({
         params: MapParams,
         messages: BubbleMessages,
+        replay: BUBBLEMAP_REPLAY,
         async onMessage({ ctx, message }, ns) {
           const mapId = ctx.params.mapId!;
           const username = ctx.username;
           const may = (bubble: Bubble) => mayChangeBubble(ctx, bubble);
           const now = new Date().toISOString();
-          // Broadcasts are not awaited: they never reject, and this connection's next message
-          // need not wait for the bus (its order on the bus is the order they were issued in).
+          // Broadcasts are not awaited: they never reject, and this connection's next message need
+          // not wait for the bus (they get their seqs in the order they were issued). One the replay
+          // store cannot number reaches nobody (logged): clients get the change at their next resync.
           switch (message.type) {
             case 'bubble-create': {
               const bubble: Bubble = { id: randomUUID(), ...message.data, createdBy: username, createdAt: now, updatedAt: now };
@@ -175,9 +179,13 @@ export function bubblemapRoutes(rt: Realtime, { store, log }: BubblemapOptions) 
     .get('/api/1/bubblemap/:mapId', zValidator('param', MapParams), async (c) => {
       const found = await visibleMap(c, c.req.valid('param').mapId);
       if (found instanceof Response) return found;
+      // The seq is read before the state: every change it counts is in the state (each is stored
+      // before it is broadcast). Newer ones may be there too: the client drops their live copies
+      // by seq, the page by version.
+      const head = await read(rt.replayHead(bubblemapPath(found.id)));
       const state = await read(store.state(found.id));
       if (!state) return c.json({ error: 'no such map' }, 404);
-      return c.json(state);
+      return c.json({ ...state, ...head });
     })
     .delete('/api/1/bubblemap/:mapId', zValidator('param', MapParams), async (c) => {
       const found = await visibleMap(c, c.req.valid('param').mapId);

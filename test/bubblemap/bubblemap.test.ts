@@ -118,7 +118,7 @@ describe('bubble map', () => {
     expect((await call(app, 'POST', '/api/1/bubblemap', undefined, { title: 'guest' })).status).toBe(401);
   });
 
-  it('resyncs over REST after a reconnect: the state holds what was missed, and its version', async () => {
+  it('resyncs over REST after a reconnect: the state holds what was missed, its version and its replay seq', async () => {
     const mapId = await createMap(app, ada);
     const a = await joinMap(app, mapId, ada);
     const { data: first } = await a.request('bubble-create', { x: 1, y: 2, text: 'seen live' });
@@ -130,11 +130,33 @@ describe('bubble map', () => {
 
     b = await joinMap(app, mapId, bob);
     const { json } = await call(app, 'GET', `/api/1/bubblemap/${mapId}`, bob);
-    expect(json.version).toBe(3);
+    expect(json).toMatchObject({ version: 3, seq: 3, epoch: b.welcome.data.replay.epoch });
     expect(json.bubbles.map((x: any) => x.text)).toEqual(['changed while bob was away', 'created while bob was away']);
-    // Changes after the snapshot carry a higher version: a client applies those and drops the rest.
+    // Changes after the snapshot carry a higher version and seq: a client applies those and drops the rest.
     await a.request('bubble-delete', { id: first.id });
-    expect((await b.next('bubble-deleted')).data.version).toBe(4);
+    expect(await b.next('bubble-deleted')).toMatchObject({ seq: 4, data: { version: 4 } });
+  });
+
+  it('replays the changes a reconnecting client missed, in order, then goes live', async () => {
+    const mapId = await createMap(app, ada);
+    const a = await joinMap(app, mapId, ada);
+    let b = await joinMap(app, mapId, bob);
+    const { data: first } = await a.request('bubble-create', { x: 1, y: 2, text: 'one' });
+    const seen = await b.next('bubble-created');
+    await b.close();
+
+    await a.request('bubble-update', { id: first.id, updates: { x: 500 } });
+    await a.request('bubble-create', { x: 3, y: 4, text: 'two' });
+
+    b = await joinMap(app, mapId, bob);
+    expect(b.welcome.data.replay.seq).toBe(3);
+    b.send({ type: 'sync', data: { since: seen.seq, epoch: b.welcome.data.replay.epoch }, id: 's1' });
+    const replayed = [await b.next(), await b.next()];
+    expect(replayed.map((f) => [f.type, f.seq, f.data.version])).toEqual([['bubble-updated', 2, 2], ['bubble-created', 3, 3]]);
+    expect(replayed.every((f) => (f as { replayed?: boolean }).replayed)).toBe(true);
+    expect((await b.next()).type).toBe('synced');
+    await a.request('bubble-delete', { id: first.id });
+    expect((await b.next('bubble-deleted')).seq).toBe(4);
   });
 
   it('deletes a map: its clients get 4410, reconnecting gets 4404, and only the creator or an admin may', async () => {
