@@ -1,0 +1,152 @@
+/**
+ * Keeps the guide's code honest: every TypeScript or JavaScript block in `docs/guide/` must be a
+ * copy of a region of a real source file that the tests compile or run. A block says where it
+ * comes from on the line before its fence:
+ *
+ *     <!-- snippet: docs/guide/examples/board.ts#namespace -->
+ *
+ * and the source marks the region with `// #region namespace` ... `// #endregion`. The block must
+ * equal the region's lines, dedented. Shell, nginx, JSON, YAML and text blocks are exempt (they
+ * may carry a marker too, and are then checked the same way); a fence without a language is an
+ * error, so that code cannot slip past unlabelled. Relative links must name existing files.
+ *
+ * `tsx scripts/doc-snippets.ts` prints the problems (none: exit 0); `test/docs.test.ts` runs it.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+/** Languages whose blocks must come from a snippet. */
+export const CODE_LANGUAGES: ReadonlySet<string> = new Set(['ts', 'typescript', 'tsx', 'js', 'javascript', 'jsx', 'mjs', 'cjs']);
+
+const MARKER = /^<!--\s*snippet:\s*(\S+?)#([\w.-]+)\s*-->$/;
+const FENCE = /^(\s{0,3})(`{3,}|~{3,})\s*([^\s`]*)/;
+const REGION_START = /^\s*(?:\/\/|<!--|#)\s*#region\s+([\w.-]+)/;
+const REGION_END = /^\s*(?:\/\/|<!--|#)\s*#endregion\b/;
+
+/** A fenced code block of a Markdown file. */
+export interface CodeBlock {
+  /** 1-based line of the opening fence. */
+  line: number;
+  lang: string;
+  code: string;
+  /** The snippet marker on the line before the fence, if any. */
+  snippet?: { path: string; region: string };
+}
+
+/** Fenced blocks of a Markdown text, and markers that are followed by no block (by line). */
+export function codeBlocks(markdown: string): { blocks: CodeBlock[]; strayMarkers: number[] } {
+  const lines = markdown.split('\n');
+  const blocks: CodeBlock[] = [];
+  const strayMarkers: number[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (MARKER.test(line.trim()) && !FENCE.test(lines[i + 1] ?? '')) strayMarkers.push(i + 1);
+    const open = FENCE.exec(line);
+    if (!open) continue;
+    const [, indent = '', fence = '', lang = ''] = open;
+    const body: string[] = [];
+    let j = i + 1;
+    while (j < lines.length && !lines[j]!.trimStart().startsWith(fence)) body.push(lines[j++]!);
+    const marker = MARKER.exec((lines[i - 1] ?? '').trim());
+    blocks.push({
+      line: i + 1,
+      lang: lang.toLowerCase(),
+      code: body.map((l) => (l.startsWith(indent) ? l.slice(indent.length) : l.trimStart())).join('\n'),
+      ...(marker ? { snippet: { path: marker[1]!, region: marker[2]! } } : {}),
+    });
+    i = j;
+  }
+  return { blocks, strayMarkers };
+}
+
+/** The lines of region `name` in `source`, dedented, without nested region markers; undefined if absent. */
+export function region(source: string, name: string): string | undefined {
+  const lines = source.split('\n');
+  const start = lines.findIndex((l) => REGION_START.exec(l)?.[1] === name);
+  if (start < 0) return undefined;
+  const out: string[] = [];
+  let depth = 0;
+  for (const line of lines.slice(start + 1)) {
+    if (REGION_START.test(line)) {
+      depth++;
+      continue;
+    }
+    if (REGION_END.test(line)) {
+      if (depth-- === 0) return dedent(out);
+      continue;
+    }
+    out.push(line);
+  }
+  return undefined;
+}
+
+function dedent(lines: string[]): string {
+  const indents = lines.filter((l) => l.trim()).map((l) => l.length - l.trimStart().length);
+  const cut = indents.length ? Math.min(...indents) : 0;
+  return lines.map((l) => l.slice(cut).trimEnd()).join('\n').trim();
+}
+
+/** Problems of one Markdown file (`file` relative to `root`), as `file:line: text`. */
+export function checkMarkdown(root: string, file: string): string[] {
+  const text = readFileSync(join(root, file), 'utf8');
+  const { blocks, strayMarkers } = codeBlocks(text);
+  const problems = strayMarkers.map((line) => `${file}:${line}: snippet marker not followed by a code block`);
+  for (const block of blocks) {
+    const at = `${file}:${block.line}`;
+    if (!block.lang) {
+      problems.push(`${at}: code block without a language`);
+      continue;
+    }
+    if (!block.snippet) {
+      if (CODE_LANGUAGES.has(block.lang)) problems.push(`${at}: ${block.lang} block without <!-- snippet: path#region --> on the line before`);
+      continue;
+    }
+    const { path, region: name } = block.snippet;
+    const source = join(root, path);
+    if (!existsSync(source)) {
+      problems.push(`${at}: snippet file ${path} does not exist`);
+      continue;
+    }
+    const expected = region(readFileSync(source, 'utf8'), name);
+    if (expected === undefined) problems.push(`${at}: no region "${name}" (// #region ${name} ... // #endregion) in ${path}`);
+    else if (expected !== dedent(block.code.split('\n'))) problems.push(`${at}: block differs from ${path}#${name}; copy the region again`);
+  }
+  for (const [index, target] of links(text)) {
+    const line = text.slice(0, index).split('\n').length;
+    if (!existsSync(resolve(dirname(join(root, file)), target))) problems.push(`${file}:${line}: link to missing file ${target}`);
+  }
+  return problems;
+}
+
+/** Relative link targets of a Markdown text (no scheme, no pure anchor), with their offsets. */
+function links(text: string): Array<[number, string]> {
+  const out: Array<[number, string]> = [];
+  for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+    const target = m[1]!.split('#')[0]!;
+    if (target && !/^[a-z][a-z0-9+.-]*:/i.test(target)) out.push([m.index, decodeURIComponent(target)]);
+  }
+  return out;
+}
+
+/** Problems of every Markdown file under `dir` (relative to `root`). */
+export function checkDocs(root: string, dir = 'docs/guide'): string[] {
+  return markdownFiles(join(root, dir)).flatMap((abs) => checkMarkdown(root, relative(root, abs)));
+}
+
+function markdownFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .sort()
+    .flatMap((name) => {
+      const abs = join(dir, name);
+      if (statSync(abs).isDirectory()) return markdownFiles(abs);
+      return name.endsWith('.md') ? [abs] : [];
+    });
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+  const problems = checkDocs(root);
+  for (const p of problems) console.error(p);
+  process.exit(problems.length ? 1 : 0);
+}

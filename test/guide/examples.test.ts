@@ -1,0 +1,158 @@
+/**
+ * Runs the guide's examples (`docs/guide/examples/`), so that the code the guide shows works, not
+ * only compiles: the lists namespace in a server of its own and in the demo app, the client side
+ * in Node, and the API reference's short uses.
+ */
+import WebSocket from 'ws';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { RealtimeClient, Status, WebSocketConstructor } from '../../src/client/index.ts';
+import { MemoryPubSub, type AppEnv, type Realtime } from '../../src/ws/index.ts';
+import { audit, CountingPubSub, ctxExamples, openUnless, realtimeTour, stop, tour, tunedRealtime, twoInstances, whoIsHere } from '../../docs/guide/examples/api.ts';
+import { addItem, delays, errorText, nodeWebSocket, openList, statusText, willRetry, type ListView } from '../../docs/guide/examples/client.ts';
+import { listPath, listRoutes, type Item } from '../../docs/guide/examples/lists.ts';
+import { listen } from '../../docs/guide/examples/server.ts';
+import { Hono } from 'hono';
+import { startApp, TestClient, type TestApp } from '../helpers.ts';
+
+const cleanup: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+
+/** A view that records what the page would show, with a promise per awaited event. */
+function recorder() {
+  const items: Array<{ item: Item; replayed: boolean }> = [];
+  const states: Item[][] = [];
+  const statuses: Status[] = [];
+  const waiters: Array<() => void> = [];
+  const wake = () => waiters.splice(0).forEach((w) => w());
+  const view: ListView = {
+    all: (list) => (states.push(list), wake()),
+    item: (item, replayed) => (items.push({ item, replayed }), wake()),
+    status: (status) => (statuses.push(status), wake()),
+  };
+  async function until(test: () => boolean): Promise<void> {
+    while (!test()) await new Promise<void>((resolve) => waiters.push(resolve));
+  }
+  return { view, items, states, statuses, until };
+}
+
+function track(client: RealtimeClient): RealtimeClient {
+  cleanup.push(() => client.close());
+  return client;
+}
+
+describe('the server of its own (server.ts, lists.ts, client.ts)', () => {
+  it('serves the lists: items reach every client, refusals are final, REST broadcasts arrive', async () => {
+    process.env.LOG_LEVEL = 'silent';
+    const running = await listen(0);
+    cleanup.push(() => new Promise<void>((done) => running.server.close(() => done())), () => running.rt.close());
+    const origin = `http://127.0.0.1:${running.port}`;
+    const res = await fetch(`${origin}/login`, { method: 'POST', body: JSON.stringify({ username: 'alice' }), headers: { 'content-type': 'application/json' } });
+    const { token } = (await res.json()) as { token: string };
+    const cookie = `session=${token}`;
+
+    const a = recorder();
+    const b = recorder();
+    const alice = track(openList(origin, 'groceries', a.view, { WebSocket: nodeWebSocket(cookie), network: null }));
+    const guest = track(openList(origin, 'groceries', b.view, { WebSocket: WebSocket as unknown as WebSocketConstructor, network: null }));
+    await a.until(() => a.states.length > 0 && alice.status === 'connected');
+    await b.until(() => b.states.length > 0 && guest.status === 'connected');
+    expect(alice.welcome?.ctx.username).toBe('alice');
+    expect(statusText(alice.status, {})).toBe('live');
+
+    expect(await addItem(alice, 'milk')).toBe(1);
+    await b.until(() => b.items.length > 0);
+    expect(b.items[0]).toEqual({ item: { id: 1, text: 'milk', done: false, by: 'alice' }, replayed: false });
+    expect(await addItem(alice, '   ')).toBeUndefined(); // invalid_data
+
+    const post = await fetch(`${origin}/api/1/lists/groceries/items`, { method: 'POST', body: JSON.stringify({ text: 'eggs' }), headers: { 'content-type': 'application/json' } });
+    expect(post.status).toBe(201);
+    await b.until(() => b.items.some((i) => i.item.text === 'eggs' && i.item.by === '_system'));
+
+    const state = (await (await fetch(`${origin}/api/1/lists/groceries`)).json()) as { items: Item[]; seq: number; epoch: string };
+    expect(state.items.map((i) => i.text)).toEqual(['milk', 'eggs']);
+    expect(state.seq).toBeGreaterThanOrEqual(2);
+
+    const c = recorder();
+    const team = track(openList(origin, 'team-plans', c.view, { WebSocket: nodeWebSocket(cookie), network: null }));
+    await c.until(() => team.status === 'rejected');
+    const rejected = await new Promise<string>((resolve) => {
+      const d = recorder();
+      const bad = track(openList(origin, 'Not_Valid', d.view, { network: null, WebSocket: WebSocket as unknown as WebSocketConstructor }));
+      bad.onStatusChange((status, _old, detail) => status === 'rejected' && resolve(statusText(status, detail)));
+    });
+    expect(rejected).toMatch(/^refused: invalid params/);
+    expect(statusText('rejected', { code: 4403 })).toBe('this list is not yours to see');
+  });
+});
+
+describe('the lists in the demo app, and the API reference uses', () => {
+  let app: TestApp;
+
+  async function start(pubsub?: CountingPubSub, more: (rt: Realtime) => Hono<AppEnv>[] = () => []): Promise<TestApp> {
+    app = await startApp({}, { routes: (rt) => [listRoutes(rt), ...more(rt)], ...(pubsub ? { pubsub } : {}) });
+    cleanup.push(() => app.close());
+    return app;
+  }
+
+  it('mounts through buildApp routes; tour, audit, presence, counting pub/sub', async () => {
+    const pubsub = new CountingPubSub(new MemoryPubSub());
+    await start(pubsub);
+    const lines: string[] = [];
+    audit(app.rt, lines);
+    const one = await TestClient.connect(app.wsUrl(listPath('chores')));
+    const two = await TestClient.connect(app.wsUrl(listPath('chores')));
+    expect(lines).toContain('(guest) joined /api/1/ws/lists/chores');
+
+    const ns = app.rt.registry.get(listPath('chores'))!;
+    const { members, stats } = await tour(ns, one.welcome.data.clientId);
+    expect((await one.next('hello')).data).toEqual({ path: '/api/1/ws/lists/chores', pattern: '/api/1/ws/lists/:listId', params: { listId: 'chores' } });
+    expect((await two.next('count')).data).toEqual({ here: 2 });
+    expect(members).toHaveLength(2);
+    expect(stats.clients).toBe(2);
+    expect(pubsub.published).toBeGreaterThan(0);
+    expect(await whoIsHere(app.rt.presence, ns.path)).toEqual({ usernames: ['(guest)', '(guest)'], partial: false, count: 2 });
+
+    const done = await one.request('item-done', { id: 7 });
+    expect(done.data).toEqual({ code: 'not_found', error: 'no item 7' });
+    expect(errorText(done as never)).toBe('no item 7');
+
+    const stats2 = realtimeTour(app.rt, ns.path);
+    expect(stats2.instanceId).toBe(app.rt.instanceId);
+    expect((await one.closed).code).toBe(4410);
+    expect(willRetry(4410)).toBe(false);
+    expect(willRetry(1012)).toBe(true);
+  });
+
+  it('refuses through openUnless, and stops with shutdown', async () => {
+    const state = { maintenance: false, archived: (path: string) => path.endsWith('/old') };
+    await start(undefined, (rt) => [new Hono<AppEnv>().get('/api/1/ws/archive/:name', openUnless(state), rt.namespace({}))]);
+    const archived = await TestClient.open(app.wsUrl('/api/1/ws/archive/old'));
+    expect((await archived.closed).code).toBe(4403);
+    state.maintenance = true;
+    await expect(TestClient.open(app.wsUrl('/api/1/ws/archive/new'))).rejects.toMatchObject({ status: 503 });
+    const client = await TestClient.connect(app.wsUrl(listPath('chores')));
+    await stop(app.rt);
+    expect((await client.closed).code).toBe(1012);
+  });
+
+  it('builds ctx, limits, two in-process instances and delays as the reference says', async () => {
+    const { alice, guest, system, shown } = ctxExamples();
+    expect(alice).toMatchObject({ username: 'alice', initials: 'AL', roles: ['editor'], params: { listId: 'groceries' } });
+    expect(guest).toMatchObject({ username: '(guest)', roles: [], firstName: '', params: {} });
+    expect(system.username).toBe('_system');
+    expect('ip' in shown).toBe(false);
+
+    const tuned = tunedRealtime(new Hono());
+    expect(tuned.limits.messageRate).toBe(5);
+    expect(tuned.limits.maxPayload).toBe(16 * 1024);
+    await tuned.close();
+
+    const [a, b] = twoInstances();
+    expect(await a.broadcast('/api/1/ws/lists/x', 'notice', {})).toBe(true);
+    await Promise.all([a.close(), b.close()]);
+
+    for (const d of delays(8)) expect(d).toBeLessThan(20_000);
+  });
+});
