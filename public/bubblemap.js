@@ -138,6 +138,7 @@ function openMap(id) {
   client.on('bubble-deleted', mine(({ id: bubbleId, version }) => apply(map, bubbleId, version, null)));
 }
 
+// #region resync
 /** Applies one change (a bubble, or null when deleted) unless a newer one is shown already. */
 function apply(map, id, version, bubble) {
   if ((map.versions.get(id) ?? -1) >= version) return;
@@ -173,6 +174,7 @@ async function resync(map) {
     throw err;
   }
 }
+// #endregion
 
 // --- rendering ------------------------------------------------------------------------------
 

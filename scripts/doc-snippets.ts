@@ -1,7 +1,7 @@
 /**
- * Keeps the guide's code honest: every TypeScript or JavaScript block in `docs/guide/` must be a
- * copy of a region of a real source file that the tests compile or run. A block says where it
- * comes from on the line before its fence:
+ * Keeps the guide's code honest: every TypeScript or JavaScript block in `docs/guide/` (and in the
+ * README) must be a copy of a region of a real source file that the tests compile or run. A block
+ * says where it comes from on the line before its fence:
  *
  *     <!-- snippet: docs/guide/examples/board.ts#namespace -->
  *
@@ -11,8 +11,9 @@
  * error, so that code cannot slip past unlabelled. Relative links must name existing files.
  *
  * `tsx scripts/doc-snippets.ts` prints the problems (none: exit 0); `test/docs.test.ts` runs it.
+ * `tsx scripts/doc-snippets.ts --write` first copies every marked region into its block.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -110,13 +111,33 @@ export function checkMarkdown(root: string, file: string): string[] {
     }
     const expected = region(readFileSync(source, 'utf8'), name);
     if (expected === undefined) problems.push(`${at}: no region "${name}" (// #region ${name} ... // #endregion) in ${path}`);
-    else if (expected !== dedent(block.code.split('\n'))) problems.push(`${at}: block differs from ${path}#${name}; copy the region again`);
+    else if (expected !== dedent(block.code.split('\n'))) problems.push(`${at}: block differs from ${path}#${name}; copy the region again (tsx scripts/doc-snippets.ts --write)`);
   }
   for (const [index, target] of links(text)) {
     const line = text.slice(0, index).split('\n').length;
     if (!existsSync(resolve(dirname(join(root, file)), target))) problems.push(`${file}:${line}: link to missing file ${target}`);
   }
   return problems;
+}
+
+/** `markdown` with every marked block replaced by its region (blocks whose region is missing are kept). */
+export function fillSnippets(root: string, markdown: string): string {
+  const lines = markdown.split('\n');
+  const out: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    out.push(lines[i]!);
+    const marker = MARKER.exec(lines[i]!.trim());
+    const open = FENCE.exec(lines[i + 1] ?? '');
+    if (!marker || !open) continue;
+    const source = join(root, marker[1]!);
+    const code = existsSync(source) ? region(readFileSync(source, 'utf8'), marker[2]!) : undefined;
+    if (code === undefined) continue;
+    let end = i + 2;
+    while (end < lines.length && !lines[end]!.trimStart().startsWith(open[2]!)) end++;
+    out.push(lines[i + 1]!, ...code.split('\n').map((l) => (l ? open[1] + l : l)), lines[end] ?? open[1]! + open[2]!);
+    i = end;
+  }
+  return out.join('\n');
 }
 
 /** Relative link targets of a Markdown text (no scheme, no pure anchor), with their offsets. */
@@ -129,9 +150,14 @@ function links(text: string): Array<[number, string]> {
   return out;
 }
 
-/** Problems of every Markdown file under `dir` (relative to `root`). */
-export function checkDocs(root: string, dir = 'docs/guide'): string[] {
-  return markdownFiles(join(root, dir)).flatMap((abs) => checkMarkdown(root, relative(root, abs)));
+/** The checked pages: the guide, and the README (its code sample too comes from the guide's examples). */
+export function checkedFiles(root: string): string[] {
+  return [join(root, 'README.md'), ...markdownFiles(join(root, 'docs/guide'))];
+}
+
+/** Problems of every checked page. */
+export function checkDocs(root: string): string[] {
+  return checkedFiles(root).flatMap((abs) => checkMarkdown(root, relative(root, abs)));
 }
 
 function markdownFiles(dir: string): string[] {
@@ -146,6 +172,9 @@ function markdownFiles(dir: string): string[] {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+  if (process.argv.includes('--write')) {
+    for (const file of checkedFiles(root)) writeFileSync(file, fillSnippets(root, readFileSync(file, 'utf8')));
+  }
   const problems = checkDocs(root);
   for (const p of problems) console.error(p);
   process.exit(problems.length ? 1 : 0);

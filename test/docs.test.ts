@@ -11,7 +11,7 @@ import { checkDocs, checkMarkdown, region } from '../scripts/doc-snippets.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 
-describe('docs/guide', () => {
+describe('docs/guide and README.md', () => {
   it('has no code block that differs from its source region, and no broken marker or link', () => {
     expect(checkDocs(ROOT)).toEqual([]);
   });

@@ -42,6 +42,7 @@ const Text = z.string().trim().min(1, 'a bubble needs some text').max(280);
 const X = z.number().finite().min(0).max(BOARD.width);
 const Y = z.number().finite().min(0).max(BOARD.height);
 
+// #region messages
 /** The messages of a map's namespace, validated before `onMessage` sees them. */
 export const BubbleMessages = {
   'bubble-create': z.strictObject({ x: X, y: Y, text: Text, color: BubbleColor.default('yellow') }),
@@ -53,16 +54,19 @@ export const BubbleMessages = {
   }),
   'bubble-delete': z.strictObject({ id: BubbleId }),
 };
+// #endregion
 
 /** Whether a user with `roles` may open the map. */
 export function mayOpen(map: MapInfo, roles: readonly string[]): boolean {
   return map.requiredRoles.length === 0 || map.requiredRoles.some((role) => roles.includes(role));
 }
 
+// #region bubble-access
 /** Whether the connection may change this bubble: its creator, or an editor. */
 export function mayChangeBubble(ctx: Ctx, bubble: Bubble): boolean {
   return bubble.createdBy === ctx.username || ctx.roles.includes(EDITOR_ROLE);
 }
+// #endregion
 
 const REFUSED: Record<Exclude<BubbleChange, { ok: true }>['reason'], [string, string]> = {
   no_map: ['not_found', 'this map no longer exists'],
@@ -77,6 +81,7 @@ export interface BubblemapOptions {
 }
 
 export function bubblemapRoutes(rt: Realtime, { store, log }: BubblemapOptions) {
+  // #region change
   /** A store call from a handler: its outcome, or a refusal the client can act on. */
   async function change(pending: Promise<BubbleChange>): Promise<Extract<BubbleChange, { ok: true }>> {
     let result: BubbleChange;
@@ -89,6 +94,7 @@ export function bubblemapRoutes(rt: Realtime, { store, log }: BubblemapOptions) 
     if (!result.ok) throw new MessageError(REFUSED[result.reason][1], REFUSED[result.reason][0]);
     return result;
   }
+  // #endregion
 
   /** A store read (map or replay) from a REST handler or `onCreate`: a failure is a retryable 503. */
   async function read<T>(pending: Promise<T>): Promise<T> {
@@ -113,6 +119,7 @@ export function bubblemapRoutes(rt: Realtime, { store, log }: BubblemapOptions) 
   return new Hono<AppEnv>()
     .get(
       BUBBLEMAP_PATTERN,
+      // #region map-access
       access({ requireAuth: true }),
       onCreate(async function mapAccess(_c, ctx) {
         const map = await read(store.getMap(ctx.params.mapId!));
@@ -120,10 +127,12 @@ export function bubblemapRoutes(rt: Realtime, { store, log }: BubblemapOptions) 
         if (!mayOpen(map, ctx.roles)) throw WsRefusal.forbidden(`this map requires one of the roles: ${map.requiredRoles.join(', ')}`);
         return ctx;
       }),
+      // #endregion
       rt.namespace({
         params: MapParams,
         messages: BubbleMessages,
         replay: BUBBLEMAP_REPLAY,
+        // #region on-message
         async onMessage({ ctx, message }, ns) {
           const mapId = ctx.params.mapId!;
           const username = ctx.username;
@@ -151,6 +160,7 @@ export function bubblemapRoutes(rt: Realtime, { store, log }: BubblemapOptions) 
             }
           }
         },
+        // #endregion
       }),
     )
     .get('/api/1/bubblemap', async (c) => {
@@ -176,6 +186,7 @@ export function bubblemapRoutes(rt: Realtime, { store, log }: BubblemapOptions) 
       }
       return c.json({ map }, 201);
     })
+    // #region resync
     .get('/api/1/bubblemap/:mapId', zValidator('param', MapParams), async (c) => {
       const found = await visibleMap(c, c.req.valid('param').mapId);
       if (found instanceof Response) return found;
@@ -187,6 +198,8 @@ export function bubblemapRoutes(rt: Realtime, { store, log }: BubblemapOptions) 
       if (!state) return c.json({ error: 'no such map' }, 404);
       return c.json({ ...state, ...head });
     })
+    // #endregion
+    // #region delete-map
     .delete('/api/1/bubblemap/:mapId', zValidator('param', MapParams), async (c) => {
       const found = await visibleMap(c, c.req.valid('param').mapId);
       if (found instanceof Response) return found;
@@ -203,4 +216,5 @@ export function bubblemapRoutes(rt: Realtime, { store, log }: BubblemapOptions) 
       }
       return c.body(null, 204);
     });
+    // #endregion
 }

@@ -98,8 +98,8 @@ export function statusText(status: Status, detail: StatusDetail): string {
 // #endregion
 
 // #region codes
-/** Whether a close code (from `onStatusChange`'s detail) will be retried by the client. */
-export const willRetry = (code: number): boolean => code !== CloseCode.NORMAL && !isPermanentClose(code);
+/** Whether the client retries after a close with this code (`onStatusChange`'s detail.code): all but 4400-4499. */
+export const willRetry = (code: number): boolean => !isPermanentClose(code);
 
 /** A message for an error frame's code (`ErrorCode`), or the server's own text. */
 export function errorText(frame: Frame<{ code: string; error: string }>): string {
