@@ -8,7 +8,8 @@
  * and the source marks the region with `// #region namespace` ... `// #endregion`. The block must
  * equal the region's lines, dedented. Shell, nginx, JSON, YAML and text blocks are exempt (they
  * may carry a marker too, and are then checked the same way); a fence without a language is an
- * error, so that code cannot slip past unlabelled. Relative links must name existing files.
+ * error, so that code cannot slip past unlabelled. Relative links must name existing files and
+ * headings.
  *
  * `tsx scripts/doc-snippets.ts` prints the problems (none: exit 0); `test/docs.test.ts` runs it.
  * `tsx scripts/doc-snippets.ts --write` first copies every marked region into its block.
@@ -113,11 +114,31 @@ export function checkMarkdown(root: string, file: string): string[] {
     if (expected === undefined) problems.push(`${at}: no region "${name}" (// #region ${name} ... // #endregion) in ${path}`);
     else if (expected !== dedent(block.code.split('\n'))) problems.push(`${at}: block differs from ${path}#${name}; copy the region again (tsx scripts/doc-snippets.ts --write)`);
   }
-  for (const [index, target] of links(text)) {
+  for (const [index, target, anchor] of links(text)) {
     const line = text.slice(0, index).split('\n').length;
-    if (!existsSync(resolve(dirname(join(root, file)), target))) problems.push(`${file}:${line}: link to missing file ${target}`);
+    const abs = target ? resolve(dirname(join(root, file)), target) : join(root, file);
+    if (!existsSync(abs)) problems.push(`${file}:${line}: link to missing file ${target}`);
+    else if (anchor && abs.endsWith('.md') && !anchors(readFileSync(abs, 'utf8')).has(anchor)) {
+      problems.push(`${file}:${line}: link to missing heading ${target}#${anchor}`);
+    }
   }
   return problems;
+}
+
+/** GitHub's anchors of a page's headings: lowercased, punctuation dropped, spaces to dashes. */
+export function anchors(markdown: string): Set<string> {
+  const out = new Set<string>();
+  let fenced = false;
+  for (const line of markdown.split('\n')) {
+    if (FENCE.test(line)) fenced = !fenced;
+    const heading = !fenced && /^#{1,6}\s+(.*)$/.exec(line);
+    if (!heading) continue;
+    const slug = heading[1]!.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+    let unique = slug;
+    for (let n = 1; out.has(unique); n++) unique = `${slug}-${n}`;
+    out.add(unique);
+  }
+  return out;
 }
 
 /** `markdown` with every marked block replaced by its region (blocks whose region is missing are kept). */
@@ -140,12 +161,12 @@ export function fillSnippets(root: string, markdown: string): string {
   return out.join('\n');
 }
 
-/** Relative link targets of a Markdown text (no scheme, no pure anchor), with their offsets. */
-function links(text: string): Array<[number, string]> {
-  const out: Array<[number, string]> = [];
+/** Relative links of a Markdown text (no scheme), with their offsets: [offset, file or '' for this page, anchor]. */
+function links(text: string): Array<[number, string, string]> {
+  const out: Array<[number, string, string]> = [];
   for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
-    const target = m[1]!.split('#')[0]!;
-    if (target && !/^[a-z][a-z0-9+.-]*:/i.test(target)) out.push([m.index, decodeURIComponent(target)]);
+    const [target = '', anchor = ''] = m[1]!.split('#');
+    if (!/^[a-z][a-z0-9+.-]*:/i.test(target)) out.push([m.index, decodeURIComponent(target), anchor]);
   }
   return out;
 }

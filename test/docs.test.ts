@@ -65,8 +65,10 @@ describe('the snippet check', () => {
     expect(fixture('<!-- snippet: a.ts#body -->\n\nprose\n', { 'a.ts': source })).toEqual(['docs/page.md:1: snippet marker not followed by a code block']);
   });
 
-  it('fails a relative link to a missing file', () => {
+  it('fails a relative link to a missing file or heading', () => {
     expect(fixture('see [it](nowhere.md#top) and [web](https://hono.dev)\n', {})).toEqual(['docs/page.md:1: link to missing file nowhere.md']);
+    const page = '# Top\n## `ctx`: who, and why?\n[a](#top) [b](#ctx-who-and-why) [c](#nope)\n';
+    expect(fixture(page, {})).toEqual(['docs/page.md:3: link to missing heading #nope']);
   });
 
   it('leaves nested region markers out of the outer region', () => {

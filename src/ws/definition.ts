@@ -34,7 +34,7 @@ export interface NamespaceDefinition<M extends MessageSchemas = MessageSchemas> 
   /** Remove the namespace when its last local client leaves (the next connect resurrects it). Default true. */
   dropWhenEmpty?: boolean;
   /**
-   * Replay of missed broadcasts (see README, "Replay"): every broadcast gets a seq, the last
+   * Replay of missed broadcasts (see docs/guide/reconnect-and-replay.md): every broadcast gets a seq, the last
    * `size` (default 200, at most 10000) are kept for `maxAgeMs` (default 300000, at most a week)
    * and a reconnecting client gets what it missed. Off by default.
    */
