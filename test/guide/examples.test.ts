@@ -12,7 +12,7 @@ import { addItem, delays, errorText, nodeWebSocket, openList, statusText, willRe
 import { listPath, listRoutes, type Item } from '../../docs/guide/examples/lists.ts';
 import { listen } from '../../docs/guide/examples/server.ts';
 import { Hono } from 'hono';
-import { startApp, TestClient, type TestApp } from '../helpers.ts';
+import { startApp, TEST_SECRET, TestClient, type TestApp } from '../helpers.ts';
 
 const cleanup: Array<() => unknown> = [];
 afterEach(async () => {
@@ -45,6 +45,7 @@ function track(client: RealtimeClient): RealtimeClient {
 describe('the server of its own (server.ts, lists.ts, client.ts)', () => {
   it('serves the lists: items reach every client, refusals are final, REST broadcasts arrive', async () => {
     process.env.LOG_LEVEL = 'silent';
+    process.env.SESSION_SECRET = TEST_SECRET;
     const running = await listen(0);
     cleanup.push(() => new Promise<void>((done) => running.server.close(() => done())), () => running.rt.close());
     const origin = `http://127.0.0.1:${running.port}`;

@@ -37,7 +37,9 @@ export function createServer(options: { secret: string; userRoles?: Record<strin
 
 // #region listen
 export function listen(port: number): Promise<{ server: Server; rt: Realtime; port: number }> {
-  const { app, rt } = createServer({ secret: process.env.SESSION_SECRET ?? 'a-secret-of-at-least-32-characters!!' });
+  const secret = process.env.SESSION_SECRET;
+  if (!secret || secret.length < 32) throw new Error('set SESSION_SECRET: 32+ characters, the same on every instance');
+  const { app, rt } = createServer({ secret });
   return new Promise((resolve) => {
     const server = serve({ fetch: app.fetch, port }, (info) => resolve({ server: server as Server, rt, port: info.port }));
     rt.injectWebSocket(server); // the upgrade is served by the same port as REST
