@@ -4,6 +4,8 @@
  * explained, user text shown as text, and the map deleted under the other page.
  */
 import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildClient } from '../../scripts/build-client.ts';
@@ -11,6 +13,7 @@ import { startApp, type TestApp } from '../helpers.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveBrowser = existsSync(CHROMIUM);
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 
 describe.runIf(haveBrowser || process.env.CI)('Bubble Map in Chromium', { timeout: 60_000 }, () => {
   let app: TestApp;
@@ -74,6 +77,8 @@ describe.runIf(haveBrowser || process.env.CI)('Bubble Map in Chromium', { timeou
     await bubble(bob, evil).click();
     await expect(bob.locator('#notice').textContent()).resolves.toBe('Only ada or an editor may change this bubble.');
     expect(await bob.locator('.bubble-editor').count()).toBe(0);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await bob.screenshot({ path: `${ARTIFACTS}bubblemap.png` });
   });
 
   it('closes the map in the other page when it is deleted', async () => {
