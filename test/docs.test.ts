@@ -3,13 +3,14 @@
  * JavaScript block is a copy of a marked region of a real file (see `scripts/doc-snippets.ts`),
  * and the API reference names every export of the server and the client.
  */
-import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkDocs, checkMarkdown, region } from '../scripts/doc-snippets.ts';
 
 const ROOT = join(import.meta.dirname, '..');
+const EXAMPLES = 'docs/guide/examples';
 
 describe('docs/guide and README.md', () => {
   it('has no code block that differs from its source region, and no broken marker or link', () => {
@@ -19,10 +20,12 @@ describe('docs/guide and README.md', () => {
   it.each([
     ['src/ws/index.ts', 'docs/guide/api-server.md'],
     ['src/client/index.ts', 'docs/guide/api-client.md'],
-  ])('names every export of %s in %s', (index, page) => {
+  ])('names every export of %s in %s, and uses each in an example', (index, page) => {
     const text = readFileSync(join(ROOT, page), 'utf8');
-    const missing = exportNames(readFileSync(join(ROOT, index), 'utf8')).filter((name) => !text.includes(`\`${name}\``));
-    expect(missing).toEqual([]);
+    const names = exportNames(readFileSync(join(ROOT, index), 'utf8'));
+    expect(names.filter((name) => !text.includes(`\`${name}\``))).toEqual([]);
+    const examples = readdirSync(join(ROOT, EXAMPLES)).map((f) => readFileSync(join(ROOT, EXAMPLES, f), 'utf8')).join('\n');
+    expect(names.filter((name) => !new RegExp(`\\b${name}\\b`).test(examples))).toEqual([]);
   });
 });
 

@@ -7,8 +7,8 @@ import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RealtimeClient, Status, WebSocketConstructor } from '../../src/client/index.ts';
 import { MemoryPubSub, type AppEnv, type Realtime } from '../../src/ws/index.ts';
-import { audit, CountingPubSub, ctxExamples, openUnless, realtimeTour, stop, tour, tunedRealtime, twoInstances, whoIsHere } from '../../docs/guide/examples/api.ts';
-import { addItem, delays, errorText, nodeWebSocket, openList, statusText, willRetry, type ListView } from '../../docs/guide/examples/client.ts';
+import { audit, CountingPubSub, ctxExamples, headIn, openUnless, realtimeTour, sessionsFor, stop, tour, tunedRealtime, twoInstances, whoIs, whoIsHere } from '../../docs/guide/examples/api.ts';
+import { addItem, delays, errorText, loggingWebSocket, ManualNetwork, nodeWebSocket, openList, statusText, whoAmI, willRetry, type ListView } from '../../docs/guide/examples/client.ts';
 import { listPath, listRoutes, type Item } from '../../docs/guide/examples/lists.ts';
 import { listen } from '../../docs/guide/examples/server.ts';
 import { Hono } from 'hono';
@@ -113,7 +113,8 @@ describe('the lists in the demo app, and the API reference uses', () => {
     expect(members).toHaveLength(2);
     expect(stats.clients).toBe(2);
     expect(pubsub.published).toBeGreaterThan(0);
-    expect(await whoIsHere(app.rt.presence, ns.path)).toEqual({ usernames: ['(guest)', '(guest)'], partial: false, count: 2 });
+    expect(await whoIsHere(app.rt.presence, ns.path)).toEqual({ usernames: ['(guest)', '(guest)'], partial: false, count: 2, state: 'ok' });
+    expect(await headIn(app.rt.replay, ns.path, { size: 100, maxAgeMs: 60_000 })).toMatchObject({ seq: 3 });
 
     const done = await one.request('item-done', { id: 7 });
     expect(done.data).toEqual({ code: 'not_found', error: 'no item 7' });
@@ -155,5 +156,26 @@ describe('the lists in the demo app, and the API reference uses', () => {
     await Promise.all([a.close(), b.close()]);
 
     for (const d of delays(8)) expect(d).toBeLessThan(20_000);
+
+    const sessions = sessionsFor(TEST_SECRET);
+    expect(await whoIs(sessions, 'not-a-token')).toBe('(guest)');
+    expect(whoAmI(null)).toBe('not connected yet');
+  });
+
+  it('runs the client over a logging WebSocket and a manual network', async () => {
+    await start();
+    const sent: string[] = [];
+    const network = new ManualNetwork();
+    const view = recorder();
+    const WS = loggingWebSocket(WebSocket as unknown as WebSocketConstructor, (data) => sent.push(data));
+    const list = track(openList(app.url, 'errands', view.view, { WebSocket: WS, network }));
+    await view.until(() => list.status === 'connected' && view.states.length > 0);
+    expect(whoAmI(list.welcome)).toBe('(guest) on /api/1/ws/lists/errands at seq 0');
+    expect(await addItem(list, 'stamps')).toBe(1);
+    expect(sent.some((frame) => frame.includes('"item-add"'))).toBe(true);
+    network.set(false);
+    expect(list.status).toBe('reconnecting');
+    network.set(true);
+    await view.until(() => list.status === 'connected');
   });
 });

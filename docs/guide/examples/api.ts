@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { z } from 'zod';
 import {
   buildCtx,
+  createSessions,
   DEFAULT_LIMITS,
   GUEST_USERNAME,
   MemoryBus,
@@ -32,6 +33,7 @@ import {
   type Member,
   type MessageSchemas,
   type Namespace,
+  type NamespaceRegistry,
   type NamespaceDefinition,
   type NamespaceStats,
   type OnCreateFn,
@@ -39,11 +41,21 @@ import {
   type PayloadHandler,
   type Presence,
   type PresenceResult,
+  type PresenceState,
   type PubSub,
   type PubSubState,
+  type RealtimeEvents,
   type RealtimeEventMap,
   type RealtimeOptions,
   type RealtimeStats,
+  type RedisPresenceOptions,
+  type RedisPubSubOptions,
+  type RedisReplayStoreOptions,
+  type ReplayHead,
+  type ReplayPolicy,
+  type ReplayStore,
+  type SessionOptions,
+  type Sessions,
   type SessionUser,
 } from '../../../src/ws/index.ts';
 
@@ -103,7 +115,9 @@ export function realtimeTour(rt: Realtime, path: string): RealtimeStats {
   rt.removeNamespace(path); // only if empty here: returns whether it was removed
   rt.removeNamespace(path, { removeIfEmpty: false }); // closes its clients here with 4410
   void rt.removeNamespaceEverywhere(path); // the same on every instance hosting it
-  for (const ns of rt.registry.list()) rt.log.info({ path: ns.path, clients: ns.size }, 'hosted');
+  const registry: NamespaceRegistry = rt.registry; // this instance's namespaces by literal path
+  for (const ns of registry.list()) rt.log.info({ path: ns.path, clients: ns.size }, 'hosted');
+  registry.on('delete', (ns) => rt.log.info({ path: ns.path }, 'namespace removed'));
   rt.onClose(async () => {}); // closes an app resource (a database pool) with rt.close()
   return rt.stats(); // { instanceId, pubsub, replay, presence, namespaces, clients, list }
 }
@@ -133,23 +147,27 @@ export function twoInstances(): [Realtime, Realtime] {
 /** One instance of several: the same Redis URL and prefix on every one. */
 export function onRedis(app: Hono<AppEnv>, url: string, prefix = 'hns:'): Realtime {
   const instanceId = crypto.randomUUID();
+  const pubsub: RedisPubSubOptions = { url, logger, connectionName: `${prefix}${instanceId}` }; // :pub and :sub
+  const presence: RedisPresenceOptions = { url, prefix, instanceId, ttlMs: 15_000, logger };
+  const replay: RedisReplayStoreOptions = { url, prefix, logger, connectionName: `${prefix}${instanceId}:replay` };
   return new Realtime(app, {
     logger,
     instanceId,
     channelPrefix: prefix,
-    pubsub: new RedisPubSub({ url, logger, connectionName: `${prefix}${instanceId}` }),
-    presence: new RedisPresence({ url, prefix, instanceId, ttlMs: 15_000, logger }),
-    replay: new RedisReplayStore({ url, prefix, logger, connectionName: `${prefix}${instanceId}:replay` }),
+    pubsub: new RedisPubSub(pubsub),
+    presence: new RedisPresence(presence),
+    replay: new RedisReplayStore(replay),
   });
 }
 // #endregion
 
 // #region presence
 /** Who is in a namespace on every instance (a REST "who is here"). */
-export async function whoIsHere(presence: Presence, path: string): Promise<{ usernames: string[]; partial: boolean; count: number }> {
+export async function whoIsHere(presence: Presence, path: string) {
   const { members, partial }: PresenceResult = await presence.members(path); // partial: Redis down, this instance only
   const counts = await presence.counts([path]); // many paths in one call (a list of rooms)
-  return { usernames: members.map((m) => m.username), partial, count: counts.get(path) ?? 0 };
+  const state: PresenceState = presence.state(); // 'ok' | 'degraded'
+  return { usernames: members.map((m) => m.username), partial, count: counts.get(path) ?? 0, state };
 }
 // #endregion
 
@@ -186,10 +204,11 @@ export class CountingPubSub implements PubSub {
 // #region events
 /** Audit lines from the events seam (metrics use the same events). */
 export function audit(rt: Realtime, lines: string[]): void {
-  rt.events.on('connect', ({ ns, ctx }) => lines.push(`${ctx.username} joined ${ns.path}`));
-  rt.events.on('refused', ({ reason, closeCode }) => lines.push(`refused: ${reason} (${closeCode})`));
+  const events: RealtimeEvents = rt.events;
+  events.on('connect', ({ ns, ctx }) => lines.push(`${ctx.username} joined ${ns.path}`));
+  events.on('refused', ({ reason, closeCode }) => lines.push(`refused: ${reason} (${closeCode})`));
   const onDisconnect = ({ ns, code }: RealtimeEventMap['disconnect'][0]) => lines.push(`left ${ns.pattern} with ${code}`);
-  rt.events.on('disconnect', onDisconnect);
+  events.on('disconnect', onDisconnect);
   rt.channels.on('subscribed', (path) => lines.push(`subscribed ${path}`)); // NamespaceChannels
 }
 // #endregion
@@ -202,6 +221,25 @@ export function openUnless(state: { maintenance: boolean; archived(path: string)
     if (state.archived(c.req.path)) throw WsRefusal.forbidden('this list is archived'); // 4403, not retried
     await next();
   };
+}
+// #endregion
+
+// #region sessions
+export function sessionsFor(secret: string): Sessions {
+  const options: SessionOptions = { secret, userRoles: { alice: ['editor'] }, cookieName: 'sid', ttlSeconds: 3600, secureCookie: true };
+  return createSessions(options);
+}
+
+/** Who a token names, outside the middleware (a job holding a token, a test); a bad token is a guest. */
+export async function whoIs(sessions: Sessions, token: string | undefined): Promise<string> {
+  return (await sessions.read(token))?.username ?? GUEST_USERNAME;
+}
+// #endregion
+
+// #region replay-store
+/** Where a namespace's sequence stands, asked of a store directly (rt.replayHead(path) does it by the path's route). */
+export function headIn(store: ReplayStore, path: string, policy: ReplayPolicy = { size: 200, maxAgeMs: 300_000 }): Promise<ReplayHead> {
+  return store.head(path, policy); // { seq, epoch }: seq 0 in a new epoch if the path never broadcast
 }
 // #endregion
 

@@ -13,6 +13,10 @@ import {
   isPermanentClose,
   RequestError,
   type BackoffOptions,
+  type NetworkEvents,
+  type ReplayHead,
+  type WebSocketLike,
+  type Welcome,
   type ClientOptions,
   type Frame,
   type RealtimeClient,
@@ -124,5 +128,43 @@ export function nodeWebSocket(cookie: string): WebSocketConstructor {
       super(url, { headers: { cookie } });
     }
   } as unknown as WebSocketConstructor; // ws types its events more narrowly than the browser's
+}
+// #endregion
+
+// #region welcome
+/** Who the server says this connection is, and where the namespace's sequence stood. */
+export function whoAmI(welcome: Welcome | null): string {
+  if (!welcome) return 'not connected yet';
+  const head: ReplayHead | null | undefined = welcome.replay; // undefined without replay, null if unreadable
+  return `${welcome.ctx.username} on ${welcome.path}${head ? ` at seq ${head.seq}` : ''}`;
+}
+// #endregion
+
+// #region network
+/** online/offline from elsewhere than `window` (a native shell, a test): pass as `options.network`. */
+export class ManualNetwork implements NetworkEvents {
+  readonly #listeners = { online: new Set<() => void>(), offline: new Set<() => void>() };
+  addEventListener(type: 'online' | 'offline', listener: () => void): void {
+    this.#listeners[type].add(listener);
+  }
+  removeEventListener(type: 'online' | 'offline', listener: () => void): void {
+    this.#listeners[type].delete(listener);
+  }
+  /** Going offline drops the socket and waits; going online reconnects at once. */
+  set(online: boolean): void {
+    for (const listener of this.#listeners[online ? 'online' : 'offline']) listener();
+  }
+}
+// #endregion
+
+// #region websocket-like
+/** Any constructor of a WebSocketLike will do: here one that logs what the client sends. */
+export function loggingWebSocket(Base: WebSocketConstructor, log: (sent: string) => void): WebSocketConstructor {
+  return class LoggingWebSocket extends (Base as new (url: string) => WebSocketLike) {
+    override send(data: string): void {
+      log(data);
+      super.send(data);
+    }
+  };
 }
 // #endregion
