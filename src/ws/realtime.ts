@@ -11,7 +11,7 @@ import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from '../log.ts';
 import { buildCtx } from './ctx.ts';
-import { connectionEvents, type ConnectionHost } from './connection.ts';
+import { Connection, type ConnectionHost, type ConnectionRoute } from './connection.ts';
 import { NamespaceChannels } from './channels.ts';
 import { checkDefinition, replayPolicy, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
 import { RealtimeEvents } from './events.ts';
@@ -31,7 +31,7 @@ import { Admission } from './safety/admission.ts';
 import { drainSockets, type DrainOptions } from './safety/drain.ts';
 import { startHeartbeat } from './safety/heartbeat.ts';
 import { resolveLimits, type Limits } from './safety/limits.ts';
-import { detachedUpgrade } from './upgrade-context.ts';
+import { DetachedUpgrade } from './upgrade-context.ts';
 import type { AppEnv } from './types.ts';
 
 export interface RealtimeOptions {
@@ -152,10 +152,12 @@ export class Realtime {
       events: this.events,
     };
     this.#connHost = {
-      join: (path, create, client) => {
-        const ns = this.registry.getOrCreate(path, create);
-        ns.add(client);
-        const member = { clientId: client.clientId, username: client.ctx.username, connectedAt: client.connectedAt };
+      join: (conn) => {
+        const { path } = conn;
+        // Created when the socket opens, not before: a handshake that fails leaves nothing behind.
+        const ns = this.registry.getOrCreate(path, () => new Namespace(path, conn.pattern, conn.params, this.#nsHost, conn.replay));
+        ns.add(conn);
+        const member = { clientId: conn.clientId, username: conn.ctx.username, connectedAt: conn.connectedAt };
         return { ns, ready: Promise.all([this.channels.want(path), this.presence.add(path, member)]).then(() => {}) };
       },
       leave: (ns, clientId) => {
@@ -193,7 +195,7 @@ export class Realtime {
     const def = definition as unknown as NamespaceDefinition<MessageSchemas>;
     checkDefinition(def);
     const policy = replayPolicy(def);
-    const replay = policy && { store: this.replay, policy };
+    const route: ConnectionRoute = { def, replay: policy ? { store: this.replay, policy } : undefined };
     const handler: MiddlewareHandler<AppEnv> = async (c) => {
       if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
         throw new HTTPException(426, { message: 'this path takes WebSocket upgrades only' });
@@ -219,11 +221,10 @@ export class Realtime {
         if (!amended) throw WsRefusal.forbidden('refused by onCreate');
         ctx = amended;
       }
-      const pattern = c.req.routePath;
-      // Created when the socket opens, not before: a handshake that fails leaves nothing behind.
-      const create = () => new Namespace(path, pattern, params, this.#nsHost, replay);
-      const upgrade = detachedUpgrade(c, connectionEvents(this.#connHost, def, path, create, ctx));
-      return this.#nodeWs.upgradeWebSocket(upgrade.context, upgrade.events, this.#wsOptions);
+      // One object per socket: it is the namespace's client and the events @hono/node-ws calls.
+      const upgrade = new DetachedUpgrade(c);
+      const conn = new Connection(this.#connHost, route, path, c.req.routePath, params, ctx, upgrade);
+      return this.#nodeWs.upgradeWebSocket(upgrade.context, conn, this.#wsOptions);
     };
     if (policy) this.#replayRoutes.register(handler, policy);
     return handler;
