@@ -201,7 +201,8 @@ export class Realtime {
         throw new HTTPException(426, { message: 'this path takes WebSocket upgrades only' });
       }
       this.#admission.acquireUser(c, c.get('session')?.username);
-      const path = c.req.path;
+      // The namespace's own string when it is hosted: one copy for all its connections.
+      const path = this.registry.get(c.req.path)?.path ?? c.req.path;
       if (!this.registry.has(path) && this.registry.size >= this.limits.maxNamespaces) {
         throw WsRefusal.unavailable('this instance hosts its maximum of namespaces', 503, RefusalReason.NAMESPACE_LIMIT);
       }
@@ -215,6 +216,8 @@ export class Realtime {
         }
         params = result.data;
       }
+      // Every connection of a namespace has the same params: they share the namespace's object.
+      params = sameParams(this.registry.get(path)?.params, params) ?? params;
       let ctx = buildCtx(c.get('session') ?? null, this.clientIp(c), params);
       for (const fn of c.get('onCreate') ?? []) {
         const amended = await fn(c, ctx);
@@ -295,9 +298,14 @@ export class Realtime {
   injectWebSocket(server: UpgradeServer): void {
     // The socket has no error listener while the upgrade is routed: a peer reset then would
     // otherwise be an uncaught exception.
-    server.on('upgrade', (_req, socket) => {
-      socket.on('error', (err: Error) => this.log.debug({ err }, 'upgrade socket error'));
-    });
+    const log = this.log;
+    const upgradeSocketError = function upgradeSocketError(err: Error) {
+      log.debug({ err }, 'upgrade socket error');
+    };
+    server.on('upgrade', (_req, socket) => socket.on('error', upgradeSocketError));
+    // Once ws has the socket it listens for errors itself: ours goes, and with it a listener
+    // array per connection.
+    this.#nodeWs.wss.on('connection', (_ws, req) => req.socket.removeListener('error', upgradeSocketError));
     this.#nodeWs.injectWebSocket(server as Server);
   }
 
@@ -363,4 +371,13 @@ export class Realtime {
     ns.closeAll();
     return this.registry.delete(ns);
   }
+}
+
+/** `hosted` when it holds the same params as `params`, so a connection can share it. */
+function sameParams(hosted: Readonly<Record<string, string>> | undefined, params: Record<string, string>): Record<string, string> | undefined {
+  if (!hosted) return undefined;
+  const keys = Object.keys(params);
+  if (keys.length !== Object.keys(hosted).length) return undefined;
+  for (const key of keys) if (hosted[key] !== params[key]) return undefined;
+  return hosted as Record<string, string>;
 }
