@@ -2,62 +2,17 @@
 // client the Node tests use (public/client.js is built from src/client by `npm run build:client`).
 // User text only ever goes into the page as textContent, never as HTML.
 import { connect } from './client.js';
-
-const $ = (id) => document.getElementById(id);
-
-const STATUS_TEXT = {
-  connecting: 'Connecting…',
-  connected: 'Connected',
-  reconnecting: 'Reconnecting…',
-  disconnected: 'Disconnected',
-  rejected: 'Rejected',
-};
+import { $, api, el, setStatus, show, startSession, statusText } from './ui.js';
 
 /** The signed-in user, or null. */
 let me = null;
 /** The open room: { name, client, messages: Map<id, message>, members: Map<clientId, member> }. */
 let current = null;
 
-/** Fetches JSON; throws an Error with the server's own explanation on a non-2xx answer. */
-async function api(method, path, body) {
-  const res = await fetch(path, {
-    method,
-    headers: body ? { 'content-type': 'application/json' } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const json = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(explain(json) ?? `request failed (HTTP ${res.status})`);
-  return json;
-}
-
-/** The message of an error body: `{ error: "..." }`, or a zod failure `{ error: { message: "[issues]" } }`. */
-function explain(json) {
-  if (typeof json.error === 'string') return json.error;
-  try {
-    return JSON.parse(json.error.message)[0].message;
-  } catch {
-    return undefined;
-  }
-}
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function show(section, visible) {
-  $(section).hidden = !visible;
-}
-
 // --- session --------------------------------------------------------------------------------
 
 function signedIn(user) {
   me = user;
-  show('login', !user);
-  show('lobby', !!user);
-  show('me', !!user);
   if (!user) {
     closeRoom();
     show('pick', false);
@@ -65,29 +20,11 @@ function signedIn(user) {
     $('login-name').focus();
     return;
   }
-  $('me-name').textContent = user.username;
   void loadRooms();
   const fromHash = decodeURIComponent(location.hash.slice(1));
   if (fromHash) openRoom(fromHash);
   else show('pick', true);
 }
-
-$('login-form').addEventListener('submit', async (event) => {
-  event.preventDefault();
-  $('login-error').textContent = '';
-  try {
-    const { user } = await api('POST', '/api/1/auth/login', { username: $('login-name').value.trim() });
-    signedIn(user);
-  } catch (err) {
-    $('login-error').textContent = err.message;
-  }
-});
-
-$('logout').addEventListener('click', async () => {
-  await api('POST', '/api/1/auth/logout').catch(() => {});
-  history.replaceState(null, '', location.pathname);
-  signedIn(null);
-});
 
 // --- rooms ----------------------------------------------------------------------------------
 
@@ -222,17 +159,8 @@ function renderMembers(room) {
   $('member-count').textContent = String(room.members.size);
 }
 
-function setStatus(status, text) {
-  const badge = $('status');
-  badge.dataset.status = status;
-  badge.textContent = text;
-}
-
 function showStatus(status, detail) {
-  let text = STATUS_TEXT[status] ?? status;
-  if (status === 'rejected') text = `Rejected: ${detail.reason || `close code ${detail.code}`}`;
-  if (status === 'reconnecting' && !navigator.onLine) text = 'Offline: waiting for the network…';
-  setStatus(status, text);
+  setStatus(status, statusText(status, detail));
   $('send').disabled = status !== 'connected';
 }
 
@@ -264,9 +192,4 @@ for (const type of ['online', 'offline']) {
 
 // --- start ----------------------------------------------------------------------------------
 
-api('GET', '/api/1/auth/me')
-  .then(({ user }) => signedIn(user))
-  .catch((err) => {
-    signedIn(null);
-    $('login-error').textContent = `Could not reach the server: ${err.message}`;
-  });
+startSession(signedIn);

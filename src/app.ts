@@ -12,8 +12,12 @@ import { requestId } from 'hono/request-id';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { withCorrelation } from './correlation.ts';
 import { createLogger, type Logger } from './log.ts';
+import { MemoryMapStore } from './bubblemap/memory-store.ts';
+import { RedisMapStore } from './bubblemap/redis-store.ts';
+import type { MapStore } from './bubblemap/store.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { authRoutes } from './routes/auth.ts';
+import { bubblemapRoutes } from './routes/bubblemap.ts';
 import { MemoryRoomHistory, RedisRoomHistory, type RoomHistory } from './routes/room-history.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { roomsRoutes } from './routes/rooms.ts';
@@ -38,6 +42,8 @@ export interface BuiltApp {
   /** The demo's chat history (Redis when `REDIS_URL` is set). */
   history: RoomHistory;
   log: Logger;
+  /** The bubble map example's store (closed by `rt.close()`). */
+  mapStore: MapStore;
   /** Undefined when METRICS=off. */
   metrics: Metrics | undefined;
 }
@@ -51,6 +57,8 @@ export interface AppDeps {
   /** Replay buffers; default: Redis when `config.redisUrl` is set, else in memory, private to this app. */
   replay?: ReplayStore;
   instanceId?: string;
+  /** The bubble map store; default: Redis when `config.redisUrl` is set, else in memory. */
+  mapStore?: MapStore;
   /** Extra route modules (REST or namespaces), mounted before the catch-all 404s. */
   routes?: (rt: Realtime) => Hono<AppEnv>[];
 }
@@ -89,6 +97,9 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   app.route('/', systemRoutes(rt));
   const history = roomHistory(config, rt, instanceId, log);
   app.route('/', roomsRoutes(rt, history));
+  const mapStore = deps.mapStore ?? mapStoreFor(config, instanceId, log);
+  rt.onClose(() => mapStore.close());
+  app.route('/', bubblemapRoutes(rt, { store: mapStore, log }));
   for (const routes of deps.routes?.(rt) ?? []) app.route('/', routes);
   app.get('/api/1/ws/*', () => {
     throw WsRefusal.notFound();
@@ -103,7 +114,14 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
     return c.json({ error: 'internal error' }, 500);
   });
 
-  return { app, rt, sessions, history, log, metrics };
+  return { app, rt, sessions, history, log, metrics, mapStore };
+}
+
+/** The bubble maps in Redis when `REDIS_URL` is set (one map for every instance), else in memory. */
+function mapStoreFor(config: Config, instanceId: string, log: Logger): MapStore {
+  if (!config.redisUrl) return new MemoryMapStore();
+  const logger = log.child({ instanceId });
+  return new RedisMapStore({ url: config.redisUrl, prefix: config.redisPrefix, connectionName: `${config.redisPrefix}${instanceId}:bubblemap`, logger });
 }
 
 /** The demo's chat history: in Redis when `REDIS_URL` is set, so that every instance's resync sees every message. */

@@ -25,6 +25,7 @@ class UnreliablePubSub extends MemoryPubSub {
 async function node(bus: MemoryBus, instanceId: string) {
   const pubsub = new UnreliablePubSub(bus);
   const delivered: string[] = [];
+  const controls: string[] = [];
   const fanout = new Fanout({
     instanceId,
     pubsub,
@@ -32,14 +33,24 @@ async function node(bus: MemoryBus, instanceId: string) {
     isHosted: () => true,
     isSubscribed: () => true,
     deliver: (_path, frame) => delivered.push(frame.toString()),
+    control: (path, command) => controls.push(`${command} ${path}`),
     log: createLogger('silent'),
     events: new RealtimeEvents(),
   });
   await pubsub.subscribe('ch:/a', (payload) => fanout.receive('/a', payload));
-  return { pubsub, fanout, delivered };
+  return { pubsub, fanout, delivered, controls };
 }
 
 describe('Fanout', () => {
+  it('hands a control message to the other instances, never as a frame, and not back to its origin', async () => {
+    const bus = new MemoryBus();
+    const [a, b] = [await node(bus, 'A'), await node(bus, 'B')];
+    await a.fanout.publishControl('/a', 'remove');
+    expect(b.controls).toEqual(['remove /a']);
+    expect(a.controls).toEqual([]);
+    expect([...a.delivered, ...b.delivered]).toEqual([]);
+  });
+
   it('delivers through the bus on every instance, the origin included, once', async () => {
     const bus = new MemoryBus();
     const [a, b] = [await node(bus, 'A'), await node(bus, 'B')];

@@ -283,4 +283,14 @@ describeRedis('several instances on Redis', () => {
     expect((await alice.next('left')).data).toMatchObject({ username: 'bob', count: 1 });
     expect((await getJson(C!, '/api/1/rooms/Berlin')).members.map((m: { username: string }) => m.username)).toEqual(['alice']);
   });
+
+  it('removeNamespaceEverywhere closes the namespace with 4410 on every instance hosting it, and nothing else', async () => {
+    const [A, B, C] = await Promise.all(['A', 'B', 'C'].map((id) => instance(id)));
+    const [a, b, c] = await Promise.all([join(A!, 'Berlin'), join(B!, 'Berlin'), join(C!, 'Cairo')]);
+    await A!.rt.removeNamespaceEverywhere(path('Berlin'));
+    expect((await a.closed).code).toBe(4410);
+    expect((await b.closed).code).toBe(4410);
+    expect([A!, B!].map((app) => app.rt.registry.has(path('Berlin')))).toEqual([false, false]);
+    expect((await c.request('chat', { text: 'still here' })).type).toBe('ack');
+  });
 });

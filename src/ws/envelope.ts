@@ -15,6 +15,8 @@ export interface EnvelopeHeader {
   t?: string;
   /** Correlation id of the work that caused it, so the delivering instance logs the same id. */
   c?: string;
+  /** A control message for the instances hosting the namespace instead of a frame: `remove` it (clients get 4410). */
+  k?: 'remove';
 }
 
 const NEWLINE = 0x0a;

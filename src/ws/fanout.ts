@@ -27,6 +27,8 @@ export interface FanoutOptions {
   isSubscribed(path: string): boolean;
   /** Hands a frame to the local clients of `path` (except one, or only one). */
   deliver(path: string, frame: Buffer, except?: string, to?: string): void;
+  /** A control message for `path` came from the bus. */
+  control(path: string, command: 'remove'): void;
   log: Logger;
   /** Bus traffic (`published`, `received`, `pubsubError`) for metrics. */
   events: RealtimeEvents;
@@ -86,6 +88,20 @@ export class Fanout {
   }
 
   /**
+   * Publishes a control message to the instances subscribed to `path`'s channel (those hosting it).
+   * Rejects when the bus cannot carry it: unlike a broadcast, the caller must know it was not sent.
+   */
+  publishControl(path: string, command: 'remove'): Promise<void> {
+    const { pubsub, instanceId, channelOf, events } = this.#o;
+    const payload = wrapEnvelope({ o: instanceId, k: command }, Buffer.alloc(0));
+    events.emit('published', { bytes: payload.length });
+    return pubsub.publish(channelOf(path), payload).catch((err: unknown) => {
+      events.emit('pubsubError', { op: 'publish' });
+      throw err;
+    });
+  }
+
+  /**
    * Publishes a broadcast of a replay namespace: the store gives it the next seq, keeps it and
    * publishes it in one step. Resolves false (nothing delivered anywhere, logged) when that
    * cannot be done: a broadcast without its seq would be a hole nobody could replay, so none
@@ -130,6 +146,13 @@ export class Fanout {
       return;
     }
     const { header, frame } = envelope;
+    if (header.k !== undefined) {
+      // The origin acted before publishing; acting again could remove a namespace created since.
+      if (header.o === this.#o.instanceId) return;
+      if (header.k === 'remove') this.#o.control(path, header.k);
+      else this.#o.log.warn({ path, command: header.k }, 'dropped an unknown bus control message');
+      return;
+    }
     if (header.o === this.#o.instanceId && typeof header.n === 'number') {
       const state = this.#pending.get(header.n);
       if (state === 'local') {

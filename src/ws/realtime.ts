@@ -141,6 +141,7 @@ export class Realtime {
         const recipients = this.registry.get(path)?.deliver(frame, except, to) ?? 0;
         if (to === undefined) this.log.debug({ path, recipients }, 'broadcast delivered');
       },
+      control: (path) => void this.removeNamespace(path, { removeIfEmpty: false }),
       log: this.log,
       events: this.events,
     });
@@ -292,6 +293,21 @@ export class Realtime {
   removeNamespace(path: string, options: { removeIfEmpty?: boolean } = {}): boolean {
     const ns = this.registry.get(path);
     return ns ? this.#remove(ns, options.removeIfEmpty !== false) : false;
+  }
+
+  /**
+   * Removes a namespace on every instance where it lives, closing its clients with 4410: at once
+   * here, and on the others through a control message on the namespace's own bus channel (only
+   * instances hosting it are subscribed, so nobody else is bothered). Rejects when the bus could
+   * not carry the message (other instances then keep it); this instance's part is done anyway.
+   * A client that connects again afterwards creates the namespace anew: refuse it in `onCreate`
+   * once the resource is gone.
+   * @example
+   * await maps.delete(mapId); await rt.removeNamespaceEverywhere(`/api/1/ws/bubblemap/${mapId}`)
+   */
+  async removeNamespaceEverywhere(path: string): Promise<void> {
+    this.removeNamespace(path, { removeIfEmpty: false });
+    await this.#fanout.publishControl(path, 'remove');
   }
 
   /** Attaches the WebSocket upgrade to a listening Node server. */

@@ -1,0 +1,94 @@
+// Helpers shared by the demo pages (Dynamic Rooms, Bubble Map): REST calls that explain their
+// failures, element building (user text always as textContent), and the status badge.
+
+export const $ = (id) => document.getElementById(id);
+
+const STATUS_TEXT = {
+  connecting: 'Connecting…',
+  connected: 'Connected',
+  reconnecting: 'Reconnecting…',
+  disconnected: 'Disconnected',
+  rejected: 'Rejected',
+};
+
+/** Fetches JSON; throws an Error with the server's own explanation on a non-2xx answer. */
+export async function api(method, path, body) {
+  const res = await fetch(path, {
+    method,
+    headers: body ? { 'content-type': 'application/json' } : {},
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const json = res.status === 204 ? {} : await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(explain(json) ?? `request failed (HTTP ${res.status})`);
+  return json;
+}
+
+/** The message of an error body: `{ error: "..." }`, or a zod failure `{ error: { message: "[issues]" } }`. */
+function explain(json) {
+  if (typeof json.error === 'string') return json.error;
+  try {
+    return JSON.parse(json.error.message)[0].message;
+  } catch {
+    return undefined;
+  }
+}
+
+export function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+export function show(section, visible) {
+  $(section).hidden = !visible;
+}
+
+export function setStatus(status, text) {
+  const badge = $('status');
+  badge.dataset.status = status;
+  badge.textContent = text;
+}
+
+/** What the badge says for a client status (and why, when rejected or offline). */
+export function statusText(status, detail = {}) {
+  if (status === 'rejected') return `Rejected: ${detail.reason || `close code ${detail.code}`}`;
+  if (status === 'reconnecting' && !navigator.onLine) return 'Offline: waiting for the network…';
+  return STATUS_TEXT[status] ?? status;
+}
+
+/**
+ * Wires the sign-in form (`#login-form`, `#login-name`, `#login-error`) and the `#logout` button,
+ * and asks the server who is signed in. On each change it shows `#login` or `#lobby` and `#me`
+ * (with `#me-name`), then calls `onChange(user)` with the user, or null.
+ */
+export function startSession(onChange) {
+  const signedIn = (user) => {
+    show('login', !user);
+    show('lobby', !!user);
+    show('me', !!user);
+    if (user) $('me-name').textContent = user.username;
+    onChange(user);
+  };
+  $('login-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    $('login-error').textContent = '';
+    try {
+      const { user } = await api('POST', '/api/1/auth/login', { username: $('login-name').value.trim() });
+      signedIn(user);
+    } catch (err) {
+      $('login-error').textContent = err.message;
+    }
+  });
+  $('logout').addEventListener('click', async () => {
+    await api('POST', '/api/1/auth/logout').catch(() => {});
+    history.replaceState(null, '', location.pathname);
+    signedIn(null);
+  });
+  api('GET', '/api/1/auth/me')
+    .then(({ user }) => signedIn(user))
+    .catch((err) => {
+      signedIn(null);
+      $('login-error').textContent = `Could not reach the server: ${err.message}`;
+    });
+}

@@ -1,0 +1,190 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../log.ts';
+import { closeRedis, connectRedis, whenReady } from '../ws/redis-connection.ts';
+import {
+  StoreFullError,
+  type Bubble,
+  type BubbleChange,
+  type BubblePatch,
+  type MapInfo,
+  type MapState,
+  type MapStore,
+  type MayChange,
+} from './store.ts';
+
+export interface RedisMapStoreOptions {
+  url: string;
+  /** Key prefix shared by all instances (`REDIS_PREFIX`). */
+  prefix: string;
+  /** Connection name shown by `CLIENT LIST`. */
+  connectionName: string;
+  logger: Logger;
+  /** Most bubbles per map. Default 500. */
+  maxBubbles?: number;
+  /** Most maps in the store. Default 100000. */
+  maxMaps?: number;
+}
+
+/** Creates a map unless its id is taken (0) or the index is full (-1). */
+const CREATE_MAP = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return -1 end
+redis.call('HSET', KEYS[1], 'info', ARGV[2], 'version', 0)
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+return 1`;
+
+/** Adds a bubble to an existing map below the bound; returns the new version, or an error word. */
+const CREATE_BUBBLE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'no_map' end
+if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then return 'full' end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return redis.call('HINCRBY', KEYS[1], 'version', 1)`;
+
+/**
+ * Merges a patch (JSON) into a bubble and stamps `updatedAt`, in Redis, so that concurrent updates
+ * of one bubble each keep the fields they did not touch; returns {version, bubble JSON}.
+ */
+const UPDATE_BUBBLE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'no_map' end
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return 'not_found' end
+local bubble = cjson.decode(raw)
+for key, value in pairs(cjson.decode(ARGV[2])) do bubble[key] = value end
+bubble.updatedAt = ARGV[3]
+local out = cjson.encode(bubble)
+redis.call('HSET', KEYS[2], ARGV[1], out)
+return { redis.call('HINCRBY', KEYS[1], 'version', 1), out }`;
+
+/** Deletes a bubble; returns {version, the deleted bubble's JSON}. */
+const DELETE_BUBBLE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'no_map' end
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return 'not_found' end
+redis.call('HDEL', KEYS[2], ARGV[1])
+return { redis.call('HINCRBY', KEYS[1], 'version', 1), raw }`;
+
+interface Scripts {
+  bmCreateMap(meta: string, index: string, id: string, info: string, score: number, maxMaps: number): Promise<number>;
+  bmCreateBubble(meta: string, bubbles: string, id: string, bubble: string, maxBubbles: number): Promise<number | string>;
+  bmUpdateBubble(meta: string, bubbles: string, id: string, patch: string, updatedAt: string): Promise<[number, string] | string>;
+  bmDeleteBubble(meta: string, bubbles: string, id: string): Promise<[number, string] | string>;
+}
+
+/**
+ * Maps in Redis, so that every instance serves the same map. Per map a hash
+ * `<prefix>bubblemap:m:<id>` (`info` JSON, `version`) and a hash `<prefix>bubblemap:m:<id>:bubbles`
+ * (bubble id -> JSON); an index `<prefix>bubblemap:index` (sorted by creation time) bounds and
+ * lists the maps. Each change is one script run, so bounds hold, versions never repeat and
+ * concurrent updates of one bubble keep each other's fields, under writers on several instances. Commands fail fast while Redis is down.
+ */
+export class RedisMapStore implements MapStore {
+  readonly kind = 'redis';
+  readonly maxBubbles: number;
+  readonly maxMaps: number;
+  readonly #redis: Redis & Scripts;
+  readonly #prefix: string;
+
+  constructor(options: RedisMapStoreOptions) {
+    this.maxBubbles = options.maxBubbles ?? 500;
+    this.maxMaps = options.maxMaps ?? 100_000;
+    if (!(this.maxBubbles >= 1) || !(this.maxMaps >= 1)) throw new RangeError('maxBubbles and maxMaps must be at least 1');
+    this.#prefix = `${options.prefix}bubblemap:`;
+    const redis = connectRedis(options.url, options.connectionName, options.logger);
+    redis.defineCommand('bmCreateMap', { numberOfKeys: 2, lua: CREATE_MAP });
+    redis.defineCommand('bmCreateBubble', { numberOfKeys: 2, lua: CREATE_BUBBLE });
+    redis.defineCommand('bmUpdateBubble', { numberOfKeys: 2, lua: UPDATE_BUBBLE });
+    redis.defineCommand('bmDeleteBubble', { numberOfKeys: 2, lua: DELETE_BUBBLE });
+    this.#redis = redis as Redis & Scripts;
+  }
+
+  /** Resolves once the connection is up for the first time (start-up, tests). */
+  ready(): Promise<void> {
+    return whenReady(this.#redis);
+  }
+
+  async createMap(info: MapInfo): Promise<boolean> {
+    const created = await this.#redis.bmCreateMap(this.#meta(info.id), this.#index(), info.id, JSON.stringify(info), Date.parse(info.createdAt), this.maxMaps);
+    if (created === -1) throw new StoreFullError(`the store holds its maximum of ${this.maxMaps} maps`);
+    return created === 1;
+  }
+
+  async getMap(mapId: string): Promise<MapInfo | null> {
+    const info = await this.#redis.hget(this.#meta(mapId), 'info');
+    return info === null ? null : (JSON.parse(info) as MapInfo);
+  }
+
+  async listMaps(limit: number): Promise<MapInfo[]> {
+    const ids = await this.#redis.zrevrange(this.#index(), 0, limit - 1);
+    if (ids.length === 0) return [];
+    const pipeline = this.#redis.pipeline();
+    for (const id of ids) pipeline.hget(this.#meta(id), 'info');
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.flatMap(([err, info]) => (err || typeof info !== 'string' ? [] : [JSON.parse(info) as MapInfo]));
+  }
+
+  async state(mapId: string): Promise<MapState | null> {
+    const replies = await this.#redis.multi().hgetall(this.#meta(mapId)).hgetall(this.#bubbles(mapId)).exec();
+    const [[metaErr, meta], [bubblesErr, bubbles]] = replies as [[Error | null, Record<string, string>], [Error | null, Record<string, string>]];
+    if (metaErr || bubblesErr) throw metaErr ?? bubblesErr;
+    if (meta.info === undefined) return null;
+    const list = Object.values(bubbles).map((raw) => JSON.parse(raw) as Bubble);
+    list.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+    return { map: JSON.parse(meta.info) as MapInfo, bubbles: list, version: Number(meta.version ?? 0) };
+  }
+
+  async deleteMap(mapId: string): Promise<boolean> {
+    const replies = await this.#redis.multi().del(this.#meta(mapId)).del(this.#bubbles(mapId)).zrem(this.#index(), mapId).exec();
+    return replies?.[0]?.[1] === 1;
+  }
+
+  async createBubble(mapId: string, bubble: Bubble): Promise<BubbleChange> {
+    const result = await this.#redis.bmCreateBubble(this.#meta(mapId), this.#bubbles(mapId), bubble.id, JSON.stringify(bubble), this.maxBubbles);
+    if (result === 'no_map' || result === 'full') return { ok: false, reason: result };
+    return { ok: true, bubble, version: Number(result) };
+  }
+
+  async updateBubble(mapId: string, id: string, patch: BubblePatch, updatedAt: string, may: MayChange): Promise<BubbleChange> {
+    const refused = await this.#judge(mapId, id, may);
+    if (refused) return refused;
+    const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+    return this.#changed(await this.#redis.bmUpdateBubble(this.#meta(mapId), this.#bubbles(mapId), id, JSON.stringify(defined), updatedAt));
+  }
+
+  async deleteBubble(mapId: string, id: string, may: MayChange): Promise<BubbleChange> {
+    const refused = await this.#judge(mapId, id, may);
+    if (refused) return refused;
+    return this.#changed(await this.#redis.bmDeleteBubble(this.#meta(mapId), this.#bubbles(mapId), id));
+  }
+
+  async close(): Promise<void> {
+    await closeRedis(this.#redis);
+  }
+
+  /**
+   * Runs `may` on the bubble as stored. What it judges (the creator) no update changes, so the
+   * verdict still holds when the script writes; a bubble deleted in between is `not_found` then.
+   */
+  async #judge(mapId: string, id: string, may: MayChange): Promise<Extract<BubbleChange, { ok: false }> | null> {
+    const raw = await this.#redis.hget(this.#bubbles(mapId), id);
+    if (raw === null) return { ok: false, reason: (await this.#redis.exists(this.#meta(mapId))) ? 'not_found' : 'no_map' };
+    return may(JSON.parse(raw) as Bubble) ? null : { ok: false, reason: 'forbidden' };
+  }
+
+  #changed(result: [number, string] | string): BubbleChange {
+    if (result === 'no_map' || result === 'not_found') return { ok: false, reason: result };
+    if (typeof result === 'string') throw new Error(`unexpected script reply ${result}`);
+    return { ok: true, bubble: JSON.parse(result[1]) as Bubble, version: Number(result[0]) };
+  }
+
+  #meta(mapId: string): string {
+    return `${this.#prefix}m:${mapId}`;
+  }
+
+  #bubbles(mapId: string): string {
+    return `${this.#prefix}m:${mapId}:bubbles`;
+  }
+
+  #index(): string {
+    return `${this.#prefix}index`;
+  }
+}
