@@ -2,27 +2,32 @@
  * The life of one accepted socket: join the namespace, welcome, messages in order, leave.
  * Every handler call is contained: a throw is logged and answered with an `error` frame, and
  * never reaches the process or another connection.
+ *
+ * A connection is one object, which is also its namespace's `Client` and the `WSEvents` handed
+ * to `@hono/node-ws` (it calls them as methods): thousands of idle sockets must cost little, so
+ * there are no closures per connection, its rate limit is built at its first message and its
+ * logger only for a line that is written.
  */
 import { randomUUID } from 'node:crypto';
-import type { WSEvents } from 'hono/ws';
+import type { WSContext } from 'hono/ws';
 import type { WebSocket } from 'ws';
 import { newCorrelationId, withCorrelation } from '../correlation.ts';
 import type { Logger } from '../log.ts';
 import { CloseCode, ErrorCode } from './codes.ts';
-import { publicCtx, type Conn, type Ctx } from './ctx.ts';
+import { publicCtx, type Ctx } from './ctx.ts';
 import type { MessageSchemas, NamespaceDefinition } from './definition.ts';
 import type { RealtimeEvents } from './events.ts';
 import { MessageError } from './message-error.ts';
-import type { Client, Namespace } from './namespace.ts';
+import type { Client, Namespace, NamespaceReplay } from './namespace.ts';
 import { encodeError, encodeFrame, parseClientFrame, type ClientMessage } from './protocol.ts';
 import { serveSync, welcomeHead } from './replay/serve.ts';
-import { inboundGate } from './safety/inbound.ts';
+import { InboundGate } from './safety/inbound.ts';
 import type { Limits } from './safety/limits.ts';
 
 /** What a connection needs from the realtime server. */
 export interface ConnectionHost {
   /** Gets or creates the namespace, adds the client; `ready` resolves once it receives broadcasts and counts in presence. */
-  join(path: string, create: () => Namespace, client: Client): { ns: Namespace; ready: Promise<void> };
+  join(conn: Connection): { ns: Namespace; ready: Promise<void> };
   /** Removes the client from the namespace; resolves once presence forgot it. */
   leave(ns: Namespace, clientId: string): Promise<void>;
   /** Called after the client left; drops the namespace if the definition says so. */
@@ -32,154 +37,220 @@ export interface ConnectionHost {
   limits: Limits;
 }
 
-export function connectionEvents(
-  host: ConnectionHost,
-  def: NamespaceDefinition<MessageSchemas>,
-  path: string,
-  create: () => Namespace,
-  ctx: Ctx,
-): WSEvents<unknown> {
-  const clientId = randomUUID();
-  const conn: Conn = { clientId, ctx };
-  const log = host.log.child({ clientId, path, username: ctx.username, ip: ctx.ip });
-  let ns: Namespace | undefined;
-  let connectedAt = 0;
+/** What the connections of one `rt.namespace(...)` route share: made once per route, not per socket. */
+export interface ConnectionRoute {
+  def: NamespaceDefinition<MessageSchemas>;
+  /** Set when the namespace replays. */
+  replay: NamespaceReplay | undefined;
+}
+
+/** Something to let go of once the socket is open (the upgrade's stand-in context). */
+export interface Detachable {
+  detach(): void;
+}
+
+type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+const settled: Promise<void> = Promise.resolve();
+
+/** One accepted socket. */
+export class Connection implements Client {
+  readonly clientId = randomUUID();
+  /** Set when the socket opens. */
+  socket!: WebSocket;
+  connectedAt = 0;
+  #ns: Namespace | undefined;
   // Messages of one connection are handled one after the other, after the welcome.
-  let chain: Promise<void> = Promise.resolve();
-  const admitMessage = inboundGate(host.limits);
-  let pending = 0;
-  let welcomed = false;
+  #chain = settled;
+  #gate: InboundGate | undefined;
+  #pending = 0;
+  #welcomed = false;
+  #upgrade: Detachable | undefined;
+  readonly #host: ConnectionHost;
+  readonly #route: ConnectionRoute;
 
-  const reply = (frame: Buffer) => ns?.deliver(frame, undefined, clientId);
-
-  function replyError(code: string, error: string, id?: string): void {
-    if (ns) host.events.emit('errorSent', { ns, code });
-    reply(encodeError(code, error, id));
+  constructor(
+    host: ConnectionHost,
+    route: ConnectionRoute,
+    /** The literal path. */
+    readonly path: string,
+    /** The route pattern the namespace is created from. */
+    readonly pattern: string,
+    /** Validated params of the pattern. */
+    readonly params: Record<string, string>,
+    readonly ctx: Ctx,
+    upgrade?: Detachable,
+  ) {
+    this.#host = host;
+    this.#route = route;
+    this.#upgrade = upgrade;
   }
 
-  /** Runs a user handler; `failed` when it threw (the client was answered with an error). */
-  async function contained(what: string, fn: () => unknown, id?: string): Promise<{ value: unknown } | 'failed'> {
-    try {
-      return { value: await fn() };
-    } catch (err) {
-      if (err instanceof MessageError) {
-        replyError(err.code, err.message, id);
-      } else {
-        log.error({ err, handler: what }, `${what} handler threw`);
-        if (ns) host.events.emit('handlerError', { ns, handler: what });
-        replyError(ErrorCode.HANDLER_ERROR, `the ${what} handler failed`, id);
-      }
-      return 'failed';
+  /** The namespace's replay store and policy, if it replays. */
+  get replay(): NamespaceReplay | undefined {
+    return this.#route.replay;
+  }
+
+  onOpen(_event: Event, ws: WSContext<unknown>): void {
+    this.#upgrade?.detach();
+    this.#upgrade = undefined;
+    this.connectedAt = Date.now();
+    this.socket = ws.raw as WebSocket;
+    const joined = this.#host.join(this);
+    const current = (this.#ns = joined.ns);
+    this.#line('info', { pattern: current.pattern }, 'connected');
+    this.#host.events.emit('connect', { ns: current, clientId: this.clientId, ctx: this.ctx });
+    // A replay namespace's welcome says where the sequence stands: broadcasts arriving before
+    // it are held back and sent after it, less those the reported seq already counts.
+    if (current.replay) current.hold(this.clientId);
+    this.#chain = joined.ready.then(() => this.#welcome(current));
+  }
+
+  onMessage(event: MessageEvent, ws: WSContext<unknown>): void {
+    const current = this.#ns;
+    if (!current) return;
+    // Judged on arrival, before parsing or queueing, so a flood costs as little as possible.
+    const verdict = (this.#gate ??= new InboundGate(this.#host.limits)).admit(this.#pending);
+    if (verdict === 'abusive') {
+      ws.close(CloseCode.POLICY_VIOLATION, 'message rate limit exceeded');
+      return;
     }
+    if (verdict === 'limited') {
+      this.#host.events.emit('rateLimited', { ns: current });
+      // Answered at once, not queued behind a slow handler; only `welcome` must come first.
+      if (this.#welcomed) this.#rateLimited();
+      else this.#chain = this.#chain.then(() => this.#rateLimited());
+      return;
+    }
+    this.#pending++;
+    // Each message gets its own correlation id, which follows it to the broadcasts it causes.
+    this.#chain = this.#chain
+      .then(() => withCorrelation(newCorrelationId(), () => this.#handle(event.data, current)))
+      .finally(() => this.#pending--);
   }
 
-  async function handle(data: unknown, current: Namespace): Promise<void> {
+  onClose(event: CloseEvent): void {
+    const current = this.#ns;
+    if (!current) return;
+    const gone = this.#host.leave(current, this.clientId);
+    const durationMs = Date.now() - this.connectedAt;
+    // The disconnect line and what onDisconnect broadcasts (`left`) share one correlation id.
+    withCorrelation(newCorrelationId(), () => {
+      this.#line('info', { code: event.code, reason: event.reason || undefined, durationMs }, 'disconnected');
+      this.#host.events.emit('disconnect', { ns: current, clientId: this.clientId, ctx: this.ctx, code: event.code, durationMs });
+      this.#chain = this.#chain.then(async () => {
+        await gone;
+        const conn = { clientId: this.clientId, ctx: this.ctx, code: event.code, reason: event.reason };
+        await this.#contained('onDisconnect', () => this.#route.def.onDisconnect?.(conn, current));
+        this.#host.left(current, this.#route.def.dropWhenEmpty !== false);
+      });
+    });
+  }
+
+  onError(event: Event): void {
+    this.#line('debug', { err: (event as ErrorEvent).error }, 'socket error');
+  }
+
+  async #welcome(current: Namespace): Promise<void> {
+    const { clientId, path, ctx } = this;
+    if (current.replay) {
+      const head = await welcomeHead(path, current.replay, () => this.#logger());
+      const held = current.release(clientId, head);
+      this.#reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx), replay: head }));
+      for (const frame of held) this.#reply(frame);
+    } else {
+      this.#reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx) }));
+    }
+    this.#welcomed = true;
+    await this.#contained('onConnect', () => this.#route.def.onConnect?.({ clientId, ctx }, current));
+  }
+
+  async #handle(data: unknown, current: Namespace): Promise<void> {
     current.countIn();
-    host.events.emit('message', { ns: current });
+    this.#host.events.emit('message', { ns: current });
     if (typeof data !== 'string') {
-      replyError(ErrorCode.BINARY_NOT_SUPPORTED, 'binary frames are not accepted; send JSON text');
+      this.#replyError(ErrorCode.BINARY_NOT_SUPPORTED, 'binary frames are not accepted; send JSON text');
       return;
     }
-    const parsed = parseClientFrame(data, host.limits.maxDepth);
+    const parsed = parseClientFrame(data, this.#host.limits.maxDepth);
     if (!parsed.ok) {
-      replyError(parsed.code, parsed.error, parsed.id);
+      this.#replyError(parsed.code, parsed.error, parsed.id);
       return;
     }
-    log.debug({ type: parsed.message.type }, 'message received');
+    this.#line('debug', { type: parsed.message.type }, 'message received');
     if (parsed.message.type === 'sync') {
-      const result = await serveSync(current, clientId, parsed.message.data, parsed.message.id, reply, log);
-      if (result) host.events.emit('replay', { ns: current, result });
+      const reply = (frame: Buffer) => this.#reply(frame);
+      const result = await serveSync(current, this.clientId, parsed.message.data, parsed.message.id, reply, () => this.#logger());
+      if (result) this.#host.events.emit('replay', { ns: current, result });
       return;
     }
-    const message = validate(parsed.message);
+    const message = this.#validate(parsed.message);
     if (!message) return;
-    const result = await contained(
+    const { clientId, ctx } = this;
+    const result = await this.#contained(
       'onMessage',
-      () => def.onMessage?.({ clientId, ctx, message: message as never }, current),
+      () => this.#route.def.onMessage?.({ clientId, ctx, message: message as never }, current),
       message.id,
     );
-    if (message.id !== undefined && result !== 'failed') reply(encodeFrame('ack', result.value, { id: message.id }));
+    if (message.id !== undefined && result !== 'failed') this.#reply(encodeFrame('ack', result.value, { id: message.id }));
   }
 
-  function validate(message: ClientMessage): ClientMessage | undefined {
-    if (!def.messages) return message;
-    const schema = Object.hasOwn(def.messages, message.type) ? def.messages[message.type] : undefined;
+  #validate(message: ClientMessage): ClientMessage | undefined {
+    const schemas = this.#route.def.messages;
+    if (!schemas) return message;
+    const schema = Object.hasOwn(schemas, message.type) ? schemas[message.type] : undefined;
     if (!schema) {
-      replyError(ErrorCode.UNKNOWN_TYPE, `unknown message type "${message.type}"`, message.id);
+      this.#replyError(ErrorCode.UNKNOWN_TYPE, `unknown message type "${message.type}"`, message.id);
       return undefined;
     }
     const result = schema.safeParse(message.data);
     if (!result.success) {
       const issues = result.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ');
-      replyError(ErrorCode.INVALID_DATA, `invalid data for "${message.type}": ${issues}`, message.id);
+      this.#replyError(ErrorCode.INVALID_DATA, `invalid data for "${message.type}": ${issues}`, message.id);
       return undefined;
     }
     return { ...message, data: result.data };
   }
 
-  return {
-    onOpen(_event, ws) {
-      connectedAt = Date.now();
-      const client: Client = { clientId, ctx, socket: ws.raw as WebSocket, connectedAt };
-      const joined = host.join(path, create, client);
-      const current = (ns = joined.ns);
-      log.info({ pattern: current.pattern }, 'connected');
-      host.events.emit('connect', { ns: current, clientId, ctx });
-      // A replay namespace's welcome says where the sequence stands: broadcasts arriving before
-      // it are held back and sent after it, less those the reported seq already counts.
-      if (current.replay) current.hold(clientId);
-      chain = joined.ready.then(async () => {
-        if (current.replay) {
-          const head = await welcomeHead(path, current.replay, log);
-          const held = current.release(clientId, head);
-          reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx), replay: head }));
-          for (const frame of held) reply(frame);
-        } else {
-          reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx) }));
-        }
-        welcomed = true;
-        await contained('onConnect', () => def.onConnect?.(conn, current));
-      });
-    },
-    onMessage(event, ws) {
-      const current = ns;
-      if (!current) return;
-      // Judged on arrival, before parsing or queueing, so a flood costs as little as possible.
-      const verdict = admitMessage(pending);
-      if (verdict === 'abusive') {
-        ws.close(CloseCode.POLICY_VIOLATION, 'message rate limit exceeded');
-        return;
+  /** Runs a user handler; `failed` when it threw (the client was answered with an error). */
+  async #contained(what: string, fn: () => unknown, id?: string): Promise<{ value: unknown } | 'failed'> {
+    try {
+      return { value: await fn() };
+    } catch (err) {
+      if (err instanceof MessageError) {
+        this.#replyError(err.code, err.message, id);
+      } else {
+        this.#line('error', { err, handler: what }, `${what} handler threw`);
+        if (this.#ns) this.#host.events.emit('handlerError', { ns: this.#ns, handler: what });
+        this.#replyError(ErrorCode.HANDLER_ERROR, `the ${what} handler failed`, id);
       }
-      if (verdict === 'limited') {
-        host.events.emit('rateLimited', { ns: current });
-        // Answered at once, not queued behind a slow handler; only `welcome` must come first.
-        const limited = () => replyError(ErrorCode.RATE_LIMITED, 'too many messages; slow down');
-        if (welcomed) limited();
-        else chain = chain.then(limited);
-        return;
-      }
-      pending++;
-      // Each message gets its own correlation id, which follows it to the broadcasts it causes.
-      chain = chain.then(() => withCorrelation(newCorrelationId(), () => handle(event.data, current))).finally(() => pending--);
-    },
-    onClose(event) {
-      const current = ns;
-      if (!current) return;
-      const gone = host.leave(current, clientId);
-      const durationMs = Date.now() - connectedAt;
-      // The disconnect line and what onDisconnect broadcasts (`left`) share one correlation id.
-      withCorrelation(newCorrelationId(), () => {
-        log.info({ code: event.code, reason: event.reason || undefined, durationMs }, 'disconnected');
-        host.events.emit('disconnect', { ns: current, clientId, ctx, code: event.code, durationMs });
-        chain = chain.then(async () => {
-          await gone;
-          await contained('onDisconnect', () => def.onDisconnect?.({ ...conn, code: event.code, reason: event.reason }, current));
-          host.left(current, def.dropWhenEmpty !== false);
-        });
-      });
-    },
-    onError(event) {
-      log.debug({ err: (event as ErrorEvent).error }, 'socket error');
-    },
-  };
+      return 'failed';
+    }
+  }
+
+  #rateLimited(): void {
+    this.#replyError(ErrorCode.RATE_LIMITED, 'too many messages; slow down');
+  }
+
+  #reply(frame: Buffer): void {
+    this.#ns?.deliver(frame, undefined, this.clientId);
+  }
+
+  #replyError(code: string, error: string, id?: string): void {
+    if (this.#ns) this.#host.events.emit('errorSent', { ns: this.#ns, code });
+    this.#reply(encodeError(code, error, id));
+  }
+
+  /** Writes a line with the connection's bindings, building its logger only when the level is on. */
+  #line(level: LogLevel, fields: object, msg: string): void {
+    if (this.#host.log.isLevelEnabled(level)) this.#logger()[level](fields, msg);
+  }
+
+  /**
+   * A logger carrying the connection's bindings. Made for each line, not kept: at `info` every
+   * connection logs twice in its life, and a child kept per socket would cost memory for that.
+   */
+  #logger(): Logger {
+    return this.#host.log.child({ clientId: this.clientId, path: this.path, username: this.ctx.username, ip: this.ctx.ip });
+  }
 }

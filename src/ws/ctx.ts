@@ -44,15 +44,18 @@ export function initialsOf(username: string, firstName = '', lastName = ''): str
   return letters.slice(0, 2).toUpperCase();
 }
 
+/** The roles of a connection that has none: one frozen array shared by all of them. */
+const NO_ROLES: readonly string[] = Object.freeze([]);
+
 /** Builds ctx from the session (or none: guest), the client IP and the route params. */
 export function buildCtx(user: SessionUser | null, ip: string, params: Record<string, string> = {}): Ctx {
   if (!user) {
-    return { username: GUEST_USERNAME, ip, roles: [], firstName: '', lastName: '', initials: '', params };
+    return { username: GUEST_USERNAME, ip, roles: NO_ROLES, firstName: '', lastName: '', initials: '', params };
   }
   return {
     username: user.username,
     ip,
-    roles: [...user.roles],
+    roles: user.roles.length > 0 ? [...user.roles] : NO_ROLES,
     firstName: user.firstName,
     lastName: user.lastName,
     initials: initialsOf(user.username, user.firstName, user.lastName),

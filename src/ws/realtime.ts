@@ -11,7 +11,7 @@ import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from '../log.ts';
 import { buildCtx } from './ctx.ts';
-import { connectionEvents, type ConnectionHost } from './connection.ts';
+import { Connection, type ConnectionHost, type ConnectionRoute } from './connection.ts';
 import { NamespaceChannels } from './channels.ts';
 import { checkDefinition, replayPolicy, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
 import { RealtimeEvents } from './events.ts';
@@ -31,7 +31,7 @@ import { Admission } from './safety/admission.ts';
 import { drainSockets, type DrainOptions } from './safety/drain.ts';
 import { startHeartbeat } from './safety/heartbeat.ts';
 import { resolveLimits, type Limits } from './safety/limits.ts';
-import { detachedUpgrade } from './upgrade-context.ts';
+import { DetachedUpgrade } from './upgrade-context.ts';
 import type { AppEnv } from './types.ts';
 
 export interface RealtimeOptions {
@@ -153,10 +153,12 @@ export class Realtime {
       events: this.events,
     };
     this.#connHost = {
-      join: (path, create, client) => {
-        const ns = this.registry.getOrCreate(path, create);
-        ns.add(client);
-        const member = { clientId: client.clientId, username: client.ctx.username, connectedAt: client.connectedAt };
+      join: (conn) => {
+        const { path } = conn;
+        // Created when the socket opens, not before: a handshake that fails leaves nothing behind.
+        const ns = this.registry.getOrCreate(path, () => new Namespace(path, conn.pattern, conn.params, this.#nsHost, conn.replay));
+        ns.add(conn);
+        const member = { clientId: conn.clientId, username: conn.ctx.username, connectedAt: conn.connectedAt };
         return { ns, ready: Promise.all([this.channels.want(path), this.presence.add(path, member)]).then(() => {}) };
       },
       leave: (ns, clientId) => {
@@ -194,13 +196,14 @@ export class Realtime {
     const def = definition as unknown as NamespaceDefinition<MessageSchemas>;
     checkDefinition(def);
     const policy = replayPolicy(def);
-    const replay = policy && { store: this.replay, policy };
+    const route: ConnectionRoute = { def, replay: policy ? { store: this.replay, policy } : undefined };
     const handler: MiddlewareHandler<AppEnv> = async (c) => {
       if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
         throw new HTTPException(426, { message: 'this path takes WebSocket upgrades only' });
       }
       this.#admission.acquireUser(c, c.get('session')?.username);
-      const path = c.req.path;
+      // The namespace's own string when it is hosted: one copy for all its connections.
+      const path = this.registry.get(c.req.path)?.path ?? c.req.path;
       if (!this.registry.has(path) && this.registry.size >= this.limits.maxNamespaces) {
         throw WsRefusal.unavailable('this instance hosts its maximum of namespaces', 503, RefusalReason.NAMESPACE_LIMIT);
       }
@@ -214,17 +217,18 @@ export class Realtime {
         }
         params = result.data;
       }
+      // Every connection of a namespace has the same params: they share the namespace's object.
+      params = sameParams(this.registry.get(path)?.params, params) ?? params;
       let ctx = buildCtx(c.get('session') ?? null, this.clientIp(c), params);
       for (const fn of c.get('onCreate') ?? []) {
         const amended = await fn(c, ctx);
         if (!amended) throw WsRefusal.forbidden('refused by onCreate');
         ctx = amended;
       }
-      const pattern = c.req.routePath;
-      // Created when the socket opens, not before: a handshake that fails leaves nothing behind.
-      const create = () => new Namespace(path, pattern, params, this.#nsHost, replay);
-      const upgrade = detachedUpgrade(c, connectionEvents(this.#connHost, def, path, create, ctx));
-      return this.#nodeWs.upgradeWebSocket(upgrade.context, upgrade.events, this.#wsOptions);
+      // One object per socket: it is the namespace's client and the events @hono/node-ws calls.
+      const upgrade = new DetachedUpgrade(c);
+      const conn = new Connection(this.#connHost, route, path, c.req.routePath, params, ctx, upgrade);
+      return this.#nodeWs.upgradeWebSocket(upgrade.context, conn, this.#wsOptions);
     };
     if (policy) this.#replayRoutes.register(handler, policy);
     return handler;
@@ -310,9 +314,14 @@ export class Realtime {
   injectWebSocket(server: UpgradeServer): void {
     // The socket has no error listener while the upgrade is routed: a peer reset then would
     // otherwise be an uncaught exception.
-    server.on('upgrade', (_req, socket) => {
-      socket.on('error', (err: Error) => this.log.debug({ err }, 'upgrade socket error'));
-    });
+    const log = this.log;
+    const upgradeSocketError = function upgradeSocketError(err: Error) {
+      log.debug({ err }, 'upgrade socket error');
+    };
+    server.on('upgrade', (_req, socket) => socket.on('error', upgradeSocketError));
+    // Once ws has the socket it listens for errors itself: ours goes, and with it a listener
+    // array per connection.
+    this.#nodeWs.wss.on('connection', (_ws, req) => req.socket.removeListener('error', upgradeSocketError));
     this.#nodeWs.injectWebSocket(server as Server);
   }
 
@@ -378,4 +387,13 @@ export class Realtime {
     ns.closeAll();
     return this.registry.delete(ns);
   }
+}
+
+/** `hosted` when it holds the same params as `params`, so a connection can share it. */
+function sameParams(hosted: Readonly<Record<string, string>> | undefined, params: Record<string, string>): Record<string, string> | undefined {
+  if (!hosted) return undefined;
+  const keys = Object.keys(params);
+  if (keys.length !== Object.keys(hosted).length) return undefined;
+  for (const key of keys) if (hosted[key] !== params[key]) return undefined;
+  return hosted as Record<string, string>;
 }

@@ -6,33 +6,43 @@
  * URL and `env`, where it marks the request as upgraded), emptied once the socket is open.
  */
 import type { Context } from 'hono';
-import type { WSEvents } from 'hono/ws';
 
-/** A stand-in context for `upgradeWebSocket(context, events)`, and the events to pass with it. */
-export function detachedUpgrade<T>(c: Context, events: WSEvents<T>): { context: Context; events: WSEvents<T> } {
-  // No closure here may refer to `c`: it would keep the whole context alive through `onOpen`.
-  const standIn = standInFor(c.req.url, c.req.header('upgrade'), c.env);
-  const onOpen = events.onOpen;
-  return {
-    context: standIn as unknown as Context,
-    events: {
-      ...events,
-      onOpen(event, ws) {
-        // Read by @hono/node-ws up to the open; from here on nothing needs the request.
-        // (Assigned, not deleted: a delete would leave the object in dictionary mode.)
-        standIn.req = undefined;
-        standIn.env = undefined;
-        onOpen?.(event, ws);
-      },
-    },
-  };
+/** The request part of the stand-in: what `@hono/node-ws` reads (a class, so no closure per socket). */
+class StandInRequest {
+  readonly #upgrade: string | undefined;
+
+  constructor(
+    readonly url: string,
+    upgrade: string | undefined,
+  ) {
+    this.#upgrade = upgrade;
+  }
+
+  header(name: string): string | undefined {
+    return name.toLowerCase() === 'upgrade' ? this.#upgrade : undefined;
+  }
 }
 
-interface StandIn {
-  req: { url: string; header(name: string): string | undefined } | undefined;
+/** A stand-in context for `upgradeWebSocket(standIn.context, events)`; call `detach()` when the socket opens. */
+export class DetachedUpgrade {
+  req: StandInRequest | undefined;
   env: unknown;
-}
 
-function standInFor(url: string, upgrade: string | undefined, env: unknown): StandIn {
-  return { req: { url, header: (name) => (name.toLowerCase() === 'upgrade' ? upgrade : undefined) }, env };
+  /** Nothing here may refer to the Hono Context: it would stay alive as long as the socket. */
+  constructor(c: Context) {
+    this.req = new StandInRequest(c.req.url, c.req.header('upgrade'));
+    this.env = c.env;
+  }
+
+  /** What to hand `upgradeWebSocket` as its context. */
+  get context(): Context {
+    return this as unknown as Context;
+  }
+
+  /** Read by @hono/node-ws up to the open; from then on nothing needs the request. */
+  detach(): void {
+    // Assigned, not deleted: a delete would leave the object in dictionary mode.
+    this.req = undefined;
+    this.env = undefined;
+  }
 }

@@ -47,6 +47,20 @@ describe('upgrade admission', () => {
     await TestClient.connect(roomUrl(app, 'Berlin'));
   });
 
+  it('frees the per-IP and per-user slots when the socket closes', async () => {
+    app = await startApp({ limits: { maxConnectionsPerIp: 1, maxConnectionsPerUser: 1, trustProxy: 1 } });
+    const cookie = await login(app, 'alice');
+    const alice = { cookie, 'x-forwarded-for': '203.0.113.7' };
+    const watcher = await TestClient.connect(roomUrl(app, 'Berlin'), { 'x-forwarded-for': '203.0.113.9' });
+    const first = await TestClient.connect(roomUrl(app, 'Berlin'), alice);
+    expect(await refusedStatus(roomUrl(app, 'Berlin'), { 'x-forwarded-for': '203.0.113.7' })).toBe(429);
+    expect(await refusedStatus(roomUrl(app, 'Berlin'), { cookie, 'x-forwarded-for': '203.0.113.8' })).toBe(429);
+    await first.close();
+    await watcher.next('left');
+    const again = await TestClient.connect(roomUrl(app, 'Berlin'), alice);
+    expect(again.welcome.type).toBe('welcome');
+  });
+
   it('refuses a connection storm past the admission bucket with 503', async () => {
     app = await startApp({ limits: { admissionRate: 0.001, admissionBurst: 2 } });
     await TestClient.connect(roomUrl(app, 'Berlin'));

@@ -17,12 +17,15 @@ const SyncData = z.object({
   epoch: z.string().max(64),
 });
 
-/** The namespace's head for `welcome`; null when the store cannot be read (the client then resyncs). */
-export async function welcomeHead(path: string, replay: NamespaceReplay, log: Logger): Promise<ReplayHead | null> {
+/**
+ * The namespace's head for `welcome`; null when the store cannot be read (the client then resyncs).
+ * `log` is called only for a line to write (a connection builds its logger on demand).
+ */
+export async function welcomeHead(path: string, replay: NamespaceReplay, log: () => Logger): Promise<ReplayHead | null> {
   try {
     return await replay.store.head(path, replay.policy);
   } catch (err) {
-    log.warn({ err: String(err), path }, 'replay store unavailable: welcome without seq');
+    log().warn({ err: String(err), path }, 'replay store unavailable: welcome without seq');
     return null;
   }
 }
@@ -39,7 +42,7 @@ export async function serveSync(
   data: unknown,
   id: string | undefined,
   send: (frame: Buffer) => void,
-  log: Logger,
+  log: () => Logger,
 ): Promise<'served' | 'gap' | undefined> {
   const replay = ns.replay;
   if (!replay) {
@@ -60,7 +63,7 @@ export async function serveSync(
     head = read.head;
     if (read.ok) frames = replayFrames(read.envelopes, since, clientId);
   } catch (err) {
-    log.warn({ err: String(err), path: ns.path }, 'replay store unavailable: sync answered with gap');
+    log().warn({ err: String(err), path: ns.path }, 'replay store unavailable: sync answered with gap');
   }
   // Everything from here on is synchronous: nothing can come between the replay and the held frames.
   const held = ns.release(clientId, head);

@@ -6,7 +6,7 @@
  * A slot is held for as long as the TCP socket of the upgrade lives, whatever happens after the
  * guard (refused later, accepted, closed), so counts cannot drift.
  */
-import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Context, MiddlewareHandler } from 'hono';
 import { RefusalReason, WsRefusal } from '../refusal.ts';
 import type { AppEnv } from '../types.ts';
@@ -38,9 +38,17 @@ export class Admission {
   /** Null when `admissionRate` is 0 (no admission control). */
   readonly #bucket: TokenBucket | null;
   readonly #limits: Limits;
+  /** The slots each open upgrade socket holds, released by one shared listener (no closure per socket). */
+  readonly #ipOf = new Map<Socket, string>();
+  readonly #userOf = new Map<Socket, string>();
+  readonly #released: (this: Socket) => void;
 
   constructor(limits: Limits) {
     this.#limits = limits;
+    const admission = this;
+    this.#released = function releaseSlots(this: Socket) {
+      admission.#release(this);
+    };
     this.#bucket = limits.admissionRate > 0 ? new TokenBucket(limits.admissionRate, Math.max(1, limits.admissionBurst)) : null;
   }
 
@@ -82,10 +90,8 @@ export class Admission {
     // its close completes, and must count like any other.
     this.#open++;
     this.#byIp.add(ip, 1);
-    this.#onSocketClose(incoming, () => {
-      this.#open--;
-      this.#byIp.add(ip, -1);
-    });
+    this.#ipOf.set(incoming.socket, ip);
+    this.#onSocketClose(incoming.socket, this.#ipOf);
     const host = (limits.trustProxy > 0 && c.req.header('x-forwarded-host')) || c.req.header('host');
     if (!originAllowed(c.req.header('origin'), host, limits.allowedOrigins)) {
       throw WsRefusal.forbidden('origin not allowed', RefusalReason.ORIGIN);
@@ -101,12 +107,29 @@ export class Admission {
       throw WsRefusal.unavailable('too many connections for this user', 429, RefusalReason.USER_LIMIT);
     }
     this.#byUser.add(username, 1);
-    this.#onSocketClose(incoming, () => this.#byUser.add(username, -1));
+    this.#userOf.set(incoming.socket, username);
+    this.#onSocketClose(incoming.socket, this.#userOf);
   }
 
-  #onSocketClose(incoming: IncomingMessage, release: () => void): void {
-    const socket = incoming.socket;
-    if (socket.destroyed) release();
-    else socket.once('close', release);
+  /** Releases the slot of `socket` in `slots` once it closes (now, if it already did). */
+  #onSocketClose(socket: Socket, slots: Map<Socket, string>): void {
+    if (socket.destroyed) return this.#release(socket, slots === this.#ipOf, slots === this.#userOf);
+    // One listener per socket for both slots (the guard's, which runs first for every upgrade);
+    // a socket closes once, so `on`, without the wrapper `once` allocates.
+    if (slots === this.#ipOf || !this.#ipOf.has(socket)) socket.on('close', this.#released);
+  }
+
+  #release(socket: Socket, ip = true, user = true): void {
+    const address = ip ? this.#ipOf.get(socket) : undefined;
+    if (address !== undefined) {
+      this.#ipOf.delete(socket);
+      this.#open--;
+      this.#byIp.add(address, -1);
+    }
+    const username = user ? this.#userOf.get(socket) : undefined;
+    if (username !== undefined) {
+      this.#userOf.delete(socket);
+      this.#byUser.add(username, -1);
+    }
   }
 }
