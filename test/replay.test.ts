@@ -7,7 +7,7 @@ import { EventEmitter, once } from 'node:events';
 import type { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { connect, type Frame, type RealtimeClient, type Status, type WebSocketConstructor, type WebSocketLike } from '../src/client/index.ts';
+import { connect, type Frame, type RealtimeClient, type Status, type WebSocketLike } from '../src/client/index.ts';
 import { MemoryPresence, MemoryPresenceStore } from '../src/ws/presence/memory.ts';
 import { MemoryBus, MemoryPubSub } from '../src/ws/pubsub/memory.ts';
 import { MemoryReplayStore } from '../src/ws/replay/memory.ts';
@@ -182,7 +182,7 @@ function suite(name: string, describeFn: typeof describeRedis, makeBackend: () =
       };
       const rc = connect(replayPath(id), {
         baseUrl: first.url,
-        WebSocket: WS as unknown as WebSocketConstructor,
+        WebSocket: WS,
         network,
         minReconnectDelayMs: 5,
         maxReconnectDelayMs: 20,

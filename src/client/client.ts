@@ -9,7 +9,7 @@ import { isPermanentClose } from '../ws/codes.ts';
 import { backoffDelay, DEFAULT_BACKOFF } from './backoff.ts';
 import { ClientErrorCode, RequestError } from './errors.ts';
 import { ReplayTracker } from './replay.ts';
-import type { ClientOptions, Frame, NetworkEvents, Status, StatusDetail, WebSocketConstructor, WebSocketLike, Welcome } from './types.ts';
+import type { ClientOptions, CloseEventLike, Frame, MessageEventLike, NetworkEvents, Status, StatusDetail, WebSocketConstructor, WebSocketLike, Welcome } from './types.ts';
 
 type Listener<A extends unknown[]> = (...args: A) => void;
 
@@ -168,10 +168,10 @@ export class RealtimeClient {
       return;
     }
     this.#socket = socket;
-    socket.onmessage = (event) => {
+    socket.onmessage = (event: MessageEventLike) => {
       if (socket === this.#socket) this.#receive(event.data);
     };
-    socket.onclose = (event) => {
+    socket.onclose = (event: CloseEventLike) => {
       if (socket === this.#socket) this.#dropped(event.code, event.reason);
     };
     // Every error is followed by a close event, which is where it is handled.

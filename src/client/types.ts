@@ -56,12 +56,26 @@ export interface Welcome {
 /** The subset of the browser `WebSocket` the client uses; `ws` in Node has it too. */
 export interface WebSocketLike {
   readonly readyState: number;
+  // Handler parameters are `any` so that `ws`'s own, narrower event classes fit as they are (a
+  // handler property is checked contravariantly); the client reads only `MessageEventLike` and
+  // `CloseEventLike` from them.
   onopen: ((event: any) => void) | null;
-  onmessage: ((event: { data: unknown }) => void) | null;
-  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onmessage: ((event: any) => void) | null;
+  onclose: ((event: any) => void) | null;
   onerror: ((event: any) => void) | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
+}
+
+/** What the client reads of a message event. */
+export interface MessageEventLike {
+  data: unknown;
+}
+
+/** What the client reads of a close event. */
+export interface CloseEventLike {
+  code: number;
+  reason: string;
 }
 
 /** A WebSocket constructor: the browser's, or a `ws` subclass that adds headers (cookies). */

@@ -26,11 +26,11 @@ function withCookie(cookie: string): WebSocketConstructor {
     constructor(url: string) {
       super(url, { headers: { cookie } });
     }
-  } as unknown as WebSocketConstructor;
+  };
 }
 
 function open(path: string, options: ClientOptions = {}): RealtimeClient {
-  const client = connect(path, { baseUrl: app.url, WebSocket: WebSocket as unknown as WebSocketConstructor, network: null, ...options });
+  const client = connect(path, { baseUrl: app.url, WebSocket, network: null, ...options });
   clients.push(client);
   return client;
 }

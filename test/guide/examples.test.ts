@@ -5,7 +5,7 @@
  */
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RealtimeClient, Status, WebSocketConstructor } from '../../src/client/index.ts';
+import type { RealtimeClient, Status } from '../../src/client/index.ts';
 import { MemoryPubSub, type AppEnv, type Realtime } from '../../src/ws/index.ts';
 import { audit, CountingPubSub, ctxExamples, headIn, openUnless, realtimeTour, sessionsFor, stop, tour, tunedRealtime, twoInstances, whoIs, whoIsHere } from '../../docs/guide/examples/api.ts';
 import { addItem, delays, errorText, loggingWebSocket, ManualNetwork, nodeWebSocket, openList, statusText, whoAmI, willRetry, type ListView } from '../../docs/guide/examples/client.ts';
@@ -56,7 +56,7 @@ describe('the server of its own (server.ts, lists.ts, client.ts)', () => {
     const a = recorder();
     const b = recorder();
     const alice = track(openList(origin, 'groceries', a.view, { WebSocket: nodeWebSocket(cookie), network: null }));
-    const guest = track(openList(origin, 'groceries', b.view, { WebSocket: WebSocket as unknown as WebSocketConstructor, network: null }));
+    const guest = track(openList(origin, 'groceries', b.view, { WebSocket, network: null }));
     await a.until(() => a.states.length > 0 && alice.status === 'connected');
     await b.until(() => b.states.length > 0 && guest.status === 'connected');
     expect(alice.welcome?.ctx.username).toBe('alice');
@@ -80,7 +80,7 @@ describe('the server of its own (server.ts, lists.ts, client.ts)', () => {
     await c.until(() => team.status === 'rejected');
     const rejected = await new Promise<string>((resolve) => {
       const d = recorder();
-      const bad = track(openList(origin, 'Not_Valid', d.view, { network: null, WebSocket: WebSocket as unknown as WebSocketConstructor }));
+      const bad = track(openList(origin, 'Not_Valid', d.view, { network: null, WebSocket }));
       bad.onStatusChange((status, _old, detail) => status === 'rejected' && resolve(statusText(status, detail)));
     });
     expect(rejected).toMatch(/^refused: invalid params/);
@@ -167,7 +167,7 @@ describe('the lists in the demo app, and the API reference uses', () => {
     const sent: string[] = [];
     const network = new ManualNetwork();
     const view = recorder();
-    const WS = loggingWebSocket(WebSocket as unknown as WebSocketConstructor, (data) => sent.push(data));
+    const WS = loggingWebSocket(WebSocket, (data) => sent.push(data));
     const list = track(openList(app.url, 'errands', view.view, { WebSocket: WS, network }));
     await view.until(() => list.status === 'connected' && view.states.length > 0);
     expect(whoAmI(list.welcome)).toBe('(guest) on /api/1/ws/lists/errands at seq 0');

@@ -127,7 +127,7 @@ export function nodeWebSocket(cookie: string): WebSocketConstructor {
     constructor(url: string) {
       super(url, { headers: { cookie } });
     }
-  } as unknown as WebSocketConstructor; // ws types its events more narrowly than the browser's
+  };
 }
 // #endregion
 
