@@ -54,7 +54,7 @@ export function scenarios(quick: boolean): Scenario[] {
       systems: ['ours', 'socketio'],
       title: '4. Cross-instance (Redis)',
       measures:
-        'Two server processes sharing Redis (ours: RedisPubSub; Socket.IO: @socket.io/redis-adapter), each room\'s clients alternating between them; a third instance hosts one client in another room. Closed loop as in 1, then open loop as in 2 at two rates (the second near half of the Socket.IO capacity). Servers µs/delivery sums both busy instances; the last column is what the third instance receives from Redis for rooms it does not host.',
+        'Two server processes sharing Redis (ours: RedisBroker, the log on as in the shipped rooms; Socket.IO: @socket.io/redis-adapter), each room\'s clients alternating between them; a third instance hosts one client in another room. Closed loop as in 1, then open loop as in 2 at two rates (the second near half of the Socket.IO capacity). Servers µs/delivery sums both busy instances; the last column is what the third instance receives from Redis for rooms it does not host.',
       runs: [
         { label: '2 instances, 10x50 closed loop, 100 B', instances: 2, kind: 'fanout', rooms: 10, perRoom: 50, size: 100, window: 8, concurrency: 50, ...measure },
         { label: '2 instances, 10x50, 200 msg/s, 100 B', instances: 2, kind: 'latency', rooms: 10, perRoom: 50, size: 100, rate: 20, concurrency: 50, ...measure },

@@ -18,18 +18,15 @@ import type { MapStore } from './bubblemap/store.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { authRoutes } from './routes/auth.ts';
 import { bubblemapRoutes } from './routes/bubblemap.ts';
-import { MemoryRoomHistory, RedisRoomHistory, type RoomHistory } from './routes/room-history.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { roomsRoutes } from './routes/rooms.ts';
 import { systemRoutes } from './routes/system.ts';
 import { listen } from './server.ts';
 import { exitOnSignals } from './shutdown.ts';
+import { RedisBroker } from './ws/broker/redis.ts';
+import type { Broker } from './ws/broker/types.ts';
 import { RedisPresence } from './ws/presence/redis.ts';
 import type { Presence } from './ws/presence/types.ts';
-import { RedisPubSub } from './ws/pubsub/redis.ts';
-import type { PubSub } from './ws/pubsub/types.ts';
-import { RedisReplayStore } from './ws/replay/redis.ts';
-import type { ReplayStore } from './ws/replay/types.ts';
 import { Realtime } from './ws/realtime.ts';
 import { WsRefusal } from './ws/refusal.ts';
 import { createSessions, type Sessions } from './ws/session.ts';
@@ -39,8 +36,6 @@ export interface BuiltApp {
   app: Hono<AppEnv>;
   rt: Realtime;
   sessions: Sessions;
-  /** The demo's chat history (Redis when `REDIS_URL` is set). */
-  history: RoomHistory;
   log: Logger;
   /** The bubble map example's store (closed by `rt.close()`). */
   mapStore: MapStore;
@@ -50,12 +45,10 @@ export interface BuiltApp {
 
 export interface AppDeps {
   logger?: Logger;
-  /** The broker; default: Redis when `config.redisUrl` is set, else an in-memory bus private to this app. */
-  pubsub?: PubSub;
+  /** The broker (bus and logs); default: Redis when `config.redisUrl` is set, else in memory, private to this app. */
+  broker?: Broker;
   /** Presence; default: Redis when `config.redisUrl` is set, else in-memory, private to this app. */
   presence?: Presence;
-  /** Replay buffers; default: Redis when `config.redisUrl` is set, else in memory, private to this app. */
-  replay?: ReplayStore;
   instanceId?: string;
   /** The bubble map store; default: Redis when `config.redisUrl` is set, else in memory. */
   mapStore?: MapStore;
@@ -73,7 +66,6 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   const rt = new Realtime(app, {
     logger: log,
     instanceId,
-    channelPrefix: config.redisPrefix,
     limits: config.limits,
     unsubscribeDelayMs: config.unsubscribeDelayMs,
     ...redisServices(config, deps, instanceId, log),
@@ -95,10 +87,10 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   if (metrics) app.route('/', metricsRoutes(metrics, config.metrics.mode === 'token' ? config.metrics.token : undefined));
   app.route('/', authRoutes(sessions, config.userRoles));
   app.route('/', systemRoutes(rt));
-  const history = roomHistory(config, rt, instanceId, log);
-  app.route('/', roomsRoutes(rt, history));
+  app.route('/', roomsRoutes(rt));
   const mapStore = deps.mapStore ?? mapStoreFor(config, instanceId, log);
   rt.onClose(() => mapStore.close());
+  rt.dependsOn({ name: `bubble map store (${mapStore.kind})`, state: () => mapStore.health() });
   app.route('/', bubblemapRoutes(rt, { store: mapStore, log }));
   for (const routes of deps.routes?.(rt) ?? []) app.route('/', routes);
   app.get('/api/1/ws/*', () => {
@@ -114,7 +106,7 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
     return c.json({ error: 'internal error' }, 500);
   });
 
-  return { app, rt, sessions, history, log, metrics, mapStore };
+  return { app, rt, sessions, log, metrics, mapStore };
 }
 
 /** The bubble maps in Redis when `REDIS_URL` is set (one map for every instance), else in memory. */
@@ -124,35 +116,14 @@ function mapStoreFor(config: Config, instanceId: string, log: Logger): MapStore 
   return new RedisMapStore({ url: config.redisUrl, prefix: config.redisPrefix, connectionName: `${config.redisPrefix}${instanceId}:bubblemap`, logger });
 }
 
-/** The demo's chat history: in Redis when `REDIS_URL` is set, so that every instance's resync sees every message. */
-function roomHistory(config: Config, rt: Realtime, instanceId: string, log: Logger): RoomHistory {
-  if (!config.redisUrl) return new MemoryRoomHistory();
-  const history = new RedisRoomHistory({
-    url: config.redisUrl,
-    prefix: config.redisPrefix,
-    logger: log.child({ instanceId }),
-    connectionName: `${config.redisPrefix}${instanceId}:history`,
-  });
-  rt.onClose(() => history.close());
-  return history;
-}
-
-/** Pub/sub, presence and replay on Redis when `REDIS_URL` is set (each unless given in deps). */
-function redisServices(
-  config: Config,
-  deps: AppDeps,
-  instanceId: string,
-  log: Logger,
-): { pubsub?: PubSub; presence?: Presence; replay?: ReplayStore } {
+/** The broker and presence on Redis when `REDIS_URL` is set (each unless given in deps). */
+function redisServices(config: Config, deps: AppDeps, instanceId: string, log: Logger): { broker?: Broker; presence?: Presence } {
   const url = config.redisUrl;
-  const name = `${config.redisPrefix}${instanceId}`;
   const logger = log.child({ instanceId });
-  const pubsub = deps.pubsub ?? (url ? new RedisPubSub({ url, logger, connectionName: name }) : undefined);
+  const broker = deps.broker ?? (url ? new RedisBroker({ url, prefix: config.redisPrefix, logger, connectionName: `${config.redisPrefix}${instanceId}` }) : undefined);
   const presence =
     deps.presence ?? (url ? new RedisPresence({ url, prefix: config.redisPrefix, instanceId, ttlMs: config.presenceTtlMs, logger }) : undefined);
-  const replay =
-    deps.replay ?? (url ? new RedisReplayStore({ url, prefix: config.redisPrefix, logger, connectionName: `${name}:replay` }) : undefined);
-  return { ...(pubsub ? { pubsub } : {}), ...(presence ? { presence } : {}), ...(replay ? { replay } : {}) };
+  return { ...(broker ? { broker } : {}), ...(presence ? { presence } : {}) };
 }
 
 async function main(): Promise<void> {

@@ -80,10 +80,15 @@ export function createMetrics(rt: Realtime, options: MetricsOptions = {}): Metri
   const rateLimited = new Counter({ name: m('messages_rate_limited_total'), help: 'Client messages refused by the rate limit, by namespace pattern', labelNames: byPattern, registers: [registry] });
   const slowConsumers = new Counter({ name: m('slow_consumer_disconnects_total'), help: 'Clients disconnected for reading too slowly, by namespace pattern', labelNames: byPattern, registers: [registry] });
   const replays = new Counter({ name: m('replay_requests_total'), help: 'Replay requests answered, by namespace pattern and result (served, gap)', labelNames: ['pattern', 'result'] as const, registers: [registry] });
-  const published = new Counter({ name: m('pubsub_published_total'), help: 'Payloads published to the bus', registers: [registry] });
-  const publishedBytes = new Counter({ name: m('pubsub_published_bytes_total'), help: 'Bytes published to the bus', registers: [registry] });
-  const busReceived = new Counter({ name: m('pubsub_received_total'), help: 'Payloads received from the bus', registers: [registry] });
-  const busErrors = new Counter({ name: m('pubsub_errors_total'), help: 'Bus failures, by operation (publish, subscribe, malformed)', labelNames: ['op'] as const, registers: [registry] });
+  const published = new Counter({ name: m('broker_published_total'), help: 'Payloads published through the broker', registers: [registry] });
+  const publishedBytes = new Counter({ name: m('broker_published_bytes_total'), help: 'Bytes published through the broker', registers: [registry] });
+  const busReceived = new Counter({ name: m('broker_received_total'), help: 'Payloads received from the broker', registers: [registry] });
+  const busErrors = new Counter({
+    name: m('broker_errors_total'),
+    help: 'Broker failures, by operation (publish: a broadcast refused; subscribe; malformed: a payload dropped)',
+    labelNames: ['op'] as const,
+    registers: [registry],
+  });
   /** A gauge read at scrape time: 1 while `service` is healthy, 0 while degraded. */
   function upGauge(name: string, what: string, service: { readonly kind: string; state(): string }): void {
     new Gauge({
@@ -96,7 +101,7 @@ export function createMetrics(rt: Realtime, options: MetricsOptions = {}): Metri
       },
     });
   }
-  upGauge('pubsub_up', 'the broker connection', rt.pubsub);
+  upGauge('broker_up', 'the broker (bus and logs)', rt.broker);
   upGauge('presence_up', 'presence (members across instances)', rt.presence);
   new Gauge({
     name: m('draining'),
@@ -163,7 +168,7 @@ export function createMetrics(rt: Realtime, options: MetricsOptions = {}): Metri
     publishedBytes.inc(bytes);
   });
   ev.on('received', () => busReceived.inc());
-  ev.on('pubsubError', ({ op }) => busErrors.inc({ op }));
+  ev.on('brokerError', ({ op }) => busErrors.inc({ op }));
 
   const exposed = options.processMetrics === false ? registry : Registry.merge([processMetricsRegistry(), registry]);
   return {

@@ -6,31 +6,30 @@ import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { NamespaceChannels } from '../src/ws/channels.ts';
 import { createLogger } from '../src/log.ts';
-import { MemoryBus, MemoryPubSub } from '../src/ws/pubsub/memory.ts';
-import type { PayloadHandler } from '../src/ws/pubsub/types.ts';
+import { MemoryBroker, MemoryHub } from '../src/ws/broker/memory.ts';
+import type { PayloadHandler } from '../src/ws/broker/types.ts';
 
-class RefusingPubSub extends MemoryPubSub {
+class RefusingBroker extends MemoryBroker {
   refuse = false;
   calls: string[] = [];
-  override async subscribe(channel: string, handler: PayloadHandler): Promise<void> {
-    this.calls.push(`subscribe ${channel}`);
+  override async subscribe(path: string, handler: PayloadHandler): Promise<void> {
+    this.calls.push(`subscribe ${path}`);
     if (this.refuse) throw new Error('broker down');
-    return super.subscribe(channel, handler);
+    return super.subscribe(path, handler);
   }
-  override async unsubscribe(channel: string): Promise<void> {
-    this.calls.push(`unsubscribe ${channel}`);
-    return super.unsubscribe(channel);
+  override async unsubscribe(path: string): Promise<void> {
+    this.calls.push(`unsubscribe ${path}`);
+    return super.unsubscribe(path);
   }
 }
 
 function setup(unsubscribeDelayMs: number) {
-  const bus = new MemoryBus();
-  const pubsub = new RefusingPubSub(bus);
+  const bus = new MemoryHub();
+  const pubsub = new RefusingBroker(bus);
   const hosted = new Set<string>();
   const received: string[] = [];
   const channels = new NamespaceChannels({
-    pubsub,
-    channelOf: (path) => `ch:${path}`,
+    broker: pubsub,
     isHosted: (path) => hosted.has(path),
     onPayload: (path, payload) => received.push(`${path} ${payload}`),
     unsubscribeDelayMs,
@@ -54,7 +53,7 @@ describe('NamespaceChannels', () => {
     channels.resubscribeAll();
     await channels.settled();
     expect(channels.isSubscribed('/a')).toBe(true);
-    await pubsub.publish('ch:/a', Buffer.from('hi'));
+    await pubsub.publish('/a', Buffer.from('hi'));
     expect(received).toEqual(['/a hi']);
   });
 
@@ -66,13 +65,13 @@ describe('NamespaceChannels', () => {
     channels.release('/a');
     hosted.add('/a');
     await channels.want('/a');
-    expect(pubsub.calls).toEqual(['subscribe ch:/a']);
+    expect(pubsub.calls).toEqual(['subscribe /a']);
 
     hosted.delete('/a');
     const unsubscribed = once(channels, 'unsubscribed');
     channels.release('/a');
     await unsubscribed;
-    expect(pubsub.calls).toEqual(['subscribe ch:/a', 'unsubscribe ch:/a']);
+    expect(pubsub.calls).toEqual(['subscribe /a', 'unsubscribe /a']);
     expect(channels.isSubscribed('/a')).toBe(false);
   });
 
@@ -85,7 +84,7 @@ describe('NamespaceChannels', () => {
     await new Promise((resolve) => setTimeout(resolve, 0));
     await channels.settled();
     expect(channels.isSubscribed('/a')).toBe(true);
-    expect(pubsub.calls).toEqual(['subscribe ch:/a']);
+    expect(pubsub.calls).toEqual(['subscribe /a']);
     channels.close();
   });
 });

@@ -29,7 +29,7 @@ export async function startApp(overrides: TestConfig = {}, deps: AppDeps = {}): 
   const config: Config = { ...base, sessionSecret: TEST_SECRET, logLevel: 'silent', port: 0, ...overrides, limits };
   const built = buildApp(config, { logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent'), ...deps });
   // Redis-backed services connect in the background; a test starts once they are up.
-  await Promise.all([built.rt.pubsub, built.rt.presence, built.rt.replay, built.history, built.mapStore].map((s) => ('ready' in s && typeof s.ready === 'function' ? s.ready() : undefined)));
+  await Promise.all([built.rt.broker, built.rt.presence, built.mapStore].map((s) => ('ready' in s && typeof s.ready === 'function' ? s.ready() : undefined)));
   const running = await listen(built, { port: config.port, hostname: '127.0.0.1' });
   const url = `http://127.0.0.1:${running.port}`;
   return { ...built, ...running, url, wsUrl: (path) => `ws://127.0.0.1:${running.port}${path}` };
@@ -40,6 +40,7 @@ export interface Frame {
   data: any;
   id?: string;
   seq?: number;
+  epoch?: string;
   replayed?: boolean;
 }
 

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.ts';
-import { MemoryBus, MemoryPubSub } from '../src/ws/pubsub/memory.ts';
+import { MemoryBroker, MemoryHub } from '../src/ws/broker/memory.ts';
 import { unwrapEnvelope } from '../src/ws/envelope.ts';
 import { testRoutes } from './fixtures/test-routes.ts';
 import { startApp, TestClient, type TestApp } from './helpers.ts';
@@ -19,8 +19,8 @@ const apps: TestApp[] = [];
 afterEach(async () => {
   await Promise.all(apps.splice(0).map((a) => a.close()));
 });
-async function start(logger = capture().logger, pubsub?: MemoryPubSub) {
-  const app = await startApp({}, { logger, routes: testRoutes, ...(pubsub ? { pubsub } : {}) });
+async function start(logger = capture().logger, broker?: MemoryBroker) {
+  const app = await startApp({}, { logger, routes: testRoutes, ...(broker ? { broker } : {}) });
   apps.push(app);
   return app;
 }
@@ -70,15 +70,15 @@ describe('logs', () => {
   });
 
   it('a correlation id follows a message from receipt to its broadcast, across instances', async () => {
-    const bus = new MemoryBus();
+    const hub = new MemoryHub();
     const logA = capture();
     const logB = capture();
-    const a = await start(logA.logger, new MemoryPubSub(bus));
-    const b = await start(logB.logger, new MemoryPubSub(bus));
-    // A third party on the bus reads the envelope: the id travels with the payload itself.
-    const spy = new MemoryPubSub(bus);
+    const a = await start(logA.logger, new MemoryBroker(hub));
+    const b = await start(logB.logger, new MemoryBroker(hub));
+    // A third party on the hub reads the envelope: the id travels with the payload itself.
+    const spy = new MemoryBroker(hub);
     const headers: Array<string | undefined> = [];
-    await spy.subscribe(a.rt.channelOf('/api/1/ws/hello-rooms/Berlin'), (p) => void headers.push(unwrapEnvelope(p)?.header.c));
+    await spy.subscribe('/api/1/ws/hello-rooms/Berlin', (p) => void headers.push(unwrapEnvelope(p)?.header.c));
 
     const sender = await TestClient.connect(roomUrl(a, 'Berlin'));
     const reader = await TestClient.connect(roomUrl(b, 'Berlin'));
@@ -111,16 +111,19 @@ describe('logs', () => {
 
   it('a broker state change is one line', async () => {
     const log = capture('info');
-    const pubsub = new (class extends MemoryPubSub {
+    const broker = new (class extends MemoryBroker {
       listeners: Array<(s: 'ok' | 'degraded') => void> = [];
       override onStateChange(l: (s: 'ok' | 'degraded') => void) {
         this.listeners.push(l);
       }
     })();
-    await start(log.logger, pubsub);
-    for (const l of pubsub.listeners) l('degraded');
-    for (const l of pubsub.listeners) l('ok');
-    expect(log.find('pubsub connection lost')).toEqual([expect.objectContaining({ level: 40, state: 'degraded', previous: 'ok', pubsub: 'memory' })]);
-    expect(log.find('pubsub connected')).toEqual([expect.objectContaining({ level: 30, state: 'ok' })]);
+    await start(log.logger, broker);
+    for (const l of broker.listeners) l('degraded');
+    for (const l of broker.listeners) l('ok');
+    expect(log.find('broker connection lost: broadcasts are refused until it is back')).toEqual([
+      expect.objectContaining({ level: 40, state: 'degraded', broker: 'memory' }),
+    ]);
+    expect(log.find('broker connection restored')).toEqual([expect.objectContaining({ level: 30, state: 'ok' })]);
+    expect(log.find('broker connected')).toEqual([]);
   });
 });

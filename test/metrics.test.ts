@@ -129,9 +129,9 @@ describe('metrics move as events happen', () => {
     expect(delta(byPattern('hns_broadcast_fanout_count'))).toBe(1);
     expect(delta(byPattern('hns_broadcast_fanout_sum'))).toBe(3);
     expect(samples.get('hns_errors_sent_total{code="bad_json"}')).toBe(1);
-    expect(delta('hns_pubsub_published_total')).toBe(1);
-    expect(delta('hns_pubsub_received_total')).toBe(1);
-    expect(samples.get('hns_pubsub_up{kind="memory"}')).toBe(1);
+    expect(delta('hns_broker_published_total')).toBe(1);
+    expect(delta('hns_broker_received_total')).toBe(1);
+    expect(samples.get('hns_broker_up{kind="memory"}')).toBe(1);
     expect(samples.get('hns_presence_up{kind="memory"}')).toBe(1);
   });
 });

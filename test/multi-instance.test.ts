@@ -6,10 +6,9 @@ import { once } from 'node:events';
 import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { Config } from '../src/config.ts';
+import type { RedisBroker } from '../src/ws/broker/redis.ts';
+import type { Broker, BrokerState } from '../src/ws/broker/types.ts';
 import type { RedisPresence } from '../src/ws/presence/redis.ts';
-import type { PubSub, PubSubState } from '../src/ws/pubsub/types.ts';
-import type { RedisReplayStore } from '../src/ws/replay/redis.ts';
-import type { RedisRoomHistory } from '../src/routes/room-history.ts';
 import { login, startApp, TestClient, type Frame, type TestApp } from './helpers.ts';
 import { startProxy } from './proxy.ts';
 import { adminRedis, deleteKeys, describeRedis, killClient, REDIS_URL, uniquePrefix } from './redis.ts';
@@ -57,9 +56,12 @@ async function getJson(app: TestApp, url: string): Promise<any> {
 }
 
 /** Resolves when the broker reports `state` (listening from now on). */
-function stateBecomes(pubsub: PubSub, state: PubSubState): Promise<void> {
-  return new Promise((resolve) => pubsub.onStateChange((s) => s === state && resolve()));
+function stateBecomes(broker: Broker, state: BrokerState): Promise<void> {
+  return new Promise((resolve) => broker.onStateChange((s) => s === state && resolve()));
 }
+
+/** The Redis channel of a namespace path (the broker's naming). */
+const channelOf = (app: TestApp, p: string) => (app.rt.broker as RedisBroker).channelOf(p);
 
 /** Resolves once every one of `paths` has been (re)subscribed on `app`. */
 function subscribedTo(app: TestApp, paths: string[]): Promise<void> {
@@ -155,8 +157,8 @@ describeRedis('several instances on Redis', () => {
 
   it('subscribes only to channels of namespaces the instance hosts (PUBSUB CHANNELS)', async () => {
     const [A, B] = await Promise.all([instance('A'), instance('B')]);
-    const berlin = A.rt.channelOf(path('Berlin'));
-    const cairo = A.rt.channelOf(path('Cairo'));
+    const berlin = channelOf(A, path('Berlin'));
+    const cairo = channelOf(A, path('Cairo'));
     await join(A, 'Berlin');
     const c = await join(B, 'Cairo');
     expect(((await admin.pubsub('CHANNELS', `${prefix}*`)) as string[]).sort()).toEqual([berlin, cairo].sort());
@@ -177,7 +179,7 @@ describeRedis('several instances on Redis', () => {
     const deleted = once(A.rt.registry, 'delete');
     await first.close();
     await deleted;
-    const channel = A.rt.channelOf(path('Berlin'));
+    const channel = channelOf(A, path('Berlin'));
     expect(await admin.pubsub('NUMSUB', channel)).toEqual([channel, 1]);
     const second = await join(A, 'Berlin');
     expect((await second.request('chat', { text: 'still here' })).type).toBe('ack');
@@ -189,7 +191,7 @@ describeRedis('several instances on Redis', () => {
     const [A, B] = await Promise.all([instance('A'), instance('B')]);
     const a = await join(A, 'Berlin');
     const b = await join(B, 'Berlin');
-    for (const role of ['sub', 'pub']) {
+    for (const role of ['subscriber', 'broker']) {
       const resubscribed = once(A.rt.channels, 'subscribed');
       expect(await killClient(admin, `${prefix}A:${role}`)).toBe(1);
       await resubscribed;
@@ -200,7 +202,7 @@ describeRedis('several instances on Redis', () => {
       expect((await b.next('chat')).data.text).toBe(`from A after ${role} kill`);
       await a.next('chat');
     }
-    expect(A.rt.pubsub.state()).toBe('ok');
+    expect(A.rt.broker.state()).toBe('ok');
   });
 
   it('serves local clients during a Redis outage, says so, and carries on after it', async () => {
@@ -215,19 +217,22 @@ describeRedis('several instances on Redis', () => {
       await a1.next('joined');
       await a1.next('joined');
 
-      const down = stateBecomes(A.rt.pubsub, 'degraded');
+      const down = stateBecomes(A.rt.broker, 'degraded');
       proxy.cut();
       await down;
-      expect(await getJson(A, '/health')).toMatchObject({ status: 'degraded', pubsub: 'degraded' });
+      expect(await getJson(A, '/health')).toMatchObject({ status: 'degraded', broker: 'degraded' });
       // The rooms replay: a chat that cannot be kept and given its seq is refused, not delivered
       // to some clients only (a broadcast without seq would be a hole nobody could replay).
       expect((await a1.request('chat', { text: 'during' })).data.code).toBe('unavailable');
-      // The room's REST state (seq and history live in Redis) is unavailable; presence is partial.
+      // So is a REST post (retryable), and the room's REST state (its log lives in Redis); presence is partial.
+      const refused = await post(A, 'Berlin', 'during');
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('1');
       expect((await fetch(`${A.url}/api/1/rooms/Berlin`)).status).toBe(503);
       const presence = await A.rt.presence.members(path('Berlin'));
       expect(presence.partial).toBe(true);
       expect(presence.members).toHaveLength(2);
-      expect((await getJson(A, '/api/1/ws/stats')).pubsub).toMatchObject({ state: 'degraded', localOnly: 0 });
+      expect((await getJson(A, '/api/1/ws/stats')).broker).toMatchObject({ state: 'degraded', refused: 2 });
       // A namespace created during the outage is served locally (welcome not held back).
       const late = await join(A, 'Late');
       expect(A.rt.channels.isSubscribed(path('Late'))).toBe(false);
@@ -235,9 +240,9 @@ describeRedis('several instances on Redis', () => {
       const resubscribed = subscribedTo(A, [path('Berlin'), path('Late')]);
       proxy.restore();
       await resubscribed;
-      // Presence, replay and history have their own connections, which come back on their own schedule.
-      await Promise.all([(A.rt.presence as RedisPresence).ready(), (A.rt.replay as RedisReplayStore).ready(), (A.history as RedisRoomHistory).ready()]);
-      expect(await getJson(A, '/health')).toMatchObject({ status: 'ok', pubsub: 'ok', presence: 'ok' });
+      // Presence and the map store have their own connections, which come back on their own schedule.
+      await Promise.all([(A.rt.presence as RedisPresence).ready(), (A.rt.broker as RedisBroker).ready()]);
+      expect(await getJson(A, '/health')).toMatchObject({ broker: 'ok', presence: 'ok' });
       a1.send({ type: 'chat', data: { text: 'after' } });
       expect((await b.next('chat')).data.text).toBe('after');
       expect((await a2.next('chat')).data.text).toBe('after');

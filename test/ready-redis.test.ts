@@ -1,46 +1,87 @@
-/** `/ready`, the broker metric and the state-change log lines through a real Redis outage. */
+/**
+ * `/ready`, the broker metric and the state-change log lines through real Redis outages: of every
+ * connection at once, and of each one the instance depends on alone (presence, the app's store).
+ */
 import { afterEach, expect, it } from 'vitest';
+import { RedisMapStore } from '../src/bubblemap/redis-store.ts';
 import { createLogger } from '../src/log.ts';
-import type { PubSub, PubSubState } from '../src/ws/pubsub/types.ts';
+import type { Broker, BrokerState } from '../src/ws/broker/types.ts';
+import { RedisPresence } from '../src/ws/presence/redis.ts';
 import { startApp, type TestApp } from './helpers.ts';
 import { startProxy, type Proxy } from './proxy.ts';
 import { describeRedis, REDIS_URL, uniquePrefix } from './redis.ts';
 
 let app: TestApp | undefined;
-let proxy: Proxy | undefined;
+const proxies: Proxy[] = [];
 afterEach(async () => {
   await app?.close();
-  await proxy?.close();
-  app = proxy = undefined;
+  await Promise.all(proxies.splice(0).map((p) => p.close()));
+  app = undefined;
 });
 
-function stateBecomes(pubsub: PubSub, state: PubSubState): Promise<void> {
-  return new Promise((resolve) => pubsub.onStateChange((s) => s === state && resolve()));
+async function proxy(): Promise<Proxy> {
+  const p = await startProxy(REDIS_URL);
+  proxies.push(p);
+  return p;
+}
+
+function stateBecomes(broker: Broker, state: BrokerState): Promise<void> {
+  return new Promise((resolve) => broker.onStateChange((s) => s === state && resolve()));
+}
+
+/** Polls `/ready` until its status is `status` (the dependency's state flips on its socket's close event). */
+async function readyBecomes(url: string, status: number): Promise<Record<string, any>> {
+  for (;;) {
+    const res = await fetch(`${url}/ready`);
+    if (res.status === status) return (await res.json()) as Record<string, any>;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 describeRedis('readiness on Redis', () => {
   it('is not ready while Redis is unreachable, and ready again once it is back', async () => {
-    proxy = await startProxy(REDIS_URL);
+    const p = await proxy();
     const lines: Array<Record<string, any>> = [];
     const logger = createLogger('info', { destination: { write: (s: string) => void lines.push(JSON.parse(s)) } });
-    app = await startApp({ redisUrl: proxy.url, redisPrefix: uniquePrefix(), metrics: { mode: 'public', token: undefined } }, { logger });
-    if (app.rt.pubsub.state() !== 'ok') await stateBecomes(app.rt.pubsub, 'ok');
+    app = await startApp({ redisUrl: p.url, redisPrefix: uniquePrefix(), metrics: { mode: 'public', token: undefined } }, { logger });
+    if (app.rt.broker.state() !== 'ok') await stateBecomes(app.rt.broker, 'ok');
     expect((await fetch(`${app.url}/ready`)).status).toBe(200);
+    expect(await (await fetch(`${app.url}/health`)).json()).toMatchObject({ status: 'ok', mode: 'redis' });
 
-    const down = stateBecomes(app.rt.pubsub, 'degraded');
-    proxy.cut();
+    const down = stateBecomes(app.rt.broker, 'degraded');
+    p.cut();
     await down;
-    const res = await fetch(`${app.url}/ready`);
-    expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ ready: false, reasons: ['pubsub (redis) degraded'] });
-    expect(await (await fetch(`${app.url}/metrics`)).text()).toContain('hns_pubsub_up{kind="redis"} 0');
-    expect(lines.filter((l) => l.msg === 'pubsub connection lost')).toEqual([expect.objectContaining({ level: 40, state: 'degraded', previous: 'ok' })]);
+    const body = await readyBecomes(app.url, 503);
+    expect(body.reasons).toContain('broker (redis) unreachable');
+    expect(await (await fetch(`${app.url}/metrics`)).text()).toContain('hns_broker_up{kind="redis"} 0');
+    expect(lines.filter((l) => l.msg.startsWith('broker connection lost'))).toEqual([expect.objectContaining({ level: 40, state: 'degraded' })]);
 
-    const up = stateBecomes(app.rt.pubsub, 'ok');
-    proxy.restore();
+    const up = stateBecomes(app.rt.broker, 'ok');
+    p.restore();
     await up;
-    expect((await fetch(`${app.url}/ready`)).status).toBe(200);
-    // One at start (the first connect), one after the outage.
-    expect(lines.filter((l) => l.msg === 'pubsub connected')).toHaveLength(2);
+    await readyBecomes(app.url, 200);
+    // The first connect is no recovery; the one after the outage is.
+    expect(lines.filter((l) => l.msg === 'broker connected')).toHaveLength(1);
+    expect(lines.filter((l) => l.msg === 'broker connection restored')).toHaveLength(1);
+  });
+
+  it('is not ready while presence alone, or an app store registered with dependsOn, is unreachable', async () => {
+    const [forPresence, forStore] = [await proxy(), await proxy()];
+    const prefix = uniquePrefix();
+    const logger = createLogger('silent');
+    const presence = new RedisPresence({ url: forPresence.url, prefix, instanceId: 'i1', logger });
+    const mapStore = new RedisMapStore({ url: forStore.url, prefix, connectionName: `${prefix}store`, logger });
+    app = await startApp({ redisUrl: REDIS_URL, redisPrefix: prefix }, { presence, mapStore });
+    await readyBecomes(app.url, 200);
+
+    forPresence.cut();
+    expect((await readyBecomes(app.url, 503)).reasons).toEqual(['presence (redis) unreachable']);
+    forPresence.restore();
+    await readyBecomes(app.url, 200);
+
+    forStore.cut();
+    expect((await readyBecomes(app.url, 503)).reasons).toEqual(['bubble map store (redis) unreachable']);
+    forStore.restore();
+    await readyBecomes(app.url, 200);
   });
 });

@@ -8,9 +8,8 @@ import type { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connect, type Frame, type RealtimeClient, type Status, type WebSocketLike } from '../src/client/index.ts';
+import { MemoryBroker, MemoryHub } from '../src/ws/broker/memory.ts';
 import { MemoryPresence, MemoryPresenceStore } from '../src/ws/presence/memory.ts';
-import { MemoryBus, MemoryPubSub } from '../src/ws/pubsub/memory.ts';
-import { MemoryReplayStore } from '../src/ws/replay/memory.ts';
 import { REPLAY_SIZE, replayPath, replayRoutes } from './fixtures/replay-routes.ts';
 import { testRoutes } from './fixtures/test-routes.ts';
 import { startApp, TestClient, type TestApp } from './helpers.ts';
@@ -24,29 +23,20 @@ interface Backend {
 }
 
 function memoryBackend(): Backend {
-  const bus = new MemoryBus();
+  const hub = new MemoryHub();
   const presence = new MemoryPresenceStore();
-  let store = new MemoryReplayStore();
   const apps: TestApp[] = [];
   return {
     async start(id) {
-      // A store that forwards to the current one, so that a "restart" of the store reaches every instance.
-      const replay = {
-        kind: 'memory',
-        append: (...a: Parameters<MemoryReplayStore['append']>) => store.append(...a),
-        head: (...a: Parameters<MemoryReplayStore['head']>) => store.head(...a),
-        since: (...a: Parameters<MemoryReplayStore['since']>) => store.since(...a),
-        close: async () => {},
-      };
       const app = await startApp(
         { unsubscribeDelayMs: 0 },
-        { instanceId: id, pubsub: new MemoryPubSub(bus), presence: new MemoryPresence(presence), replay, routes: replayRoutes },
+        { instanceId: id, broker: new MemoryBroker(hub), presence: new MemoryPresence(presence), routes: replayRoutes },
       );
       apps.push(app);
       return app;
     },
     async loseBuffers() {
-      store = new MemoryReplayStore();
+      hub.clearLogs();
     },
     async cleanup() {
       await Promise.all(apps.splice(0).map((a) => a.close()));
@@ -65,7 +55,11 @@ function redisBackend(): Backend {
       return app;
     },
     async loseBuffers() {
-      await deleteKeys(admin, `${prefix}replay:`);
+      // What a restart without persistence loses: every namespace's log and its seq.
+      for (const suffix of [':log', ':meta']) {
+        const keys = await admin.keys(`${prefix}{*}${suffix}`);
+        if (keys.length) await admin.del(...keys);
+      }
     },
     async cleanup() {
       await Promise.all(apps.splice(0).map((a) => a.close()));
@@ -409,10 +403,12 @@ describe('replay protocol', () => {
   it('reports the head in welcome, replays after since with the flag, and answers gap for an unknown epoch', async () => {
     const path = replayPath('proto');
     const a = await TestClient.connect(app.wsUrl(path));
-    expect(a.welcome.data.replay).toEqual({ seq: 0, epoch: expect.stringMatching(/^[\w-]+$/) });
-    const epoch = a.welcome.data.replay.epoch;
+    // Nothing broadcast yet: an empty head, and nothing created by reading it.
+    expect(a.welcome.data.replay).toEqual({ seq: 0, epoch: '' });
     await a.request('say', { n: 1 });
     await a.request('say', { n: 2 });
+    const epoch = (await app.rt.replayHead(path))!.epoch;
+    expect(epoch).toMatch(/^[\w-]+$/);
     a.send({ type: 'sync', data: { since: 0, epoch } });
     // (`request` read past the live copies already.)
     const replayed = [await a.next('said'), await a.next('said')];

@@ -1,13 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
-import { MemoryPubSub } from '../src/ws/pubsub/memory.ts';
-import type { PubSubState } from '../src/ws/pubsub/types.ts';
+import { MemoryBroker } from '../src/ws/broker/memory.ts';
+import type { BrokerState } from '../src/ws/broker/types.ts';
 import { startApp, type TestApp } from './helpers.ts';
 
-/** A memory bus whose broker health the test sets, as a Redis connection that drops would. */
-class SwitchablePubSub extends MemoryPubSub {
-  current: PubSubState = 'ok';
-  override state(): PubSubState {
+/** A memory broker whose health the test sets, as a Redis connection that drops would. */
+class SwitchableBroker extends MemoryBroker {
+  current: BrokerState = 'ok';
+  override state(): BrokerState {
     return this.current;
   }
 }
@@ -23,7 +23,8 @@ describe('GET /health and GET /ready', () => {
     apps.push(app);
     const ready = await fetch(`${app.url}/ready`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ ready: true, pubsub: 'ok', draining: false });
+    expect(await ready.json()).toEqual({ ready: true, draining: false });
+    expect(await (await fetch(`${app.url}/health`)).json()).toEqual({ status: 'ok', mode: 'memory', broker: 'ok', presence: 'ok' });
 
     const shutdown = app.rt.shutdown({ spreadMs: 0, timeoutMs: 1000 });
     const draining = await fetch(`${app.url}/ready`);
@@ -36,19 +37,19 @@ describe('GET /health and GET /ready', () => {
   });
 
   it('/ready is 503 while the broker is unreachable, and the metric says so', async () => {
-    const pubsub = new SwitchablePubSub();
-    const app = await startApp({ metrics: { mode: 'public', token: undefined } }, { pubsub });
+    const broker = new SwitchableBroker();
+    const app = await startApp({ metrics: { mode: 'public', token: undefined } }, { broker });
     apps.push(app);
-    pubsub.current = 'degraded';
+    broker.current = 'degraded';
     const res = await fetch(`${app.url}/ready`);
     expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ ready: false, reasons: ['pubsub (memory) degraded'], pubsub: 'degraded' });
+    expect(await res.json()).toMatchObject({ ready: false, reasons: ['broker (memory) unreachable'] });
     const health = await fetch(`${app.url}/health`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ status: 'degraded', pubsub: 'degraded' });
-    expect(await (await fetch(`${app.url}/metrics`)).text()).toContain('hns_pubsub_up{kind="memory"} 0');
+    expect(await health.json()).toMatchObject({ status: 'degraded', mode: 'memory', broker: 'degraded', degraded: ['broker (memory)'] });
+    expect(await (await fetch(`${app.url}/metrics`)).text()).toContain('hns_broker_up{kind="memory"} 0');
 
-    pubsub.current = 'ok';
+    broker.current = 'ok';
     expect((await fetch(`${app.url}/ready`)).status).toBe(200);
   });
 });

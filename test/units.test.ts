@@ -4,7 +4,6 @@ import { buildCtx, initialsOf, publicCtx, systemCtx } from '../src/ws/ctx.ts';
 import { unwrapEnvelope, wrapEnvelope } from '../src/ws/envelope.ts';
 import { parseClientFrame } from '../src/ws/protocol.ts';
 import { closeReason } from '../src/ws/refusal.ts';
-import { MemoryRoomHistory } from '../src/routes/room-history.ts';
 
 describe('config', () => {
   it('has defaults that need no environment', () => {
@@ -75,20 +74,5 @@ describe('close reasons', () => {
   it('fit in 123 bytes', () => {
     expect(Buffer.byteLength(closeReason('é'.repeat(200)))).toBeLessThanOrEqual(123);
     expect(closeReason('short')).toBe('short');
-  });
-});
-
-describe('room history', () => {
-  it('keeps a bounded number of messages and rooms', async () => {
-    const h = new MemoryRoomHistory(2, 2);
-    const msg = (room: string, text: string) => ({ id: text, room, username: 'u', text, at: '' });
-    await h.push(msg('a', '1'));
-    await h.push(msg('a', '2'));
-    await h.push(msg('a', '3'));
-    expect((await h.recent('a')).map((m) => m.text)).toEqual(['2', '3']);
-    await h.push(msg('b', '1'));
-    await h.push(msg('c', '1'));
-    expect(await h.recent('a')).toEqual([]);
-    expect(await h.recent('c')).toHaveLength(1);
   });
 });

@@ -11,7 +11,8 @@ import { authRoutes } from '../../src/routes/auth.ts';
 import { listen } from '../../src/server.ts';
 import { access } from '../../src/ws/access.ts';
 import type { Limits } from '../../src/ws/safety/limits.ts';
-import type { PubSub } from '../../src/ws/pubsub/types.ts';
+import { RedisBroker } from '../../src/ws/broker/redis.ts';
+import type { Broker } from '../../src/ws/broker/types.ts';
 import { Realtime } from '../../src/ws/realtime.ts';
 import { WsRefusal } from '../../src/ws/refusal.ts';
 import { createSessions } from '../../src/ws/session.ts';
@@ -40,11 +41,17 @@ const BENCH_LIMITS: Partial<Limits> = {
 const Room = z.object({ room: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/) });
 const Chat = z.object({ text: z.string().max(64 * 1024) });
 
-/** Composes the bench app; the pub/sub is a parameter so the cross-instance scenario can pass Redis. */
-export async function startOurs(pubsub?: PubSub, channelPrefix?: string) {
+/**
+ * The bench namespace keeps a log as the shipped rooms do (every broadcast sequenced and logged,
+ * 200 kept for 5 minutes); `BENCH_REPLAY=off` measures plain broadcasts.
+ */
+const REPLAY = process.env.BENCH_REPLAY === 'off' ? undefined : { size: 200, maxAgeMs: 300_000 };
+
+/** Composes the bench app; the broker is a parameter so the cross-instance scenario can pass Redis. */
+export async function startOurs(broker?: Broker) {
   const log = createLogger('silent');
   const app = new Hono<AppEnv>();
-  const rt = new Realtime(app, { logger: log, limits: BENCH_LIMITS, ...(pubsub ? { pubsub } : {}), ...(channelPrefix ? { channelPrefix } : {}) });
+  const rt = new Realtime(app, { logger: log, limits: BENCH_LIMITS, ...(broker ? { broker } : {}) });
   const sessions = createSessions({ secret: BENCH_SECRET, userRoles: {}, secureCookie: false });
   app.use('*', sessions.middleware);
   app.route('/', authRoutes(sessions, {}));
@@ -54,6 +61,7 @@ export async function startOurs(pubsub?: PubSub, channelPrefix?: string) {
     rt.namespace({
       params: Room,
       messages: { chat: Chat },
+      ...(REPLAY ? { replay: REPLAY } : {}),
       onMessage({ message }, ns) {
         void ns.broadcast('chat', { text: message.data.text });
       },
@@ -65,30 +73,17 @@ export async function startOurs(pubsub?: PubSub, channelPrefix?: string) {
   return listen({ app, rt, sessions, log, metrics }, { port: Number(process.env.BENCH_PORT ?? 0), hostname: '127.0.0.1' });
 }
 
-/**
- * The Redis pub/sub of the cross-instance scenario. Loaded by path so this file still runs on a
- * branch without it (the scenario then reports that it needs `RedisPubSub`).
- */
-async function redisPubSub(url: string): Promise<PubSub> {
-  const modulePath = '../../src/ws/pubsub/redis.ts';
-  let mod: { RedisPubSub: new (options: { url: string; logger: ReturnType<typeof createLogger>; connectionName?: string }) => PubSub };
-  try {
-    mod = await import(modulePath);
-  } catch {
-    throw new Error('the cross-instance scenario needs RedisPubSub (src/ws/pubsub/redis.ts, issue 3)');
-  }
+/** The Redis broker of the cross-instance scenario. */
+async function redisBroker(url: string, prefix: string | undefined): Promise<Broker> {
   trackBrokerSockets();
-  return new mod.RedisPubSub({ url, logger: createLogger('silent'), connectionName: 'bench' });
+  const broker = new RedisBroker({ url, prefix, logger: createLogger('silent'), connectionName: 'bench' });
+  await broker.ready();
+  return broker;
 }
 
 if (process.env.BENCH_CHILD === '1') {
   const url = process.env.BENCH_REDIS_URL;
-  const pubsub = url
-    ? await redisPubSub(url).catch((err: Error) => {
-        console.error(err.message);
-        process.exit(1);
-      })
-    : undefined;
-  const running = await startOurs(pubsub, process.env.BENCH_REDIS_PREFIX);
+  const broker = url ? await redisBroker(url, process.env.BENCH_REDIS_PREFIX) : undefined;
+  const running = await startOurs(broker);
   serveControl(running.port, () => running.close());
 }

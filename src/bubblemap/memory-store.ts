@@ -18,6 +18,10 @@ interface Entry {
 /** Maps in this process's memory (one instance; lost on restart). Bounded in maps and bubbles per map. */
 export class MemoryMapStore implements MapStore {
   readonly kind = 'memory';
+
+  health(): 'ok' {
+    return 'ok';
+  }
   readonly #maps = new Map<string, Entry>();
 
   constructor(

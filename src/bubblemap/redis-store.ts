@@ -102,6 +102,10 @@ export class RedisMapStore implements MapStore {
     return whenReady(this.#redis);
   }
 
+  health(): 'ok' | 'degraded' {
+    return this.#redis.status === 'ready' ? 'ok' : 'degraded';
+  }
+
   async createMap(info: MapInfo): Promise<boolean> {
     const created = await this.#redis.bmCreateMap(this.#meta(info.id), this.#index(), info.id, JSON.stringify(info), Date.parse(info.createdAt), this.maxMaps);
     if (created === -1) throw new StoreFullError(`the store holds its maximum of ${this.maxMaps} maps`);

@@ -63,6 +63,8 @@ export type MayChange = (bubble: Bubble) => boolean;
 export interface MapStore {
   /** `memory` or `redis`. */
   readonly kind: string;
+  /** Whether the store's connection is up (`/ready` depends on it). */
+  health(): 'ok' | 'degraded';
   /** Most bubbles a map holds; creating one more answers `full`. */
   readonly maxBubbles: number;
   /** Creates a map; false when the id is taken. Rejects when the store is full or down. */

@@ -72,6 +72,10 @@ export class ReplayTracker {
       this.#resync(frame.data as Partial<ReplayHead>);
       return false;
     }
+    if (frame.type === 'head') {
+      this.#told(frame.data as ReplayHead);
+      return false;
+    }
     if (typeof frame.seq !== 'number') return true;
     return this.#sequenced(frame);
   }
@@ -89,6 +93,12 @@ export class ReplayTracker {
       return frame.type !== 'skip';
     }
     if (frame.epoch !== this.#epoch) {
+      // The namespace had no log when we read it: its first epoch began after, at seq 1.
+      if (this.#epoch === '' && this.#last === 0 && seq === 1 && frame.epoch) {
+        this.#epoch = frame.epoch;
+        this.#last = seq;
+        return frame.type !== 'skip';
+      }
       if (this.#phase === 'live') this.#sync();
       return false;
     }
@@ -101,6 +111,15 @@ export class ReplayTracker {
     }
     this.#last = seq;
     return frame.type !== 'skip';
+  }
+
+  /**
+   * The server says where the log stands (its subscription was down a while, and frames may
+   * have been published that never came): a hole or another epoch is synced over.
+   */
+  #told(head: ReplayHead): void {
+    if (this.#phase !== 'live' || this.#last === null || typeof head?.seq !== 'number') return;
+    if (head.epoch !== this.#epoch || head.seq > this.#last) this.#sync();
   }
 
   #catchUp(head: ReplayHead | null): void {

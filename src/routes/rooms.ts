@@ -2,18 +2,19 @@
  * Dynamic Rooms, the reference app: one namespace per chat room.
  * WS `/api/1/ws/hello-rooms/:roomName`; REST `/api/1/rooms`, `/api/1/rooms/:roomName` (resync)
  * and `POST /api/1/rooms/:roomName/messages`.
+ *
+ * A room's chat history is its namespace's log: a chat is accepted once it is sequenced, logged
+ * and published (then the sender gets its ack, or its 201), and the REST state reads the same log,
+ * so a client told `gap` that resyncs loses nothing replay would have given it.
  */
 import { randomUUID } from 'node:crypto';
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
-import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import { access } from '../ws/access.ts';
 import { SYSTEM_USERNAME } from '../ws/ctx.ts';
-import { MessageError } from '../ws/message-error.ts';
 import type { Realtime } from '../ws/realtime.ts';
 import type { AppEnv } from '../ws/types.ts';
-import { MemoryRoomHistory, type ChatMessage, type RoomHistory } from './room-history.ts';
 
 /** Rooms the demo offers; any other valid name works too. */
 export const DEFAULT_ROOMS = ['Amsterdam', 'Berlin', 'Cairo'] as const;
@@ -29,15 +30,21 @@ export const ROOM_PATTERN = '/api/1/ws/hello-rooms/:roomName';
 const ROOM_PREFIX = '/api/1/ws/hello-rooms/';
 export const roomPath = (room: string) => `${ROOM_PREFIX}${room}`;
 
-/** The room's replay: a reconnecting client gets the last 200 broadcasts of the last 5 minutes. */
+/** The room's log: the last 200 chats of the last 5 minutes are replayed, and shown by the REST state. */
 export const ROOM_REPLAY = { size: 200, maxAgeMs: 300_000 };
 
-export function roomsRoutes(rt: Realtime, history: RoomHistory = new MemoryRoomHistory()) {
-  /** Kept before it is broadcast: a resync that reports seq S has every message up to S. */
-  async function chat(room: string, username: string, text: string): Promise<ChatMessage> {
-    const message = { id: randomUUID(), room, username, text, at: new Date().toISOString() };
-    await history.push(message);
-    return message;
+/** A chat message as broadcast (`chat`), logged and listed by the REST state. */
+export interface ChatMessage {
+  id: string;
+  username: string;
+  text: string;
+  /** ISO time the server accepted it. */
+  at: string;
+}
+
+export function roomsRoutes(rt: Realtime) {
+  function chat(username: string, text: string): ChatMessage {
+    return { id: randomUUID(), username, text, at: new Date().toISOString() };
   }
 
   async function memberCount(path: string): Promise<number> {
@@ -52,21 +59,21 @@ export function roomsRoutes(rt: Realtime, history: RoomHistory = new MemoryRoomH
         params: RoomParams,
         messages: { chat: Chat },
         replay: ROOM_REPLAY,
+        // Joins and leaves are volatile: they take no seq and no room in the log, and a client
+        // that missed one learns the members from the REST state.
         async onConnect({ clientId, ctx }, ns) {
           const count = await memberCount(ns.path);
-          ns.broadcast('joined', { clientId, username: ctx.username, count }, { except: clientId });
+          void ns.broadcast('joined', { clientId, username: ctx.username, count }, { except: clientId, volatile: true });
         },
-        async onMessage({ ctx, message }, ns) {
-          const sent = await chat(ctx.params.roomName!, ctx.username, message.data.text).catch((err: unknown) => {
-            rt.log.warn({ err: String(err) }, 'chat history unavailable: message refused');
-            throw new MessageError('the room cannot take messages right now; try again', 'unavailable');
-          });
-          ns.broadcast('chat', sent);
+        onMessage({ ctx, message }, ns) {
+          // Not awaited: the ack waits for it anyway, and is an `unavailable` error if it failed.
+          const sent = chat(ctx.username, message.data.text);
+          void ns.broadcast('chat', sent);
           return { id: sent.id };
         },
         async onDisconnect({ clientId, ctx }, ns) {
           const count = await memberCount(ns.path);
-          ns.broadcast('left', { clientId, username: ctx.username, count });
+          void ns.broadcast('left', { clientId, username: ctx.username, count }, { volatile: true });
         },
       }),
     )
@@ -85,18 +92,18 @@ export function roomsRoutes(rt: Realtime, history: RoomHistory = new MemoryRoomH
     })
     .get('/api/1/rooms/:roomName', zValidator('param', RoomParams), async (c) => {
       const { roomName } = c.req.valid('param');
-      // The seq is read first: every message it counts is in the history read after it (messages
-      // newer than it may be there too; the client drops their live copies by seq, the page by id).
-      let head, members, partial, messages;
+      const path = roomPath(roomName);
+      let page, members, partial;
       try {
-        head = await rt.replayHead(roomPath(roomName));
-        [{ members, partial }, messages] = await Promise.all([rt.presence.members(roomPath(roomName)), history.recent(roomName)]);
+        // The messages and the seq come from one read of the log: the state is exactly up to seq.
+        [page, { members, partial }] = await Promise.all([rt.history(path, { limit: ROOM_REPLAY.size }), rt.presence.members(path)]);
       } catch (err) {
         // Without its seq or its messages the state is no resync: the client retries.
-        rt.log.warn({ err: String(err), room: roomName }, 'room state unavailable');
-        throw new HTTPException(503, { message: 'the room state is unavailable right now; try again' });
+        rt.log.debug({ err: String(err), room: roomName }, 'room state unavailable');
+        return c.json({ error: 'the room state is unavailable right now; try again' }, 503, { 'retry-after': '1' });
       }
-      return c.json({ room: roomName, ...head, members, ...(partial ? { partial } : {}), messages });
+      const messages = page!.entries.filter((e) => e.type === 'chat').map((e) => e.data as ChatMessage);
+      return c.json({ room: roomName, seq: page!.seq, epoch: page!.epoch, members, ...(partial ? { partial } : {}), messages });
     })
     .post(
       '/api/1/rooms/:roomName/messages',
@@ -104,9 +111,10 @@ export function roomsRoutes(rt: Realtime, history: RoomHistory = new MemoryRoomH
       zValidator('json', Chat),
       async (c) => {
         const { roomName } = c.req.valid('param');
-        const username = c.get('session')?.username ?? SYSTEM_USERNAME;
-        const message = await chat(roomName, username, c.req.valid('json').text);
-        await rt.broadcast(roomPath(roomName), 'chat', message);
+        const message = chat(c.get('session')?.username ?? SYSTEM_USERNAME, c.req.valid('json').text);
+        if (!(await rt.broadcast(roomPath(roomName), 'chat', message))) {
+          return c.json({ error: 'the room cannot take messages right now; try again' }, 503, { 'retry-after': '1' });
+        }
         return c.json({ message }, 201);
       },
     );

@@ -2,7 +2,8 @@
  * Liveness, readiness and namespace statistics.
  * - `GET /health` (liveness): 200 while the process serves requests; restart it when this fails.
  * - `GET /ready` (readiness): 200 when it should get new clients; 503 while shutting down or while
- *   the broker is unreachable (a client connected here would miss other instances' broadcasts).
+ *   any connection it depends on is down (the broker, presence, the app's stores), with the
+ *   reasons: a client connected here could not be served as promised.
  */
 import { Hono } from 'hono';
 import type { Realtime } from '../ws/realtime.ts';
@@ -14,19 +15,16 @@ export function systemRoutes(rt: Realtime) {
     .get('/health', (c) => {
       // Liveness stays 200 while draining: a failing liveness probe would get the process
       // restarted in the middle of its graceful shutdown. Readiness (`/ready`) turns it away.
-      const pubsub = rt.pubsub.state();
-      const presence = rt.presence.state();
-      const status = rt.draining ? 'draining' : pubsub === 'ok' && presence === 'ok' ? 'ok' : 'degraded';
-      return c.json({ status, pubsub, presence });
+      const down = rt.unhealthy();
+      const status = rt.draining ? 'draining' : down.length === 0 ? 'ok' : 'degraded';
+      return c.json({ status, mode: rt.broker.kind, broker: rt.broker.state(), presence: rt.presence.state(), ...(down.length ? { degraded: down } : {}) });
     })
     .get('/ready', (c) => {
-      const pubsub = rt.pubsub.state();
-      const reasons: string[] = [];
-      if (rt.draining) reasons.push('shutting down');
-      if (pubsub !== 'ok') reasons.push(`pubsub (${rt.pubsub.kind}) ${pubsub}`);
+      const reasons = rt.unhealthy().map((name) => `${name} unreachable`);
+      if (rt.draining) reasons.unshift('shutting down');
       c.header('cache-control', 'no-store');
-      if (reasons.length > 0) return c.json({ ready: false, reasons, pubsub, draining: rt.draining }, 503);
-      return c.json({ ready: true, pubsub, draining: false });
+      if (reasons.length > 0) return c.json({ ready: false, reasons, draining: rt.draining }, 503);
+      return c.json({ ready: true, draining: false });
     })
     .get('/api/1/ws/stats', async (c) => {
       const stats = rt.stats();

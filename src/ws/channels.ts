@@ -7,12 +7,10 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.ts';
-import type { PubSub } from './pubsub/types.ts';
+import type { Broker } from './broker/types.ts';
 
 export interface NamespaceChannelsOptions {
-  pubsub: PubSub;
-  /** Bus channel of a namespace path. */
-  channelOf(path: string): string;
+  broker: Broker;
   /** Whether the namespace exists on this instance now. */
   isHosted(path: string): boolean;
   /** A payload arrived on the channel of `path`. */
@@ -29,8 +27,12 @@ interface Entry {
   timer: NodeJS.Timeout | undefined;
 }
 
-/** Emits `subscribed`, `unsubscribed` and `failed` with the path (logs, tests). */
-export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsubscribed: [string]; failed: [string] }> {
+/**
+ * Emits `subscribed`, `unsubscribed` and `failed` with the path (logs, tests), and `restored` when
+ * a subscription lost with the broker's connection is back (what was published meanwhile never
+ * came here).
+ */
+export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsubscribed: [string]; failed: [string]; restored: [string] }> {
   readonly #entries = new Map<string, Entry>();
   readonly #o: NamespaceChannelsOptions;
 
@@ -79,7 +81,10 @@ export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsu
       entry.op = entry.op.then(() => {
         entry.subscribed = false;
       });
-      if (entry.timer === undefined) void this.#sync(path, entry);
+      if (entry.timer !== undefined) continue;
+      void this.#sync(path, entry).then(() => {
+        if (entry.subscribed && this.#entries.get(path) === entry) this.emit('restored', path);
+      });
     }
   }
 
@@ -90,14 +95,13 @@ export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsu
   }
 
   #sync(path: string, entry: Entry): Promise<void> {
-    const { pubsub, channelOf, isHosted, onPayload, log } = this.#o;
+    const { broker, isHosted, onPayload, log } = this.#o;
     entry.op = entry.op.then(async () => {
       if (this.#entries.get(path) !== entry) return;
-      const channel = channelOf(path);
       if (isHosted(path)) {
         if (entry.subscribed) return;
         try {
-          await pubsub.subscribe(channel, (payload) => onPayload(path, payload));
+          await broker.subscribe(path, (payload) => onPayload(path, payload));
           entry.subscribed = true;
           this.emit('subscribed', path);
         } catch (err) {
@@ -113,7 +117,7 @@ export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsu
       const was = entry.subscribed;
       entry.subscribed = false;
       try {
-        await pubsub.unsubscribe(channel);
+        await broker.unsubscribe(path);
         if (was) this.emit('unsubscribed', path);
       } catch (err) {
         log.warn({ err, path }, 'unsubscribe failed');

@@ -59,6 +59,11 @@ export const ErrorCode = {
   FORBIDDEN: 'forbidden',
   /** Too many messages in too short a time. */
   RATE_LIMITED: 'rate_limited',
+  /**
+   * A broadcast the message caused could not be sequenced and published (the broker is down):
+   * nobody got it. Retryable.
+   */
+  UNAVAILABLE: 'unavailable',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

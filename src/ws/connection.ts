@@ -18,7 +18,9 @@ import { publicCtx, type Ctx } from './ctx.ts';
 import type { MessageSchemas, NamespaceDefinition } from './definition.ts';
 import type { RealtimeEvents } from './events.ts';
 import { MessageError } from './message-error.ts';
-import type { Client, Namespace, NamespaceReplay } from './namespace.ts';
+import { BroadcastScope } from './broadcast-scope.ts';
+import type { Broker, LogPolicy } from './broker/types.ts';
+import type { Client, Namespace } from './namespace.ts';
 import { encodeError, encodeFrame, parseClientFrame, type ClientMessage } from './protocol.ts';
 import { serveSync, welcomeHead } from './replay/serve.ts';
 import { InboundGate } from './safety/inbound.ts';
@@ -32,6 +34,8 @@ export interface ConnectionHost {
   leave(ns: Namespace, clientId: string): Promise<void>;
   /** Called after the client left; drops the namespace if the definition says so. */
   left(ns: Namespace, dropWhenEmpty: boolean): void;
+  /** Where the welcome's head and a sync's frames are read. */
+  broker: Broker;
   log: Logger;
   events: RealtimeEvents;
   limits: Limits;
@@ -40,8 +44,8 @@ export interface ConnectionHost {
 /** What the connections of one `rt.namespace(...)` route share: made once per route, not per socket. */
 export interface ConnectionRoute {
   def: NamespaceDefinition<MessageSchemas>;
-  /** Set when the namespace replays. */
-  replay: NamespaceReplay | undefined;
+  /** Set when the namespace keeps a log (and replays). */
+  log: LogPolicy | undefined;
 }
 
 /** Something to let go of once the socket is open (the upgrade's stand-in context). */
@@ -86,9 +90,9 @@ export class Connection implements Client {
     this.#upgrade = upgrade;
   }
 
-  /** The namespace's replay store and policy, if it replays. */
-  get replay(): NamespaceReplay | undefined {
-    return this.#route.replay;
+  /** The namespace's log policy, if it keeps a log. */
+  get log(): LogPolicy | undefined {
+    return this.#route.log;
   }
 
   onOpen(_event: Event, ws: WSContext<unknown>): void {
@@ -102,7 +106,7 @@ export class Connection implements Client {
     this.#host.events.emit('connect', { ns: current, clientId: this.clientId, ctx: this.ctx });
     // A replay namespace's welcome says where the sequence stands: broadcasts arriving before
     // it are held back and sent after it, less those the reported seq already counts.
-    if (current.replay) current.hold(this.clientId);
+    if (current.log) current.hold(this.clientId);
     this.#chain = joined.ready.then(() => this.#welcome(current));
   }
 
@@ -153,8 +157,8 @@ export class Connection implements Client {
 
   async #welcome(current: Namespace): Promise<void> {
     const { clientId, path, ctx } = this;
-    if (current.replay) {
-      const head = await welcomeHead(path, current.replay, () => this.#logger());
+    if (current.log) {
+      const head = await welcomeHead(path, this.#host.broker, () => this.#logger());
       const held = current.release(clientId, head);
       this.#reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx), replay: head }));
       for (const frame of held) this.#reply(frame);
@@ -180,19 +184,25 @@ export class Connection implements Client {
     this.#line('debug', { type: parsed.message.type }, 'message received');
     if (parsed.message.type === 'sync') {
       const reply = (frame: Buffer) => this.#reply(frame);
-      const result = await serveSync(current, this.clientId, parsed.message.data, parsed.message.id, reply, () => this.#logger());
+      const result = await serveSync(this.#host.broker, current, this.clientId, parsed.message.data, parsed.message.id, reply, () => this.#logger());
       if (result) this.#host.events.emit('replay', { ns: current, result });
       return;
     }
     const message = this.#validate(parsed.message);
     if (!message) return;
     const { clientId, ctx } = this;
-    const result = await this.#contained(
-      'onMessage',
-      () => this.#route.def.onMessage?.({ clientId, ctx, message: message as never }, current),
-      message.id,
+    // The ack promises that every broadcast the handler began is sequenced and published.
+    const scope = new BroadcastScope();
+    const result = await scope.run(() =>
+      this.#contained('onMessage', () => this.#route.def.onMessage?.({ clientId, ctx, message: message as never }, current), message.id),
     );
-    if (message.id !== undefined && result !== 'failed') this.#reply(encodeFrame('ack', result.value, { id: message.id }));
+    const accepted = await scope.settled();
+    if (result === 'failed') return;
+    if (!accepted) {
+      this.#replyError(ErrorCode.UNAVAILABLE, 'the namespace cannot take messages right now; try again', message.id);
+      return;
+    }
+    if (message.id !== undefined) this.#reply(encodeFrame('ack', result.value, { id: message.id }));
   }
 
   #validate(message: ClientMessage): ClientMessage | undefined {

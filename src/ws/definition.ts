@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { Conn } from './ctx.ts';
 import type { Namespace } from './namespace.ts';
 import { RESERVED_TYPES } from './protocol.ts';
-import type { ReplayPolicy } from './replay/types.ts';
+import type { LogPolicy } from './broker/types.ts';
 
 /** Message schemas of a namespace, by message type. */
 export type MessageSchemas = Record<string, z.ZodType>;
@@ -45,7 +45,7 @@ const MAX_REPLAY_SIZE = 10_000;
 const MAX_REPLAY_AGE_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** The replay policy of a definition, defaults applied; undefined without replay. */
-export function replayPolicy(def: NamespaceDefinition<MessageSchemas>): ReplayPolicy | undefined {
+export function replayPolicy(def: NamespaceDefinition<MessageSchemas>): LogPolicy | undefined {
   if (def.replay === undefined) return undefined;
   const { size = 200, maxAgeMs = 300_000 } = def.replay;
   if (!Number.isInteger(size) || size < 1 || size > MAX_REPLAY_SIZE) {

@@ -15,6 +15,8 @@ export interface EnvelopeHeader {
   t?: string;
   /** Correlation id of the work that caused it, so the delivering instance logs the same id. */
   c?: string;
+  /** When the broker logged it (ms): set on logged broadcasts only, by the broker. */
+  a?: number;
   /** A control message for the instances hosting the namespace instead of a frame: `remove` it (clients get 4410). */
   k?: 'remove';
 }
@@ -37,4 +39,18 @@ export function unwrapEnvelope(payload: Buffer): { header: EnvelopeHeader; frame
   } catch {
     return null;
   }
+}
+
+/**
+ * `{"o":…}` becomes `{"a":now,"o":…}`: the time the log took the broadcast, first, where a reader
+ * of the log finds it without parsing (the Redis broker's script writes the same bytes).
+ */
+export function stampHeader(header: string, now: number): string {
+  return header === '{}' ? `{"a":${now}}` : `{"a":${now},${header.slice(1)}`;
+}
+
+/** The `a` (logged at) of an envelope stamped by `stampHeader`; undefined for any other. */
+export function loggedAt(envelope: Buffer): number | undefined {
+  const m = /^\{"a":(\d+)/.exec(envelope.subarray(0, 24).toString('latin1'));
+  return m ? Number(m[1]) : undefined;
 }

@@ -8,7 +8,7 @@
 import { EventEmitter } from 'node:events';
 import type { Ctx } from './ctx.ts';
 import type { Namespace } from './namespace.ts';
-import type { PubSubState } from './pubsub/types.ts';
+import type { BrokerState } from './broker/types.ts';
 
 /** Event name to listener arguments. */
 export interface RealtimeEventMap {
@@ -32,14 +32,14 @@ export interface RealtimeEventMap {
   slowConsumer: [{ ns: Namespace }];
   /** A replay request was answered: `served` (missed messages sent) or `gap` (too old). */
   replay: [{ ns: Namespace; result: 'served' | 'gap' }];
-  /** A payload was published to the bus. */
+  /** A payload was published through the broker. */
   published: [{ bytes: number }];
-  /** A payload was received from the bus. */
+  /** A payload was received from the broker. */
   received: [{ bytes: number }];
-  /** A bus operation failed, or a received payload was malformed. */
-  pubsubError: [{ op: 'publish' | 'subscribe' | 'malformed' }];
-  /** The broker connection changed state (see `PubSub.onStateChange`). */
-  pubsubState: [{ state: PubSubState; previous: PubSubState }];
+  /** A broker operation failed (a broadcast it could not take, a subscribe), or a received payload was malformed. */
+  brokerError: [{ op: 'publish' | 'subscribe' | 'malformed' }];
+  /** The broker's connections changed state (see `Broker.onStateChange`). */
+  brokerState: [{ state: BrokerState; previous: BrokerState }];
 }
 
 /** The realtime server's event emitter (`rt.events`). */

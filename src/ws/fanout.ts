@@ -1,36 +1,37 @@
 /**
- * Broadcast delivery across instances. Normally every instance, the origin included, delivers a
- * message when it comes back from the bus, so all instances deliver a namespace's messages in the
- * one order the broker gave them.
+ * Broadcast delivery across instances. Every instance, the origin included, delivers a message
+ * when it comes back from the broker, so all instances deliver a namespace's messages in the one
+ * order the broker gave them. A broadcast is all or nothing: one the broker could not take reaches
+ * nobody (its sender is told), so no client gets a half-done result; only volatile broadcasts
+ * (presence events, cursors) are delivered to this instance's clients alone while the broker is
+ * down, and may be dropped.
  *
- * When the bus cannot bring it back (broker down, or this namespace's channel not subscribed), the
- * origin delivers to its own clients at once and still tries to publish, so other instances get it
- * if their side is up. A publish that fails is delivered locally unless it already came back.
- * Each message carries the origin's sequence number, so a copy that returns after the origin has
- * delivered it itself is dropped: local clients get every message exactly once.
+ * When the broker will not bring a message back (this namespace's channel not subscribed yet, or
+ * no more), the origin delivers to its own clients once the broker took it. Each message carries
+ * the origin's number, so a copy that still comes back is dropped: local clients get every message
+ * exactly once.
  */
 import { correlationId, withCorrelation } from '../correlation.ts';
 import type { Logger } from '../log.ts';
+import type { Broker, LogPolicy } from './broker/types.ts';
 import { unwrapEnvelope, wrapEnvelope, type EnvelopeHeader } from './envelope.ts';
 import type { RealtimeEvents } from './events.ts';
-import type { PubSub } from './pubsub/types.ts';
 import { sequenceFrame } from './replay/frame.ts';
-import type { ReplayPolicy, ReplayStore } from './replay/types.ts';
+import type { ReplayHead } from './replay/types.ts';
 
 export interface FanoutOptions {
   instanceId: string;
-  pubsub: PubSub;
-  channelOf(path: string): string;
+  broker: Broker;
   /** Whether the namespace exists on this instance (has local clients to deliver to). */
   isHosted(path: string): boolean;
   /** Whether this instance receives the channel of `path` now. */
   isSubscribed(path: string): boolean;
   /** Hands a frame to the local clients of `path` (except one, or only one). */
   deliver(path: string, frame: Buffer, except?: string, to?: string): void;
-  /** A control message for `path` came from the bus. */
+  /** A control message for `path` came from the broker. */
   control(path: string, command: 'remove'): void;
   log: Logger;
-  /** Bus traffic (`published`, `received`, `pubsubError`) for metrics. */
+  /** Broker traffic (`published`, `received`, `brokerError`) for metrics. */
   events: RealtimeEvents;
 }
 
@@ -49,100 +50,90 @@ const MAX_REMEMBERED = 10_000;
 export class Fanout {
   readonly #o: FanoutOptions;
   readonly #pending = new Map<number, Pending>();
-  #seq = 0;
-  /** Messages delivered locally only because the bus could not carry them (stats). */
+  #n = 0;
+  /** Volatile broadcasts delivered to local clients only, the broker being down (stats). */
   localOnly = 0;
-  /** Broadcasts of replay namespaces dropped because no seq could be given (replay store down). */
-  unsequenced = 0;
+  /** Broadcasts the broker could not take: sent to nobody, their senders told (stats). */
+  refused = 0;
 
   constructor(options: FanoutOptions) {
     this.#o = options;
   }
 
-  /** Publishes a frame to a namespace on every instance. Never rejects (failures are logged). */
-  publish(path: string, frame: Buffer, target: Target): Promise<void> {
-    const { pubsub, instanceId, channelOf, isHosted, isSubscribed, log, events } = this.#o;
-    const n = ++this.#seq;
-    const header = this.#header(n, target);
-    if (!target.to) log.debug({ path, bytes: frame.length }, 'broadcast published');
-    if (!isHosted(path)) {
-      // Nobody here to deliver to (a REST broadcast into a namespace hosted elsewhere).
-    } else if (pubsub.state() === 'ok' && isSubscribed(path)) this.#pending.set(n, 'sent');
-    else this.#deliverLocally(path, n, frame, target);
-    const payload = wrapEnvelope(header, frame);
+  /**
+   * Publishes an unsequenced frame to a namespace on every instance. Resolves false when the
+   * broker could not take it (then nobody got it, unless it is volatile: local clients got it, or
+   * it was dropped). Never rejects.
+   */
+  async publish(path: string, frame: Buffer, target: Target, volatile: boolean): Promise<boolean> {
+    const { broker, isHosted, events } = this.#o;
+    const n = ++this.#n;
+    if (volatile && broker.state() !== 'ok') {
+      if (isHosted(path)) this.#deliverLocally(path, n, frame, target);
+      return true;
+    }
+    const payload = wrapEnvelope(this.#header(n, target), frame);
+    this.#published(path, frame, target);
+    this.#pending.set(n, 'sent');
     events.emit('published', { bytes: payload.length });
-    return pubsub.publish(channelOf(path), payload).then(
-      () => {
-        if (this.#pending.get(n) !== 'local') this.#pending.delete(n);
-      },
-      (err: unknown) => {
-        const state = this.#pending.get(n);
-        if (state === 'sent') this.#deliverLocally(path, n, frame, target);
-        else if (state === 'received') this.#pending.delete(n);
-        events.emit('pubsubError', { op: 'publish' });
-        // Expected while degraded (one line per broadcast would flood the log); a surprise otherwise.
-        if (state === 'local') log.debug({ err: String(err), path }, 'publish failed while degraded');
-        else log.warn({ err: String(err), path }, 'publish failed: delivered to local clients only');
-      },
-    );
+    try {
+      await broker.publish(path, payload);
+    } catch (err) {
+      this.#pending.delete(n);
+      this.#failed(path, err, volatile ? 'volatile broadcast dropped' : 'broadcast refused');
+      return volatile;
+    }
+    this.#settled(path, n, frame, target);
+    return true;
+  }
+
+  /**
+   * Publishes a broadcast of a logged namespace: the broker gives it the next seq, logs it and
+   * publishes it in one step. Resolves with its seq, or undefined (logged, sent to nobody) when
+   * that could not be done: a broadcast without its seq would be a hole nobody could replay.
+   * Never rejects.
+   */
+  async publishSequenced(path: string, body: Buffer, target: Target, policy: LogPolicy): Promise<ReplayHead | undefined> {
+    const { broker, events } = this.#o;
+    const n = ++this.#n;
+    const header = JSON.stringify(this.#header(n, target));
+    this.#published(path, body, target);
+    this.#pending.set(n, 'sent');
+    let head: ReplayHead;
+    try {
+      head = await broker.append(path, header, body, policy);
+    } catch (err) {
+      this.#pending.delete(n);
+      this.#failed(path, err, 'broadcast refused (it would have had no seq)');
+      return undefined;
+    }
+    // Header, newline and body, plus the time, seq and epoch put in front of them.
+    events.emit('published', { bytes: header.length + body.length + 60 });
+    this.#settled(path, n, sequenceFrame(body, head), target);
+    return head;
   }
 
   /**
    * Publishes a control message to the instances subscribed to `path`'s channel (those hosting it).
-   * Rejects when the bus cannot carry it: unlike a broadcast, the caller must know it was not sent.
+   * Rejects when the broker cannot carry it: unlike a broadcast, the caller must know it was not sent.
    */
   publishControl(path: string, command: 'remove'): Promise<void> {
-    const { pubsub, instanceId, channelOf, events } = this.#o;
+    const { broker, instanceId, events } = this.#o;
     const payload = wrapEnvelope({ o: instanceId, k: command }, Buffer.alloc(0));
     events.emit('published', { bytes: payload.length });
-    return pubsub.publish(channelOf(path), payload).catch((err: unknown) => {
-      events.emit('pubsubError', { op: 'publish' });
+    return broker.publish(path, payload).catch((err: unknown) => {
+      events.emit('brokerError', { op: 'publish' });
       throw err;
     });
   }
 
-  /**
-   * Publishes a broadcast of a replay namespace: the store gives it the next seq, keeps it and
-   * publishes it in one step. Resolves false (nothing delivered anywhere, logged) when that
-   * cannot be done: a broadcast without its seq would be a hole nobody could replay, so none
-   * goes out. The origin delivers it itself, seq included, only when the bus will not bring it
-   * back (this channel not subscribed). Never rejects.
-   */
-  async publishSequenced(path: string, body: Buffer, target: Target, store: ReplayStore, policy: ReplayPolicy): Promise<boolean> {
-    const { pubsub, channelOf, isHosted, isSubscribed, log, events } = this.#o;
-    const n = ++this.#seq;
-    const channel = channelOf(path);
-    const header = JSON.stringify(this.#header(n, target));
-    log.debug({ path, bytes: body.length }, 'broadcast published');
-    const hosted = isHosted(path);
-    if (hosted) this.#pending.set(n, 'sent');
-    let head;
-    try {
-      head = await store.append(path, channel, header, body, policy, (payload) => pubsub.publish(channel, payload));
-    } catch (err) {
-      this.#pending.delete(n);
-      this.unsequenced++;
-      events.emit('pubsubError', { op: 'publish' });
-      log.warn({ err: String(err), path }, 'replay store unavailable: broadcast dropped (it would have had no seq)');
-      return false;
-    }
-    // Header, newline and body, plus the seq and epoch put in front of the body.
-    events.emit('published', { bytes: header.length + body.length + 40 });
-    const state = this.#pending.get(n);
-    this.#pending.delete(n);
-    if (state === 'sent' && !(pubsub.state() === 'ok' && isSubscribed(path))) {
-      this.#deliverLocally(path, n, sequenceFrame(body, head), target);
-    }
-    return true;
-  }
-
-  /** A payload came from the bus on the channel of `path`. */
+  /** A payload came from the broker on the channel of `path`. */
   receive(path: string, payload: Buffer): void {
     this.#o.events.emit('received', { bytes: payload.length });
     const envelope = unwrapEnvelope(payload);
     if (!envelope) {
-      this.#o.events.emit('pubsubError', { op: 'malformed' });
-      this.#o.log.warn({ path }, 'dropped a malformed bus message');
+      this.#o.events.emit('brokerError', { op: 'malformed' });
+      this.#o.log.warn({ path }, 'dropped a malformed broker message');
       return;
     }
     const { header, frame } = envelope;
@@ -150,7 +141,7 @@ export class Fanout {
       // The origin acted before publishing; acting again could remove a namespace created since.
       if (header.o === this.#o.instanceId) return;
       if (header.k === 'remove') this.#o.control(path, header.k);
-      else this.#o.log.warn({ path, command: header.k }, 'dropped an unknown bus control message');
+      else this.#o.log.warn({ path, command: header.k }, 'dropped an unknown broker control message');
       return;
     }
     if (header.o === this.#o.instanceId && typeof header.n === 'number') {
@@ -164,6 +155,27 @@ export class Fanout {
     const deliver = () => this.#o.deliver(path, frame, header.x, header.t);
     if (header.c) withCorrelation(header.c, deliver);
     else deliver();
+  }
+
+  /** The broker took message `n`: if its copy has not come back and will not, deliver it here. */
+  #settled(path: string, n: number, frame: Buffer, target: Target): void {
+    const state = this.#pending.get(n);
+    this.#pending.delete(n);
+    if (state === 'sent' && this.#o.isHosted(path) && !(this.#o.broker.state() === 'ok' && this.#o.isSubscribed(path))) {
+      this.#deliverLocally(path, n, frame, target);
+    }
+  }
+
+  #published(path: string, frame: Buffer, target: Target): void {
+    if (target.to === undefined && this.#o.log.isLevelEnabled('debug')) this.#o.log.debug({ path, bytes: frame.length }, 'broadcast published');
+  }
+
+  #failed(path: string, err: unknown, what: string): void {
+    this.refused++;
+    this.#o.events.emit('brokerError', { op: 'publish' });
+    // Expected while degraded (one line per broadcast would flood the log); a surprise otherwise.
+    if (this.#o.broker.state() === 'ok') this.#o.log.warn({ err: String(err), path }, `broker unavailable: ${what}`);
+    else this.#o.log.debug({ err: String(err), path }, `broker down: ${what}`);
   }
 
   #header(n: number, target: Target): EnvelopeHeader {

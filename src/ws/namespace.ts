@@ -8,8 +8,9 @@ import type { RealtimeEvents } from './events.ts';
 import { preFrame, type PreFramed } from './frame.ts';
 import { encodeFrame } from './protocol.ts';
 import { closeReason } from './refusal.ts';
+import type { LogPolicy } from './broker/types.ts';
 import { headOf, skipFrame } from './replay/frame.ts';
-import type { ReplayHead, ReplayPolicy, ReplayStore } from './replay/types.ts';
+import type { ReplayHead } from './replay/types.ts';
 import { sendFrame } from './safety/send.ts';
 
 /** A connected client of this instance. */
@@ -37,18 +38,24 @@ export interface NamespaceStats {
 /** Frames held back for one client during its replay or welcome, at most. */
 const MAX_HELD = 10_000;
 
-/** A replay namespace's store and policy. */
-export interface NamespaceReplay {
-  store: ReplayStore;
-  policy: ReplayPolicy;
+/** Options of a broadcast. */
+export interface BroadcastOptions {
+  /** A client that does not get it (usually the sender). */
+  except?: string;
+  /**
+   * Neither sequenced nor logged, and it may be dropped: for what is stale a moment later
+   * (presence events, cursors, typing). While the broker is down it reaches this instance's
+   * clients only; it never holds up an ack.
+   */
+  volatile?: boolean;
 }
 
 /** What a namespace needs from the realtime server it lives in. */
 export interface NamespaceHost {
   /** Queued bytes past which a socket is closed as a slow consumer (1013). */
   readonly maxBufferedBytes: number;
-  /** Resolves false when a broadcast of a replay namespace could not be given its seq (not sent). */
-  publish(path: string, frame: Buffer, target: { except?: string; to?: string }, replay?: NamespaceReplay): Promise<boolean>;
+  /** Resolves false when the broker could not take the broadcast (then nobody got it). */
+  publish(path: string, frame: Buffer, target: { except?: string; to?: string }, log: LogPolicy | undefined, volatile: boolean): Promise<boolean>;
   remove(ns: Namespace, options: { removeIfEmpty: boolean }): boolean;
   events: RealtimeEvents;
 }
@@ -71,8 +78,8 @@ export class Namespace {
     /** Validated params of the pattern. */
     readonly params: Readonly<Record<string, string>>,
     host: NamespaceHost,
-    /** Set when the namespace replays (its broadcasts carry seq and epoch). */
-    readonly replay?: NamespaceReplay,
+    /** Set when the namespace keeps a log (its broadcasts carry seq and epoch, and replay). */
+    readonly log?: LogPolicy,
   ) {
     this.#host = host;
   }
@@ -84,12 +91,14 @@ export class Namespace {
 
   /**
    * Sends `{ type, data }` to every client of this namespace on every instance, optionally except
-   * one client. Serialized once. Resolves once handed to the bus; never rejects (failures are
-   * logged). In a replay namespace it resolves false when the broadcast could not be given its
-   * seq (replay store unreachable) and so was sent to nobody: the caller may tell its sender.
+   * one client. Serialized once. In a namespace with a log it is sequenced, logged and published in
+   * one step. Resolves true once the broker took it, false when it could not (then it reached
+   * nobody); never rejects. A handler need not await it: the sender's `ack` waits for every
+   * broadcast its handler began, and becomes an `unavailable` error if one failed.
    */
-  broadcast(type: string, data: unknown, options: { except?: string } = {}): Promise<boolean> {
-    return this.#host.publish(this.path, encodeFrame(type, data), options.except ? { except: options.except } : {}, this.replay);
+  broadcast(type: string, data: unknown, options: BroadcastOptions = {}): Promise<boolean> {
+    const target = options.except ? { except: options.except } : {};
+    return this.#host.publish(this.path, encodeFrame(type, data), target, this.log, options.volatile === true);
   }
 
   /** Sends `{ type, data, id? }` to one client of this namespace, on whichever instance it is. */
@@ -99,7 +108,7 @@ export class Namespace {
       this.deliver(frame, undefined, clientId);
       return Promise.resolve();
     }
-    return this.#host.publish(this.path, frame, { to: clientId }).then(() => {});
+    return this.#host.publish(this.path, frame, { to: clientId }, undefined, false).then(() => {});
   }
 
   /** Local members of this namespace. */
@@ -139,7 +148,7 @@ export class Namespace {
       const client = this.#clients.get(to);
       if (client && this.#send(client, preFrame(payload))) sent = 1;
     } else if (this.#clients.size > 0) {
-      if (except !== undefined && this.replay) this.#skip(except, payload);
+      if (except !== undefined && this.log) this.#skip(except, payload);
       const frame = preFrame(payload);
       for (const client of this.#clients.values()) {
         if (client.clientId !== except && this.#send(client, frame)) sent++;

@@ -7,7 +7,7 @@ import { ErrorCode, type ErrorCodeValue } from './codes.ts';
 import { nestsDeeperThan } from './safety/json-depth.ts';
 
 /** Message types the framework itself sends; a namespace cannot declare them. */
-export const RESERVED_TYPES = new Set(['welcome', 'error', 'ack', 'sync', 'synced', 'gap', 'skip']);
+export const RESERVED_TYPES = new Set(['welcome', 'error', 'ack', 'sync', 'synced', 'gap', 'skip', 'head']);
 
 const ClientMessage = z.object({
   type: z.string().min(1).max(64),

@@ -11,20 +11,21 @@ import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Logger } from '../log.ts';
 import { buildCtx } from './ctx.ts';
+import { BroadcastScope } from './broadcast-scope.ts';
+import { MemoryBroker } from './broker/memory.ts';
+import type { Broker, BrokerState, HistoryQuery, LogPolicy } from './broker/types.ts';
 import { Connection, type ConnectionHost, type ConnectionRoute } from './connection.ts';
 import { NamespaceChannels } from './channels.ts';
 import { checkDefinition, replayPolicy, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
 import { RealtimeEvents } from './events.ts';
 import { Fanout, type Target } from './fanout.ts';
 import { encodeFrame } from './protocol.ts';
-import { Namespace, type NamespaceHost, type NamespaceStats } from './namespace.ts';
+import { Namespace, type BroadcastOptions, type NamespaceHost, type NamespaceStats } from './namespace.ts';
 import { MemoryPresence } from './presence/memory.ts';
 import type { Presence, PresenceState } from './presence/types.ts';
-import { MemoryPubSub } from './pubsub/memory.ts';
-import type { PubSub, PubSubState } from './pubsub/types.ts';
-import { MemoryReplayStore } from './replay/memory.ts';
 import { ReplayRoutes } from './replay/routes.ts';
-import type { ReplayHead, ReplayPolicy, ReplayStore } from './replay/types.ts';
+import type { ReplayHead } from './replay/types.ts';
+import { unwrapEnvelope } from './envelope.ts';
 import { closeReason, RefusalReason, WsRefusal } from './refusal.ts';
 import { NamespaceRegistry } from './registry.ts';
 import { Admission } from './safety/admission.ts';
@@ -35,12 +36,13 @@ import { DetachedUpgrade } from './upgrade-context.ts';
 import type { AppEnv } from './types.ts';
 
 export interface RealtimeOptions {
-  /** The broker between instances. Default: an in-memory bus private to this instance. */
-  pubsub?: PubSub;
+  /**
+   * What crosses instances: the bus and the namespaces' logs (`MemoryBroker` in one process,
+   * `RedisBroker` across several). Default: an in-memory broker private to this instance.
+   */
+  broker?: Broker;
   /** Who is in each namespace across instances. Default: in-memory, private to this instance. */
   presence?: Presence;
-  /** Replay buffers of namespaces declared with `replay`. Default: in-memory, private to this instance. */
-  replay?: ReplayStore;
   /** This instance's id, stamped on everything it publishes. Default: a random UUID. */
   instanceId?: string;
   /**
@@ -49,22 +51,44 @@ export interface RealtimeOptions {
    */
   unsubscribeDelayMs?: number;
   logger: Logger;
-  /** Prefix of every bus channel (`<prefix>ns:<path>`). Default `hns:`. */
-  channelPrefix?: string;
   /** Protective limits (see `docs/limits.md`); each one missing takes its default. */
   limits?: Partial<Limits>;
 }
 
 export interface RealtimeStats {
   instanceId: string;
-  /** `localOnly`: broadcasts this instance delivered to its own clients only, the bus being unable to carry them. */
-  pubsub: { kind: string; state: PubSubState; localOnly: number };
-  /** `unsequenced`: broadcasts of replay namespaces sent to nobody, the replay store being unreachable. */
-  replay: { kind: string; unsequenced: number };
+  /**
+   * `localOnly`: broadcasts this instance delivered to its own clients itself (volatile ones while
+   * the broker was down, or while a channel was not subscribed); `refused`: broadcasts the broker
+   * could not take, sent to nobody (their senders were told).
+   */
+  broker: { kind: string; state: BrokerState; localOnly: number; refused: number };
   presence: { kind: string; state: PresenceState };
   namespaces: number;
   clients: number;
   list: NamespaceStats[];
+}
+
+/** One logged broadcast as `rt.history()` returns it. */
+export interface HistoryEntry {
+  seq: number;
+  /** When the broker logged it (ms since the epoch). */
+  at: number;
+  type: string;
+  data: unknown;
+}
+
+/** A page of a namespace's log with the head it was read at (`rt.history()`). */
+export interface History extends ReplayHead {
+  /** Oldest first. */
+  entries: HistoryEntry[];
+}
+
+/** Something an instance needs to serve its clients (see `Realtime.dependsOn`). */
+export interface Dependency {
+  /** Shown in `/ready`'s reasons. */
+  name: string;
+  state(): 'ok' | 'degraded';
 }
 
 /** Any Node server the WebSocket upgrade can be attached to. */
@@ -73,9 +97,9 @@ export type UpgradeServer = Server | Http2Server | Http2SecureServer;
 export class Realtime {
   readonly instanceId: string;
   readonly registry = new NamespaceRegistry();
-  readonly pubsub: PubSub;
+  /** The bus and the logs between instances. */
+  readonly broker: Broker;
   readonly presence: Presence;
-  readonly replay: ReplayStore;
   /** The bus subscription of each hosted namespace. */
   readonly channels: NamespaceChannels;
   readonly log: Logger;
@@ -86,7 +110,7 @@ export class Realtime {
   readonly #stopHeartbeat: () => void;
   #closed: Promise<void> | undefined;
   readonly #onClose: Array<() => Promise<void>> = [];
-  readonly #prefix: string;
+  readonly #dependencies: Dependency[] = [];
   readonly #nodeWs: ReturnType<typeof createNodeWebSocket>;
   readonly #fanout: Fanout;
   readonly #replayRoutes: ReplayRoutes;
@@ -102,17 +126,15 @@ export class Realtime {
    */
   constructor(app: Hono<AppEnv>, options: RealtimeOptions) {
     this.instanceId = options.instanceId ?? randomUUID();
-    this.pubsub = options.pubsub ?? new MemoryPubSub();
+    this.broker = options.broker ?? new MemoryBroker();
     this.presence = options.presence ?? new MemoryPresence();
-    this.replay = options.replay ?? new MemoryReplayStore();
     this.#replayRoutes = new ReplayRoutes(app);
     this.log = options.logger.child({ instanceId: this.instanceId });
-    this.#prefix = options.channelPrefix ?? 'hns:';
     this.limits = resolveLimits(options.limits);
     this.#admission = new Admission(this.limits);
     // Registered here so that it runs before any middleware added after the realtime server is
     // built (sessions, routes): a refused upgrade costs no session or routing work.
-    app.use('*', this.#admission.guard);
+    app.use('*', this.#admission.guard, broadcastScope);
     this.#nodeWs = createNodeWebSocket({ app: app as unknown as Hono });
     // @hono/node-ws builds its WebSocketServer with ws defaults (100 MiB frames); ws reads these
     // options at each handshake, so setting them here applies to every socket.
@@ -124,8 +146,7 @@ export class Realtime {
     this.#stopHeartbeat = startHeartbeat(this.#nodeWs.wss, this.limits.pingIntervalMs);
 
     this.channels = new NamespaceChannels({
-      pubsub: this.pubsub,
-      channelOf: (path) => this.channelOf(path),
+      broker: this.broker,
       isHosted: (path) => this.registry.has(path),
       onPayload: (path, payload) => this.#fanout.receive(path, payload),
       unsubscribeDelayMs: options.unsubscribeDelayMs ?? 2000,
@@ -133,8 +154,7 @@ export class Realtime {
     });
     this.#fanout = new Fanout({
       instanceId: this.instanceId,
-      pubsub: this.pubsub,
-      channelOf: (path) => this.channelOf(path),
+      broker: this.broker,
       isHosted: (path) => this.registry.has(path),
       isSubscribed: (path) => this.channels.isSubscribed(path),
       deliver: (path, frame, except, to) => {
@@ -145,10 +165,13 @@ export class Realtime {
       log: this.log,
       events: this.events,
     });
-    this.channels.on('failed', () => this.events.emit('pubsubError', { op: 'subscribe' }));
+    this.channels.on('failed', () => this.events.emit('brokerError', { op: 'subscribe' }));
+    // Whatever was published while this instance's subscription was down never came here: its
+    // clients are told where each log stands, and sync over what they missed.
+    this.channels.on('restored', (path) => void this.#tellHead(path));
     this.#nsHost = {
       maxBufferedBytes: this.limits.maxBufferedBytes,
-      publish: (path, frame, target, replay) => this.#publish(path, frame, target, replay?.policy),
+      publish: (path, frame, target, log, volatile) => this.#publish(path, frame, target, log, volatile),
       remove: (ns, opts) => this.#remove(ns, opts.removeIfEmpty),
       events: this.events,
     };
@@ -156,7 +179,7 @@ export class Realtime {
       join: (conn) => {
         const { path } = conn;
         // Created when the socket opens, not before: a handshake that fails leaves nothing behind.
-        const ns = this.registry.getOrCreate(path, () => new Namespace(path, conn.pattern, conn.params, this.#nsHost, conn.replay));
+        const ns = this.registry.getOrCreate(path, () => new Namespace(path, conn.pattern, conn.params, this.#nsHost, conn.log));
         ns.add(conn);
         const member = { clientId: conn.clientId, username: conn.ctx.username, connectedAt: conn.connectedAt };
         return { ns, ready: Promise.all([this.channels.want(path), this.presence.add(path, member)]).then(() => {}) };
@@ -168,20 +191,25 @@ export class Realtime {
       left: (ns, dropWhenEmpty) => {
         if (dropWhenEmpty) this.#remove(ns, true);
       },
+      broker: this.broker,
       log: this.log,
       events: this.events,
       limits: this.limits,
     };
     this.registry.on('create', (ns) => void this.channels.want(ns.path));
     this.registry.on('delete', (ns) => this.channels.release(ns.path));
-    let previous = this.pubsub.state();
-    this.pubsub.onStateChange((state) => {
-      const line = { pubsub: this.pubsub.kind, state, previous };
-      if (state === 'ok') this.log.info(line, 'pubsub connected');
-      else this.log.warn(line, 'pubsub connection lost');
-      this.events.emit('pubsubState', { state, previous });
+    let previous = this.broker.state();
+    let everUp = previous === 'ok';
+    // One line per change of state, never one per request or broadcast.
+    this.broker.onStateChange((state) => {
+      const line = { broker: this.broker.kind, state };
+      if (state !== 'ok') this.log.warn(line, 'broker connection lost: broadcasts are refused until it is back');
+      else if (everUp) this.log.info(line, 'broker connection restored');
+      else this.log.info(line, 'broker connected');
+      this.events.emit('brokerState', { state, previous });
       previous = state;
-      if (state === 'ok') this.channels.resubscribeAll();
+      if (state === 'ok' && everUp) this.channels.resubscribeAll();
+      everUp ||= state === 'ok';
     });
   }
 
@@ -196,7 +224,7 @@ export class Realtime {
     const def = definition as unknown as NamespaceDefinition<MessageSchemas>;
     checkDefinition(def);
     const policy = replayPolicy(def);
-    const route: ConnectionRoute = { def, replay: policy ? { store: this.replay, policy } : undefined };
+    const route: ConnectionRoute = { def, log: policy };
     const handler: MiddlewareHandler<AppEnv> = async (c) => {
       if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
         throw new HTTPException(426, { message: 'this path takes WebSocket upgrades only' });
@@ -260,30 +288,79 @@ export class Realtime {
 
   /**
    * Broadcasts to a namespace on every instance, whether or not it lives here (REST, jobs). In a
-   * replay namespace (known by its route) it gets its seq; resolves false when it could not (the
-   * replay store is unreachable) and so was sent to nobody.
+   * namespace with a log (known by its route) it is sequenced and logged. Resolves false when the
+   * broker could not take it (then it reached nobody); never rejects. In a REST request the
+   * framework answers 503 with Retry-After instead of the route's 2xx when one of the request's
+   * broadcasts failed, awaited or not.
    */
-  broadcast(path: string, type: string, data: unknown, options: { except?: string } = {}): Promise<boolean> {
+  broadcast(path: string, type: string, data: unknown, options: BroadcastOptions = {}): Promise<boolean> {
     const target = options.except ? { except: options.except } : {};
-    return this.#publish(path, encodeFrame(type, data), target, this.#policyOf(path));
+    return this.#publish(path, encodeFrame(type, data), target, this.#policyOf(path), options.volatile === true);
   }
 
-  /** Where the sequence of a replay namespace stands (for a REST resync to report); undefined if it does not replay. */
+  /**
+   * Where the log of the namespace at `path` stands (for a REST resync to report with its state);
+   * undefined if it keeps no log. Rejects when the broker cannot be read. Creates nothing.
+   */
   async replayHead(path: string): Promise<ReplayHead | undefined> {
+    return this.#policyOf(path) && this.broker.head(path);
+  }
+
+  /**
+   * A page of the log of the namespace at `path`, read at one instant with its head: the newest
+   * `limit` broadcasts (before seq `before`, to page back), oldest first; undefined if it keeps no
+   * log. A REST resync that returns these with their seq loses nothing replay would have given.
+   * Rejects when the broker cannot be read. Creates nothing.
+   * @example
+   * const page = await rt.history(`/api/1/ws/hello-rooms/${room}`, { limit: 50 });
+   * return c.json({ seq: page.seq, epoch: page.epoch, messages: page.entries.map((e) => e.data) });
+   */
+  async history(path: string, query: HistoryQuery): Promise<History | undefined> {
     const policy = this.#policyOf(path);
-    return policy && this.replay.head(path, policy);
+    if (!policy) return undefined;
+    if (!(Number.isInteger(query.limit) && query.limit >= 1)) throw new RangeError(`history limit must be a whole number >= 1 (got ${query.limit})`);
+    const page = await this.broker.history(path, query, policy);
+    const entries: HistoryEntry[] = [];
+    for (const entry of page.entries) {
+      const frame = unwrapEnvelope(entry.envelope)?.frame;
+      if (!frame) continue;
+      const { type, data } = JSON.parse(frame.toString()) as { type: string; data: unknown };
+      entries.push({ seq: entry.seq, at: entry.at, type, data });
+    }
+    return { ...page.head, entries };
   }
 
-  /** The replay policy of the namespace at `path`: its own if hosted here, else its route's. */
-  #policyOf(path: string): ReplayPolicy | undefined {
+  /** The log policy of the namespace at `path`: its own if hosted here, else its route's. */
+  #policyOf(path: string): LogPolicy | undefined {
     const hosted = this.registry.get(path);
-    return hosted ? hosted.replay?.policy : this.#replayRoutes.policyOf(path);
+    return hosted ? hosted.log : this.#replayRoutes.policyOf(path);
   }
 
-  /** Every broadcast's way out: sequenced in a replay namespace, plain otherwise. */
-  #publish(path: string, frame: Buffer, target: Target, policy: ReplayPolicy | undefined): Promise<boolean> {
-    if (policy) return this.#fanout.publishSequenced(path, frame, target, this.replay, policy);
-    return this.#fanout.publish(path, frame, target).then(() => true);
+  /**
+   * Every broadcast's way out: sequenced and logged in a namespace with a log, plain otherwise,
+   * volatile when asked. A non-volatile one counts in the scope of the message or request that
+   * began it (its ack or 2xx waits for it).
+   */
+  #publish(path: string, frame: Buffer, target: Target, log: LogPolicy | undefined, volatile: boolean): Promise<boolean> {
+    if (volatile) return this.#fanout.publish(path, frame, target, true);
+    const accepted = log
+      ? this.#fanout.publishSequenced(path, frame, target, log).then((head) => head !== undefined)
+      : this.#fanout.publish(path, frame, target, false);
+    if (target.to === undefined) BroadcastScope.current()?.track(accepted);
+    return accepted;
+  }
+
+  /** Tells the local clients of a logged namespace where its log stands, so that they sync over a hole. */
+  async #tellHead(path: string): Promise<void> {
+    const ns = this.registry.get(path);
+    if (!ns?.log) return;
+    try {
+      const head = await this.broker.head(path);
+      this.registry.get(path)?.deliver(encodeFrame('head', head));
+    } catch (err) {
+      // The broker went down again: the next restoration tells them.
+      this.log.debug({ err: String(err), path }, 'could not read the head after resubscribing');
+    }
   }
 
   /**
@@ -329,8 +406,7 @@ export class Realtime {
     const list = this.registry.list().map((ns) => ns.getStats());
     return {
       instanceId: this.instanceId,
-      pubsub: { kind: this.pubsub.kind, state: this.pubsub.state(), localOnly: this.#fanout.localOnly },
-      replay: { kind: this.replay.kind, unsequenced: this.#fanout.unsequenced },
+      broker: { kind: this.broker.kind, state: this.broker.state(), localOnly: this.#fanout.localOnly, refused: this.#fanout.refused },
       presence: { kind: this.presence.kind, state: this.presence.state() },
       namespaces: list.length,
       clients: list.reduce((n, s) => n + s.clients, 0),
@@ -354,6 +430,26 @@ export class Realtime {
     return this.#admission.draining;
   }
 
+  /**
+   * Adds a connection the instance cannot serve without (e.g. an app's store on Redis): while its
+   * state is not `ok`, `/ready` answers 503 naming it. The broker and presence are built in.
+   * @example
+   * rt.dependsOn({ name: 'map store', state: () => (store.connected ? 'ok' : 'degraded') })
+   */
+  dependsOn(dependency: Dependency): void {
+    this.#dependencies.push(dependency);
+  }
+
+  /** The names of what this instance depends on and cannot reach now (empty: all well). */
+  unhealthy(): string[] {
+    const all: Dependency[] = [
+      { name: `broker (${this.broker.kind})`, state: () => this.broker.state() },
+      { name: `presence (${this.presence.kind})`, state: () => this.presence.state() },
+      ...this.#dependencies,
+    ];
+    return all.filter((d) => d.state() !== 'ok').map((d) => d.name);
+  }
+
   /** Runs `fn` when the realtime server closes, with its own connections (e.g. an app's Redis connection). */
   onClose(fn: () => Promise<void>): void {
     this.#onClose.push(fn);
@@ -366,7 +462,7 @@ export class Realtime {
       for (const ns of this.registry.list()) ns.closeAll(code, reason);
       for (const client of this.#nodeWs.wss.clients) client.terminate();
       this.channels.close();
-      await Promise.all([this.presence.close(), this.pubsub.close(), this.replay.close(), ...this.#onClose.map((fn) => fn())]);
+      await Promise.all([this.presence.close(), this.broker.close(), ...this.#onClose.map((fn) => fn())]);
     })();
     return this.#closed;
   }
@@ -376,11 +472,6 @@ export class Realtime {
     return this.#admission.ipOf(c);
   }
 
-  /** Channel of a namespace path on the bus. */
-  channelOf(path: string): string {
-    return `${this.#prefix}ns:${path}`;
-  }
-
   #remove(ns: Namespace, onlyIfEmpty: boolean): boolean {
     if (this.registry.get(ns.path) !== ns) return false;
     if (onlyIfEmpty && ns.size > 0) return false;
@@ -388,6 +479,22 @@ export class Realtime {
     return this.registry.delete(ns);
   }
 }
+
+/**
+ * Runs a REST request in a broadcast scope: when a broadcast it began (awaited or not) could not
+ * be sequenced and published, the client gets a retryable 503 instead of the route's success.
+ */
+const broadcastScope: MiddlewareHandler<AppEnv> = async function broadcastScope(c, next) {
+  if (c.req.header('upgrade')?.toLowerCase() === 'websocket') return next();
+  const scope = new BroadcastScope();
+  await scope.run(next);
+  if (!(await scope.settled()) && c.res.status < 400) {
+    c.res = new Response(JSON.stringify({ error: 'the broadcast could not be delivered right now; try again' }), {
+      status: 503,
+      headers: { 'content-type': 'application/json', 'retry-after': '1' },
+    });
+  }
+};
 
 /** `hosted` when it holds the same params as `params`, so a connection can share it. */
 function sameParams(hosted: Readonly<Record<string, string>> | undefined, params: Record<string, string>): Record<string, string> | undefined {

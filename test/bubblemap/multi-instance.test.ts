@@ -93,7 +93,7 @@ describeRedis('bubble map on two instances', () => {
       const ada = await login(C, 'ada');
       const mapId = await createMap(C, ada);
       const a = await joinMap(C, mapId, ada);
-      const down = new Promise<void>((resolve) => C.rt.pubsub.onStateChange((s) => s === 'degraded' && resolve()));
+      const down = new Promise<void>((resolve) => C.rt.broker.onStateChange((s) => s === 'degraded' && resolve()));
       proxy.cut();
       await down;
 

@@ -6,8 +6,8 @@
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RealtimeClient, Status } from '../../src/client/index.ts';
-import { MemoryPubSub, type AppEnv, type Realtime } from '../../src/ws/index.ts';
-import { audit, CountingPubSub, ctxExamples, headIn, openUnless, realtimeTour, sessionsFor, stop, tour, tunedRealtime, twoInstances, whoIs, whoIsHere } from '../../docs/guide/examples/api.ts';
+import { MemoryBroker, MemoryHub, type AppEnv, type Realtime } from '../../src/ws/index.ts';
+import { audit, CountingBroker, ctxExamples, lastMessages, openUnless, rawLog, realtimeTour, sessionsFor, stop, tour, tunedRealtime, twoInstances, whoIs, whoIsHere } from '../../docs/guide/examples/api.ts';
 import { addItem, delays, errorText, loggingWebSocket, ManualNetwork, nodeWebSocket, openList, statusText, whoAmI, willRetry, type ListView } from '../../docs/guide/examples/client.ts';
 import { listPath, listRoutes, type Item } from '../../docs/guide/examples/lists.ts';
 import { listen } from '../../docs/guide/examples/server.ts';
@@ -91,15 +91,15 @@ describe('the server of its own (server.ts, lists.ts, client.ts)', () => {
 describe('the lists in the demo app, and the API reference uses', () => {
   let app: TestApp;
 
-  async function start(pubsub?: CountingPubSub, more: (rt: Realtime) => Hono<AppEnv>[] = () => []): Promise<TestApp> {
-    app = await startApp({}, { routes: (rt) => [listRoutes(rt), ...more(rt)], ...(pubsub ? { pubsub } : {}) });
+  async function start(broker?: CountingBroker, more: (rt: Realtime) => Hono<AppEnv>[] = () => []): Promise<TestApp> {
+    app = await startApp({}, { routes: (rt) => [listRoutes(rt), ...more(rt)], ...(broker ? { broker } : {}) });
     cleanup.push(() => app.close());
     return app;
   }
 
   it('mounts through buildApp routes; tour, audit, presence, counting pub/sub', async () => {
-    const pubsub = new CountingPubSub(new MemoryPubSub());
-    await start(pubsub);
+    const broker = new CountingBroker(new MemoryBroker(new MemoryHub()));
+    await start(broker);
     const lines: string[] = [];
     audit(app.rt, lines);
     const one = await TestClient.connect(app.wsUrl(listPath('chores')));
@@ -112,9 +112,11 @@ describe('the lists in the demo app, and the API reference uses', () => {
     expect((await two.next('count')).data).toEqual({ here: 2 });
     expect(members).toHaveLength(2);
     expect(stats.clients).toBe(2);
-    expect(pubsub.published).toBeGreaterThan(0);
+    expect(broker.published).toBeGreaterThan(0);
     expect(await whoIsHere(app.rt.presence, ns.path)).toEqual({ usernames: ['(guest)', '(guest)'], partial: false, count: 2, state: 'ok' });
-    expect(await headIn(app.rt.replay, ns.path, { size: 100, maxAgeMs: 60_000 })).toMatchObject({ seq: 3 });
+    expect(await lastMessages(app.rt, ns.path)).toMatchObject({ quiet: false, data: [expect.anything(), expect.anything(), expect.anything()] });
+    expect(await lastMessages(app.rt, listPath('never-used'))).toEqual({ quiet: true, data: [] });
+    expect(await rawLog(app.rt.broker, ns.path)).toEqual([1, 2, 3]);
 
     const done = await one.request('item-done', { id: 7 });
     expect(done.data).toEqual({ code: 'not_found', error: 'no item 7' });

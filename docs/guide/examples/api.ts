@@ -9,22 +9,33 @@ import {
   buildCtx,
   createSessions,
   DEFAULT_LIMITS,
+  EMPTY_HEAD,
   GUEST_USERNAME,
-  MemoryBus,
+  MemoryBroker,
+  MemoryHub,
   MemoryPresence,
   MemoryPresenceStore,
-  MemoryPubSub,
-  MemoryReplayStore,
   publicCtx,
   Realtime,
+  RedisBroker,
   RedisPresence,
-  RedisPubSub,
-  RedisReplayStore,
   RefusalReason,
   systemCtx,
   WsRefusal,
   type AccessOptions,
   type AppEnv,
+  type BroadcastOptions,
+  type Broker,
+  type BrokerState,
+  type Dependency,
+  type History,
+  type HistoryEntry,
+  type HistoryQuery,
+  type LogEntry,
+  type LogPage,
+  type LogPolicy,
+  type LogRead,
+  type MemoryHubOptions,
   type Conn,
   type Ctx,
   type DrainOptions,
@@ -42,18 +53,13 @@ import {
   type Presence,
   type PresenceResult,
   type PresenceState,
-  type PubSub,
-  type PubSubState,
   type RealtimeEvents,
   type RealtimeEventMap,
   type RealtimeOptions,
   type RealtimeStats,
+  type RedisBrokerOptions,
   type RedisPresenceOptions,
-  type RedisPubSubOptions,
-  type RedisReplayStoreOptions,
   type ReplayHead,
-  type ReplayPolicy,
-  type ReplayStore,
   type SessionOptions,
   type Sessions,
   type SessionUser,
@@ -101,7 +107,9 @@ export function ctxExamples(): { alice: Ctx; guest: Ctx; system: Ctx; shown: Pub
 /** What a handler (or a REST route, through `rt.registry`) can do with a namespace. */
 export async function tour(ns: Namespace, clientId: string): Promise<{ members: Member[]; stats: NamespaceStats }> {
   await ns.send(clientId, 'hello', { path: ns.path, pattern: ns.pattern, params: ns.params }); // one client, on any instance
-  await ns.broadcast('count', { here: ns.size }, { except: clientId }); // everyone else, on every instance
+  await ns.broadcast('count', { here: ns.size }, { except: clientId }); // everyone else, on every instance: true once out
+  const typing: BroadcastOptions = { except: clientId, volatile: true }; // no seq, not logged, may be dropped
+  void ns.broadcast('typing', { clientId }, typing);
   const members = ns.members(); // this instance's clients: { clientId, username, connectedAt }
   const ctx = ns.ctxOf(clientId); // a local client's ctx
   if (ctx && ns.size === 0) ns.removeIfEmpty();
@@ -111,7 +119,7 @@ export async function tour(ns: Namespace, clientId: string): Promise<{ members: 
 
 // #region realtime
 export function realtimeTour(rt: Realtime, path: string): RealtimeStats {
-  void rt.broadcast(path, 'notice', { text: 'maintenance at 22:00' }); // every instance; false if unsequenced
+  void rt.broadcast(path, 'notice', { text: 'maintenance at 22:00' }); // every instance; false if the broker could not take it
   rt.removeNamespace(path); // only if empty here: returns whether it was removed
   rt.removeNamespace(path, { removeIfEmpty: false }); // closes its clients here with 4410
   void rt.removeNamespaceEverywhere(path); // the same on every instance hosting it
@@ -119,7 +127,9 @@ export function realtimeTour(rt: Realtime, path: string): RealtimeStats {
   for (const ns of registry.list()) rt.log.info({ path: ns.path, clients: ns.size }, 'hosted');
   registry.on('delete', (ns) => rt.log.info({ path: ns.path }, 'namespace removed'));
   rt.onClose(async () => {}); // closes an app resource (a database pool) with rt.close()
-  return rt.stats(); // { instanceId, pubsub, replay, presence, namespaces, clients, list }
+  const pool: Dependency = { name: 'orders database', state: () => 'ok' };
+  rt.dependsOn(pool); // /ready is 503 naming it while its state is not 'ok'
+  return rt.stats(); // { instanceId, broker, presence, namespaces, clients, list }
 }
 // #endregion
 
@@ -127,18 +137,19 @@ export function realtimeTour(rt: Realtime, path: string): RealtimeStats {
 export function tunedRealtime(app: Hono<AppEnv>): Realtime {
   // Each limit left out keeps its default (DEFAULT_LIMITS); docs/limits.md explains them.
   const limits: Partial<Limits> = { messageRate: DEFAULT_LIMITS.messageRate / 4, maxPayload: 16 * 1024 };
-  const options: RealtimeOptions = { logger, limits, unsubscribeDelayMs: 2000, channelPrefix: 'myapp:' };
+  const options: RealtimeOptions = { logger, limits, unsubscribeDelayMs: 2000 };
   return new Realtime(app, options);
 }
 // #endregion
 
 // #region in-process
-/** Two instances in one process (tests, a local cluster): one bus and one presence store stand for Redis. */
+/** Two instances in one process (tests, a local cluster): one hub and one presence store stand for Redis. */
 export function twoInstances(): [Realtime, Realtime] {
-  const bus = new MemoryBus();
+  // The logs outlive namespaces: bounded by count and bytes (least recently written forgotten first).
+  const bounds: MemoryHubOptions = { maxLogs: 10_000, maxBytes: 64 * 1024 * 1024 };
+  const hub = new MemoryHub(bounds);
   const presence = new MemoryPresenceStore();
-  const make = () =>
-    new Realtime(new Hono<AppEnv>(), { logger, pubsub: new MemoryPubSub(bus), presence: new MemoryPresence(presence), replay: new MemoryReplayStore() });
+  const make = () => new Realtime(new Hono<AppEnv>(), { logger, broker: new MemoryBroker(hub), presence: new MemoryPresence(presence) });
   return [make(), make()];
 }
 // #endregion
@@ -147,17 +158,9 @@ export function twoInstances(): [Realtime, Realtime] {
 /** One instance of several: the same Redis URL and prefix on every one. */
 export function onRedis(app: Hono<AppEnv>, url: string, prefix = 'hns:'): Realtime {
   const instanceId = crypto.randomUUID();
-  const pubsub: RedisPubSubOptions = { url, logger, connectionName: `${prefix}${instanceId}` }; // :pub and :sub
+  const broker: RedisBrokerOptions = { url, prefix, logger, connectionName: `${prefix}${instanceId}` }; // :broker and :subscriber
   const presence: RedisPresenceOptions = { url, prefix, instanceId, ttlMs: 15_000, logger };
-  const replay: RedisReplayStoreOptions = { url, prefix, logger, connectionName: `${prefix}${instanceId}:replay` };
-  return new Realtime(app, {
-    logger,
-    instanceId,
-    channelPrefix: prefix,
-    pubsub: new RedisPubSub(pubsub),
-    presence: new RedisPresence(presence),
-    replay: new RedisReplayStore(replay),
-  });
+  return new Realtime(app, { logger, instanceId, broker: new RedisBroker(broker), presence: new RedisPresence(presence) });
 }
 // #endregion
 
@@ -171,28 +174,41 @@ export async function whoIsHere(presence: Presence, path: string) {
 }
 // #endregion
 
-// #region pubsub
-/** A PubSub is channels and bytes only: this one wraps another and counts what passes. */
-export class CountingPubSub implements PubSub {
+// #region broker
+/** A broker deals in namespace paths and bytes only: this one wraps another and counts what passes. */
+export class CountingBroker implements Broker {
   published = 0;
-  constructor(readonly inner: PubSub) {}
+  constructor(readonly inner: Broker) {}
   get kind(): string {
-    return `counting ${this.inner.kind}`;
+    return this.inner.kind;
   }
-  subscribe(channel: string, handler: PayloadHandler): Promise<void> {
-    return this.inner.subscribe(channel, handler);
+  subscribe(path: string, handler: PayloadHandler): Promise<void> {
+    return this.inner.subscribe(path, handler);
   }
-  unsubscribe(channel: string): Promise<void> {
-    return this.inner.unsubscribe(channel);
+  unsubscribe(path: string): Promise<void> {
+    return this.inner.unsubscribe(path);
   }
-  publish(channel: string, payload: Buffer): Promise<void> {
+  publish(path: string, payload: Buffer): Promise<void> {
     this.published++;
-    return this.inner.publish(channel, payload);
+    return this.inner.publish(path, payload);
   }
-  state(): PubSubState {
+  append(path: string, header: string, body: Buffer, policy: LogPolicy): Promise<ReplayHead> {
+    this.published++; // sequenced, logged and published in one step
+    return this.inner.append(path, header, body, policy);
+  }
+  head(path: string): Promise<ReplayHead> {
+    return this.inner.head(path); // EMPTY_HEAD ({ seq: 0, epoch: '' }) if it never broadcast: reads create nothing
+  }
+  since(path: string, since: number, epoch: string, policy: LogPolicy): Promise<LogRead> {
+    return this.inner.since(path, since, epoch, policy); // all or nothing: { ok: false } is a gap
+  }
+  history(path: string, query: HistoryQuery, policy: LogPolicy): Promise<LogPage> {
+    return this.inner.history(path, query, policy);
+  }
+  state(): BrokerState {
     return this.inner.state();
   }
-  onStateChange(listener: (state: PubSubState) => void): void {
+  onStateChange(listener: (state: BrokerState) => void): void {
     this.inner.onStateChange(listener);
   }
   close(): Promise<void> {
@@ -236,10 +252,25 @@ export async function whoIs(sessions: Sessions, token: string | undefined): Prom
 }
 // #endregion
 
-// #region replay-store
-/** Where a namespace's sequence stands, asked of a store directly (rt.replayHead(path) does it by the path's route). */
-export function headIn(store: ReplayStore, path: string, policy: ReplayPolicy = { size: 200, maxAgeMs: 300_000 }): Promise<ReplayHead> {
-  return store.head(path, policy); // { seq, epoch }: seq 0 in a new epoch if the path never broadcast
+// #region log
+/** A namespace's log, read through the realtime server (which knows the path's policy by its route). */
+export async function lastMessages(rt: Realtime, path: string): Promise<{ quiet: boolean; data: unknown[] }> {
+  const head = await rt.replayHead(path); // { seq, epoch }; undefined if the namespace has no replay
+  const quiet = head?.epoch === EMPTY_HEAD.epoch; // it never broadcast (or its log is gone): { seq: 0, epoch: '' }
+  const page: History | undefined = await rt.history(path, { limit: 20 }); // the newest 20, oldest first, with their head
+  const first = page?.entries[0];
+  const older: HistoryQuery = { before: first?.seq ?? 1, limit: 20 }; // the 20 before those
+  const previous = first ? await rt.history(path, older) : undefined;
+  const data = (e: HistoryEntry) => e.data; // also e.seq, e.at (ms), e.type
+  return { quiet, data: [...(previous?.entries ?? []), ...(page?.entries ?? [])].map(data) };
+}
+
+/** The broker's log directly: raw entries as published (an envelope line, then the frame). */
+export async function rawLog(broker: Broker, path: string): Promise<number[]> {
+  const policy: LogPolicy = { size: 200, maxAgeMs: 300_000 }; // the namespace's replay option, after defaults
+  const read: LogRead = await broker.since(path, 0, '', policy);
+  const entries: LogEntry[] = read.ok ? read.entries : [];
+  return entries.map((e) => e.seq);
 }
 // #endregion
 

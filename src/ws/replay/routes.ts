@@ -1,6 +1,6 @@
 import type { Hono } from 'hono';
 import { PatternRouter } from 'hono/router/pattern-router';
-import type { ReplayPolicy } from './types.ts';
+import type { LogPolicy as ReplayPolicy } from '../broker/types.ts';
 
 /** Where Hono keeps the original handler of a route mounted from a sub-app with its own onError. */
 const COMPOSED_HANDLER = '__COMPOSED_HANDLER';

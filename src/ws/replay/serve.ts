@@ -7,25 +7,27 @@ import { z } from 'zod';
 import type { Logger } from '../../log.ts';
 import { ErrorCode } from '../codes.ts';
 import { unwrapEnvelope } from '../envelope.ts';
-import type { Namespace, NamespaceReplay } from '../namespace.ts';
+import type { Broker } from '../broker/types.ts';
+import type { Namespace } from '../namespace.ts';
 import { encodeError, encodeFrame } from '../protocol.ts';
 import { headOf, markReplayed, skipFrame } from './frame.ts';
 import type { ReplayHead } from './types.ts';
 
 const SyncData = z.object({
   since: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  // '' : the client read an empty head (the namespace had not broadcast yet).
   epoch: z.string().max(64),
 });
 
 /**
- * The namespace's head for `welcome`; null when the store cannot be read (the client then resyncs).
+ * The namespace's head for `welcome`; null when the log cannot be read (the client then resyncs).
  * `log` is called only for a line to write (a connection builds its logger on demand).
  */
-export async function welcomeHead(path: string, replay: NamespaceReplay, log: () => Logger): Promise<ReplayHead | null> {
+export async function welcomeHead(path: string, broker: Broker, log: () => Logger): Promise<ReplayHead | null> {
   try {
-    return await replay.store.head(path, replay.policy);
+    return await broker.head(path);
   } catch (err) {
-    log().warn({ err: String(err), path }, 'replay store unavailable: welcome without seq');
+    log().debug({ err: String(err), path }, 'broker unavailable: welcome without seq');
     return null;
   }
 }
@@ -37,6 +39,7 @@ export async function welcomeHead(path: string, replay: NamespaceReplay, log: ()
  * Never a part of what is missing: all or nothing. Returns which it was (undefined for a refused sync).
  */
 export async function serveSync(
+  broker: Broker,
   ns: Namespace,
   clientId: string,
   data: unknown,
@@ -44,8 +47,8 @@ export async function serveSync(
   send: (frame: Buffer) => void,
   log: () => Logger,
 ): Promise<'served' | 'gap' | undefined> {
-  const replay = ns.replay;
-  if (!replay) {
+  const policy = ns.log;
+  if (!policy) {
     send(encodeError(ErrorCode.UNKNOWN_TYPE, 'this namespace does not replay: "sync" is not available', id));
     return undefined;
   }
@@ -59,11 +62,11 @@ export async function serveSync(
   let frames: Buffer[] | null = null;
   let head: ReplayHead | null = null;
   try {
-    const read = await replay.store.since(ns.path, since, epoch, replay.policy);
+    const read = await broker.since(ns.path, since, epoch, policy);
     head = read.head;
-    if (read.ok) frames = replayFrames(read.envelopes, since, clientId);
+    if (read.ok) frames = replayFrames(read.entries.map((e) => e.envelope), since, clientId);
   } catch (err) {
-    log().warn({ err: String(err), path: ns.path }, 'replay store unavailable: sync answered with gap');
+    log().debug({ err: String(err), path: ns.path }, 'broker unavailable: sync answered with gap');
   }
   // Everything from here on is synchronous: nothing can come between the replay and the held frames.
   const held = ns.release(clientId, head);
