@@ -110,4 +110,43 @@ describe('client replay', () => {
     s.receive(m(6));
     expect(seqs()).toEqual([6]);
   });
+
+  it('takes the first epoch of a namespace that had no log when it connected, from seq 1 only', () => {
+    const { client, seqs } = open();
+    welcome(FakeSocket.last, 0, '');
+    const s = FakeSocket.last;
+    s.receive(m(1));
+    s.receive(m(2));
+    expect(seqs()).toEqual([1, 2]);
+    expect(client.position).toEqual({ seq: 2, epoch: E });
+    expect(s.sent).toEqual([]);
+
+    const late = open();
+    welcome(FakeSocket.last, 0, '');
+    const t = FakeSocket.last;
+    t.receive(m(3));
+    expect(late.seqs()).toEqual([]);
+    expect(t.sent).toEqual([{ type: 'sync', data: { since: 0, epoch: '' } }]);
+    t.receive(m(1, { replayed: true }));
+    t.receive(m(2, { replayed: true }));
+    t.receive(m(3, { replayed: true }));
+    t.receive({ type: 'synced', data: { seq: 3, epoch: E } });
+    expect(late.seqs()).toEqual([1, 2, 3]);
+  });
+
+  it('syncs when the server tells it a head it has not reached, or another epoch; not when it is there', () => {
+    const { seqs } = open();
+    welcome(FakeSocket.last, 2);
+    const s = FakeSocket.last;
+    s.receive({ type: 'head', data: { seq: 2, epoch: E } });
+    expect(s.sent).toEqual([]);
+    s.receive({ type: 'head', data: { seq: 4, epoch: E } });
+    expect(s.sent).toEqual([{ type: 'sync', data: { since: 2, epoch: E } }]);
+    s.receive(m(3, { replayed: true }));
+    s.receive(m(4, { replayed: true }));
+    s.receive({ type: 'synced', data: { seq: 4, epoch: E } });
+    expect(seqs()).toEqual([3, 4]);
+    s.receive({ type: 'head', data: { seq: 0, epoch: '' } });
+    expect(s.sent.at(-1)).toEqual({ type: 'sync', data: { since: 4, epoch: E } });
+  });
 });
