@@ -138,9 +138,9 @@ export function bubblemapRoutes(rt: Realtime, { store, log }: BubblemapOptions) 
           const username = ctx.username;
           const may = (bubble: Bubble) => mayChangeBubble(ctx, bubble);
           const now = new Date().toISOString();
-          // Broadcasts are not awaited: they never reject, and this connection's next message need
-          // not wait for the bus (they get their seqs in the order they were issued). One the replay
-          // store cannot number reaches nobody (logged): clients get the change at their next resync.
+          // Broadcasts are not awaited: they never reject, and the framework holds the ack until
+          // each is sequenced and published (an `unavailable` error instead if one could not be:
+          // the change is stored, and clients get it at their next resync).
           switch (message.type) {
             case 'bubble-create': {
               const bubble: Bubble = { id: randomUUID(), ...message.data, createdBy: username, createdAt: now, updatedAt: now };
