@@ -97,6 +97,8 @@ function openRoom(name) {
       void loadRooms();
     }));
   }
+  // Joins and leaves are volatile (never replayed): after a reconnect the members are read again.
+  client.onReconnect(mine(() => void refreshMembers(room)));
   showStatus(client.status, {});
 }
 
@@ -118,6 +120,18 @@ async function resync(room) {
   } catch (err) {
     if (current === room) $('notice').textContent = `Could not load the room: ${err.message}`;
     throw err;
+  }
+}
+
+/** Replaces the members from the REST state (what volatile joins and leaves missed meanwhile). */
+async function refreshMembers(room) {
+  try {
+    const state = await api('GET', `/api/1/rooms/${encodeURIComponent(room.name)}`);
+    if (current !== room) return;
+    room.members = new Map(state.members.map((m) => [m.clientId, m]));
+    renderMembers(room);
+  } catch {
+    // The next reconnect or join corrects it.
   }
 }
 
