@@ -3,16 +3,20 @@
  * - the test stops them itself (`kill()`, or the `stop()` of the harness built on this);
  * - the test process exits (normally, by `process.exit`, or on an uncaught exception): an `exit`
  *   hook SIGKILLs every owned child still running and removes every owned directory;
- * - the test process is killed by a signal (vitest stops a fork with SIGTERM, then SIGKILL), which
- *   runs no hook: each child is started through `setpriv --pdeathsig KILL` (util-linux), so the
- *   kernel kills it when its parent dies. `setpriv` execs the command, so the pid is the command's.
- * Without `setpriv` the last case leaves the child running; `pdeathsigAvailable` says which.
+ * - the test process gets SIGTERM, SIGINT or SIGHUP (vitest stops a fork with SIGTERM): a handler
+ *   does the same clean-up, then re-raises the signal when nothing else handles it;
+ * - the test process is SIGKILLed (vitest does so 500 ms after a SIGTERM it ignored), which runs
+ *   nothing: each child is started through `setpriv --pdeathsig KILL` (util-linux), so the kernel
+ *   kills it when its parent dies. `setpriv` execs the command, so the pid is the command's.
+ *   Without `setpriv` (`pdeathsigAvailable`) this case leaves the child running, and in any case
+ *   its directory stays.
  */
 import { spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 
 /** How a child ended: an exit code, or the signal that killed it. */
 export interface Exit {
@@ -39,13 +43,24 @@ const children = new Set<ChildProcess>();
 const dirs = new Set<string>();
 let hooked = false;
 
+function cleanUp(): void {
+  for (const child of children) child.kill('SIGKILL');
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  dirs.clear();
+}
+
 function hookExit(): void {
   if (hooked) return;
   hooked = true;
-  process.on('exit', function killOwnedChildren() {
-    for (const child of children) child.kill('SIGKILL');
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  });
+  process.on('exit', cleanUp);
+  // A signal ends the process without the exit hook (vitest stops its forks with SIGTERM). Clean
+  // up, then, if nobody else handles the signal, re-raise it for the default action.
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(signal, function cleanUpOnSignal() {
+      cleanUp();
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    });
+  }
 }
 
 /**
@@ -127,4 +142,20 @@ export function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Calls `check` every `intervalMs` (default 25) until it returns something other than a string
+ * (a string is why not yet), and resolves with that; rejects after `timeoutMs` with the last
+ * reason, or at once with whatever `check` throws. For states of other processes (a server up, a
+ * cluster agreed), which no event announces.
+ */
+export async function pollUntil<T>(what: string, timeoutMs: number, check: () => Promise<T | string>, intervalMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const result = await check();
+    if (typeof result !== 'string') return result;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms (${result})`);
+    await delay(intervalMs);
+  }
 }

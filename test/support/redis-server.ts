@@ -12,9 +12,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { Redis, ReplyError } from 'ioredis';
-import { freePort, ownedTempDir, spawnOwned, type Exit, type OwnedProcess } from './owned-process.ts';
+import { freePort, ownedTempDir, pollUntil, spawnOwned, type Exit, type OwnedProcess } from './owned-process.ts';
 
 function versionOf(binary: string): string | undefined {
   const out = spawnSync(binary, ['--version'], { encoding: 'utf8' });
@@ -109,21 +108,17 @@ export class RedisProcess {
     args.push('--logfile', join(this.dir, 'redis.log'), '--daemonize', 'no', '--enable-debug-command', 'local', ...this.#args);
     const proc = spawnOwned('redis-server', args, { stdio: 'ignore', cwd: this.dir });
     this.#proc = proc;
-    const deadline = Date.now() + this.#startTimeoutMs;
     let exit: Exit | undefined;
     void proc.exited.then((e) => (exit = e));
-    for (;;) {
-      if (exit) throw new RedisStartError(this.port, `exited with ${exit.code ?? exit.signal} before answering PING`, this.log());
-      if (Date.now() > deadline) {
-        await proc.kill();
-        throw new RedisStartError(this.port, `did not answer PING within ${this.#startTimeoutMs} ms`, this.log());
-      }
-      try {
-        if ((await redisCommand(this.port, 'PING')) === 'PONG') return;
-      } catch {
-        // Not listening yet: a start takes a few ms; polling is the only signal another process gives.
-      }
-      await delay(10);
+    try {
+      await pollUntil(`redis-server on port ${this.port} answering PING`, this.#startTimeoutMs, async () => {
+        if (exit) throw new RedisStartError(this.port, `exited with ${exit.code ?? exit.signal} before answering PING`, this.log());
+        // Not listening yet: a start takes a few ms, and another process tells nothing but this.
+        return (await redisCommand(this.port, 'PING').catch((err: Error) => err.message)) === 'PONG' || 'no PONG yet';
+      }, 10);
+    } catch (err) {
+      await proc.kill();
+      throw err instanceof RedisStartError ? err : new RedisStartError(this.port, (err as Error).message, this.log());
     }
   }
 
