@@ -6,9 +6,9 @@ export type { IncomingMessage, MessageSchemas, NamespaceDefinition } from './def
 export { MessageError } from './message-error.ts';
 export { Namespace, type Member, type NamespaceStats } from './namespace.ts';
 export { NamespaceChannels } from './channels.ts';
-export { MemoryPresence, MemoryPresenceStore } from './presence/memory.ts';
+export { MemoryPresence, MemoryPresenceStore, type MemoryPresenceOptions } from './presence/memory.ts';
 export { RedisPresence, type RedisPresenceOptions } from './presence/redis.ts';
-export type { Presence, PresenceResult, PresenceState } from './presence/types.ts';
+export type { Presence, PresenceAddOptions, PresenceEntry, PresenceResult, PresenceState } from './presence/types.ts';
 export { MemoryBus, MemoryPubSub } from './pubsub/memory.ts';
 export { RedisPubSub, type RedisPubSubOptions } from './pubsub/redis.ts';
 export type { PayloadHandler, PubSub, PubSubState } from './pubsub/types.ts';
