@@ -52,7 +52,7 @@ const Env = z.object({
   COOKIE_SECURE: bool.default(false),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
   REDIS_PREFIX: z.string().min(1).max(64).default('hns:'),
-  PRESENCE_TTL_MS: int(300, 600_000).default(15_000),
+  PRESENCE_TTL_MS: int(300, 600_000).default(10_000),
   UNSUBSCRIBE_DELAY_MS: int(0, 600_000).default(2000),
   // Protective limits: docs/limits.md explains each one, its code and values for a public server.
   WS_MAX_PAYLOAD: int(128, 16 * 1024 * 1024).default(L.maxPayload),
@@ -103,7 +103,7 @@ export interface Config {
   cookieSecure: boolean;
   redisUrl: string | undefined;
   redisPrefix: string;
-  /** How long a dead instance's members still count in presence (refreshed every third of it). */
+  /** Within how long of its death a dead instance's members are gone from presence and reported as ghosts. */
   presenceTtlMs: number;
   /** How long a removed namespace keeps its bus subscription (churn without thrashing). */
   unsubscribeDelayMs: number;

@@ -6,9 +6,9 @@ export type { IncomingMessage, MessageSchemas, NamespaceDefinition } from './def
 export { MessageError } from './message-error.ts';
 export { Namespace, type BroadcastOptions, type Member, type NamespaceStats } from './namespace.ts';
 export { NamespaceChannels } from './channels.ts';
-export { MemoryPresence, MemoryPresenceStore } from './presence/memory.ts';
+export { MemoryPresence, MemoryPresenceStore, type MemoryPresenceOptions } from './presence/memory.ts';
 export { RedisPresence, type RedisPresenceOptions } from './presence/redis.ts';
-export type { Presence, PresenceResult, PresenceState } from './presence/types.ts';
+export type { Presence, PresenceAddOptions, PresenceEntry, PresenceResult, PresenceState } from './presence/types.ts';
 export { MemoryBroker, MemoryHub, type MemoryHubOptions } from './broker/memory.ts';
 export { RedisBroker, type RedisBrokerOptions } from './broker/redis.ts';
 export { EMPTY_HEAD, type Broker, type BrokerState, type HistoryQuery, type LogEntry, type LogPage, type LogPolicy, type LogRead, type PayloadHandler } from './broker/types.ts';

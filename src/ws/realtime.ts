@@ -182,7 +182,7 @@ export class Realtime {
         const ns = this.registry.getOrCreate(path, () => new Namespace(path, conn.pattern, conn.params, this.#nsHost, conn.log));
         ns.add(conn);
         const member = { clientId: conn.clientId, username: conn.ctx.username, connectedAt: conn.connectedAt };
-        return { ns, ready: Promise.all([this.channels.want(path), this.presence.add(path, member)]).then(() => {}) };
+        return { ns, ready: Promise.all([this.channels.want(path), this.presence.add(path, member, conn.ctx)]).then(() => {}) };
       },
       leave: (ns, clientId) => {
         ns.delete(clientId);

@@ -4,10 +4,28 @@
  * in Node, and the API reference's short uses.
  */
 import WebSocket from 'ws';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { RealtimeClient, Status } from '../../src/client/index.ts';
-import { MemoryBroker, MemoryHub, type AppEnv, type Realtime } from '../../src/ws/index.ts';
-import { audit, CountingBroker, ctxExamples, lastMessages, openUnless, rawLog, realtimeTour, sessionsFor, stop, tour, tunedRealtime, twoInstances, whoIs, whoIsHere } from '../../docs/guide/examples/api.ts';
+import { buildCtx, MemoryBroker, MemoryHub, type AppEnv, type Realtime } from '../../src/ws/index.ts';
+import {
+  audit,
+  CountingBroker,
+  ctxExamples,
+  lastMessages,
+  openUnless,
+  presencePair,
+  rawLog,
+  realtimeTour,
+  rejoin,
+  sessionsFor,
+  stop,
+  tour,
+  tunedRealtime,
+  twoInstances,
+  watchPresence,
+  whoIs,
+  whoIsHere,
+} from '../../docs/guide/examples/api.ts';
 import { addItem, delays, errorText, loggingWebSocket, ManualNetwork, nodeWebSocket, openList, statusText, whoAmI, willRetry, type ListView } from '../../docs/guide/examples/client.ts';
 import { listPath, listRoutes, type Item } from '../../docs/guide/examples/lists.ts';
 import { listen } from '../../docs/guide/examples/server.ts';
@@ -162,6 +180,26 @@ describe('the lists in the demo app, and the API reference uses', () => {
     const sessions = sessionsFor(TEST_SECRET);
     expect(await whoIs(sessions, 'not-a-token')).toBe('(guest)');
     expect(whoAmI(null)).toBe('not connected yet');
+  });
+
+  it('reports the members of a cut-off instance once, a rejoin never, and the instance back', async () => {
+    const { store, a, b } = presencePair(400);
+    cleanup.push(() => a.close(), () => b.close());
+    const seenByA: string[] = [];
+    const seenByB: string[] = [];
+    watchPresence(a, seenByA);
+    watchPresence(b, seenByB);
+    const ctx = buildCtx(null, '10.0.0.1');
+    const member = (clientId: string) => ({ clientId, username: ctx.username, connectedAt: Date.now() });
+    await a.add('/rooms/x', member('x1'), ctx);
+    await a.add('/rooms/x', member('x2'), ctx);
+    await b.add('/rooms/x', member('y1'), ctx);
+    await rejoin(b, '/rooms/x', member('x2-again'), ctx, 'x2');
+    store.cut(a);
+    await vi.waitFor(() => expect(seenByB).toEqual(['(guest) (x1) left /rooms/x with its instance']), { timeout: 5000, interval: 20 });
+    await a.remove('/rooms/x', 'x2'); // a sees x2's old socket close
+    store.restore(a);
+    await vi.waitFor(() => expect(seenByA).toEqual(['presence degraded', 'presence ok', '1 back in /rooms/x']), { timeout: 5000, interval: 20 });
   });
 
   it('runs the client over a logging WebSocket and a manual network', async () => {

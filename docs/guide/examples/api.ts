@@ -50,7 +50,10 @@ import {
   type OnCreateFn,
   type PublicCtx,
   type PayloadHandler,
+  type MemoryPresenceOptions,
   type Presence,
+  type PresenceAddOptions,
+  type PresenceEntry,
   type PresenceResult,
   type PresenceState,
   type RealtimeEvents,
@@ -159,7 +162,7 @@ export function twoInstances(): [Realtime, Realtime] {
 export function onRedis(app: Hono<AppEnv>, url: string, prefix = 'hns:'): Realtime {
   const instanceId = crypto.randomUUID();
   const broker: RedisBrokerOptions = { url, prefix, logger, connectionName: `${prefix}${instanceId}` }; // :broker and :subscriber
-  const presence: RedisPresenceOptions = { url, prefix, instanceId, ttlMs: 15_000, logger };
+  const presence: RedisPresenceOptions = { url, prefix, instanceId, ttlMs: 10_000, logger };
   return new Realtime(app, { logger, instanceId, broker: new RedisBroker(broker), presence: new RedisPresence(presence) });
 }
 // #endregion
@@ -171,6 +174,30 @@ export async function whoIsHere(presence: Presence, path: string) {
   const counts = await presence.counts([path]); // many paths in one call (a list of rooms)
   const state: PresenceState = presence.state(); // 'ok' | 'degraded'
   return { usernames: members.map((m) => m.username), partial, count: counts.get(path) ?? 0, state };
+}
+// #endregion
+
+// #region ghosts
+/** Two instances' presence in one process; `store.cut(a)` stands for `a` losing Redis (a crash, if for good). */
+export function presencePair(ttlMs = 10_000): { store: MemoryPresenceStore; a: MemoryPresence; b: MemoryPresence } {
+  const store = new MemoryPresenceStore();
+  const options: MemoryPresenceOptions = { ttlMs, logger };
+  return { store, a: new MemoryPresence(store, options), b: new MemoryPresence(store, options) };
+}
+
+/** Members a dead instance left (each reported by one survivor only), and this instance's back after an outage. */
+export function watchPresence(presence: Presence, lines: string[]): void {
+  presence.onGhosts((path, ghosts: PresenceEntry[]) => {
+    for (const { member, ctx } of ghosts) lines.push(`${ctx.username} (${member.clientId}) left ${path} with its instance`);
+  });
+  presence.onRestored((path, restored) => lines.push(`${restored.length} back in ${path}`));
+  presence.onStateChange((state) => lines.push(`presence ${state}`));
+}
+
+/** A client back on a new connection takes its old entry over: counted once, never a ghost. */
+export function rejoin(presence: Presence, path: string, member: Member, ctx: Ctx, previousClientId: string): Promise<void> {
+  const options: PresenceAddOptions = { replaces: previousClientId };
+  return presence.add(path, member, ctx, options);
 }
 // #endregion
 

@@ -1,13 +1,21 @@
-import type { Member } from '../namespace.ts';
+import type { PresenceEntry } from './types.ts';
+
+/** One of this instance's members, and whether the store is known to hold it (others may have seen it). */
+export interface LocalEntry extends PresenceEntry {
+  confirmed: boolean;
+}
 
 /** This instance's members, per namespace path: what a presence service reports and restores. */
 export class LocalMembers {
-  readonly #byPath = new Map<string, Map<string, Member>>();
+  readonly #byPath = new Map<string, Map<string, LocalEntry>>();
 
-  add(path: string, member: Member): void {
+  /** Adds (or replaces) a member, not yet confirmed; returns its entry. */
+  add(path: string, entry: PresenceEntry): LocalEntry {
     let members = this.#byPath.get(path);
     if (!members) this.#byPath.set(path, (members = new Map()));
-    members.set(member.clientId, member);
+    const local = { ...entry, confirmed: false };
+    members.set(entry.member.clientId, local);
+    return local;
   }
 
   /** Returns how many members `path` has left here. */
@@ -19,7 +27,12 @@ export class LocalMembers {
     return members.size;
   }
 
-  of(path: string): Member[] {
+  /** Whether `entry` is still the one recorded here (not removed or replaced since). */
+  holds(path: string, entry: LocalEntry): boolean {
+    return this.#byPath.get(path)?.get(entry.member.clientId) === entry;
+  }
+
+  entries(path: string): LocalEntry[] {
     return [...(this.#byPath.get(path)?.values() ?? [])];
   }
 

@@ -1,200 +1,237 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../../log.ts';
 import type { Member } from '../namespace.ts';
-import { closeRedis, connectRedis, whenReady } from '../redis-connection.ts';
-import { LocalMembers } from './local.ts';
-import type { Presence, PresenceResult, PresenceState } from './types.ts';
+import { closeRedis, connectRedis } from '../redis-connection.ts';
+import { InstancePresence } from './instance.ts';
+import { ADD, BEAT, COUNT, LEAVE, LIST_PATHS, LISTED, MEMBERS, REMOVE, REWRITE } from './scripts.ts';
+import { DEFAULT_PRESENCE_TTL_MS, timingOf, userKeyOf, type PathStatus, type PresenceStore, type PresenceTiming, type RefreshReply } from './store.ts';
+import type { PresenceEntry } from './types.ts';
 
 export interface RedisPresenceOptions {
-  url: string;
+  /** `redis://` or `rediss://` URL: presence opens its own connection (`<prefix><instanceId>:presence`) and closes it. */
+  url?: string;
+  /**
+   * Or a connection to use instead (a `Redis`, or a `Cluster`: every command stays in one slot):
+   * the caller made it (fail fast: no offline queue) and closes it.
+   */
+  redis?: Redis | Cluster;
   /** Key prefix shared by all instances (`REDIS_PREFIX`). */
   prefix: string;
   /** This instance's id: letters, digits, `.`, `_`, `-`. */
   instanceId: string;
-  /** How long an instance's members outlive its last refresh (refreshed every third of it). Default 15000. */
+  /**
+   * A dead instance's members are gone from reads, and reported as ghosts, within this many ms
+   * of its death (`PRESENCE_TTL_MS`). Each instance beats every quarter of it. Default 10000.
+   */
   ttlMs?: number;
   logger: Logger;
 }
 
 const INSTANCE_ID = /^[A-Za-z0-9._-]{1,100}$/;
 
+type Reply = [number, string[], number];
+
+/** The scripts, as ioredis defines them on the connection. */
+interface PresenceCommands {
+  hnsPresenceAdd(...args: string[]): Promise<number>;
+  hnsPresenceRemove(...args: string[]): Promise<number>;
+  hnsPresenceBeat(...args: string[]): Promise<Reply>;
+  hnsPresenceRewrite(...args: string[]): Promise<Reply>;
+  hnsPresenceLeave(...args: string[]): Promise<number>;
+  hnsPresenceMembers(key: string): Promise<string[]>;
+  hnsPresenceCount(instances: string, users: string): Promise<number>;
+  hnsPresenceListPaths(key: string, ...argv: string[]): Promise<number>;
+  hnsPresenceListed(key: string): Promise<string[]>;
+}
+
+const STATUS: readonly PathStatus[] = ['ok', 'absent', 'reaped'];
+
 /**
- * Presence in Redis. Each instance keeps, per namespace it has members in, its own hash
- * `<prefix>presence:m:<instance>:<path>` (clientId -> member) and adds itself to the set
- * `<prefix>presence:i:<path>`; both expire `ttlMs` after the last refresh, and a live instance
- * rewrites them every `ttlMs / 3` from its local state. So a killed instance stops counting
- * `ttlMs` after its last refresh, and a live one restores its entries after an outage by itself.
- * Redis key expiry does the forgetting, so member reads compare no clocks. Only the list of paths
- * (`<prefix>presence:paths`, for listing rooms) is scored by the instances' clocks, so skew only
- * makes an emptied path linger a little; its count says 0.
+ * Presence in Redis (standalone or Cluster). Per namespace path, every key shares the hash tag
+ * `{<path>}` (the keys are described in `scripts.ts`), and each operation is one script on that
+ * path's keys; only the instance-wide list of paths is a key of its own, touched by single-key
+ * commands. No command spans two slots.
  */
-export class RedisPresence implements Presence {
+export class RedisPresence extends InstancePresence {
   readonly kind = 'redis';
-  readonly #redis: Redis;
-  readonly #local = new LocalMembers();
-  readonly #prefix: string;
-  readonly #instanceId: string;
-  readonly #ttlMs: number;
-  readonly #log: Logger;
-  readonly #timer: NodeJS.Timeout;
+  readonly #store: RedisPresenceStore;
 
   constructor(options: RedisPresenceOptions) {
-    if (!INSTANCE_ID.test(options.instanceId)) throw new TypeError(`instanceId must match ${INSTANCE_ID} (got "${options.instanceId}")`);
-    this.#ttlMs = options.ttlMs ?? 15_000;
-    if (!Number.isInteger(this.#ttlMs) || this.#ttlMs < 30) throw new TypeError('ttlMs must be a whole number of at least 30');
-    this.#prefix = `${options.prefix}presence:`;
-    this.#instanceId = options.instanceId;
-    this.#log = options.logger;
-    this.#redis = connectRedis(options.url, `${options.prefix}${options.instanceId}:presence`, this.#log);
-    this.#redis.on('ready', () => void this.#refresh());
-    this.#timer = setInterval(() => void this.#refresh(), Math.floor(this.#ttlMs / 3));
-    this.#timer.unref();
+    const store = new RedisPresenceStore(options, timingOf(options.ttlMs ?? DEFAULT_PRESENCE_TTL_MS));
+    super(store, store.timing.ttlMs, options.logger);
+    this.#store = store;
   }
 
-  /** Resolves once the connection is up for the first time (start-up, tests). */
+  /** Resolves once the connection is up (start-up, tests). */
   ready(): Promise<void> {
-    return whenReady(this.#redis);
+    return this.#store.ready();
+  }
+}
+
+/** The Redis side of one instance: the scripts, run on the path's keys. */
+class RedisPresenceStore implements PresenceStore {
+  readonly timing: PresenceTiming;
+  readonly #redis: Redis | Cluster;
+  readonly #commands: PresenceCommands;
+  readonly #owned: boolean;
+  readonly #prefix: string;
+  readonly #me: string;
+  readonly #log: Logger;
+  readonly #listeners: Array<(up: boolean) => void> = [];
+  readonly #onReady = () => this.#emit(true);
+  readonly #onClose = () => this.#emit(false);
+  /**
+   * The list of paths is another key (on a cluster, maybe another node): a failure there is no
+   * failure of the path's own write. The next round lists again; a stale entry runs out.
+   */
+  readonly #listFailed = (err: unknown) => {
+    this.#log.debug({ err: String(err) }, 'presence list of paths not updated');
+    return 0;
+  };
+
+  constructor(options: RedisPresenceOptions, timing: PresenceTiming) {
+    if (!INSTANCE_ID.test(options.instanceId)) throw new TypeError(`instanceId must match ${INSTANCE_ID} (got "${options.instanceId}")`);
+    if ((options.url === undefined) === (options.redis === undefined)) throw new TypeError('RedisPresence takes either url or redis');
+    this.timing = timing;
+    this.#prefix = options.prefix;
+    this.#me = options.instanceId;
+    this.#log = options.logger;
+    this.#owned = options.redis === undefined;
+    this.#redis = options.redis ?? connectRedis(options.url!, `${options.prefix}${options.instanceId}:presence`, this.#log);
+    const scripts = { Add: ADD, Remove: REMOVE, Beat: BEAT, Rewrite: REWRITE, Leave: LEAVE };
+    for (const [name, lua] of Object.entries(scripts)) this.#redis.defineCommand(`hnsPresence${name}`, { lua, numberOfKeys: 4 });
+    this.#redis.defineCommand('hnsPresenceMembers', { lua: MEMBERS, numberOfKeys: 1 });
+    this.#redis.defineCommand('hnsPresenceCount', { lua: COUNT, numberOfKeys: 2 });
+    this.#redis.defineCommand('hnsPresenceListPaths', { lua: LIST_PATHS, numberOfKeys: 1 });
+    this.#redis.defineCommand('hnsPresenceListed', { lua: LISTED, numberOfKeys: 1 });
+    this.#commands = this.#redis as unknown as PresenceCommands;
+    this.#redis.on('ready', this.#onReady);
+    this.#redis.on('close', this.#onClose);
+    this.#redis.on('end', this.#onClose);
   }
 
-  async add(path: string, member: Member): Promise<void> {
-    this.#local.add(path, member);
-    const key = this.#membersKey(path);
-    await this.#run('add', () =>
-      this.#redis
-        .multi()
-        .hset(key, member.clientId, JSON.stringify(member))
-        .pexpire(key, this.#ttlMs)
-        .sadd(this.#instancesKey(path), this.#instanceId)
-        .pexpire(this.#instancesKey(path), this.#ttlMs)
-        .zadd(this.#pathsKey(), Date.now() + this.#ttlMs, path)
-        .pexpire(this.#pathsKey(), this.#ttlMs)
-        .exec(),
-    );
+  ready(): Promise<void> {
+    if (this.connected()) return Promise.resolve();
+    return new Promise((resolve) => this.#redis.once('ready', () => resolve()));
   }
 
-  async remove(path: string, clientId: string): Promise<void> {
-    const left = this.#local.remove(path, clientId);
-    const key = this.#membersKey(path);
-    await this.#run('remove', () =>
-      left > 0 ? this.#redis.hdel(key, clientId) : this.#redis.multi().del(key).srem(this.#instancesKey(path), this.#instanceId).exec(),
-    );
+  async add(path: string, entry: PresenceEntry, options: { replaces: string | undefined; first: boolean; expected: boolean }): Promise<PathStatus> {
+    const [status] = await Promise.all([
+      this.#commands.hnsPresenceAdd(
+        ...this.#pathArgs(path),
+        entry.member.clientId,
+        encodeEntry(entry),
+        options.replaces ?? '',
+        options.expected ? '1' : '0',
+      ),
+      options.first ? this.#list([path]).catch(this.#listFailed) : undefined,
+    ]);
+    return STATUS[status]!;
   }
 
-  async members(path: string): Promise<PresenceResult> {
-    try {
-      const perInstance = await this.#read([path], 'hvals');
-      const members = perInstance.get(path)!.flatMap((values) => (values as string[]).map((v) => JSON.parse(v) as Member));
-      return { members, partial: false };
-    } catch (err) {
-      this.#readFailed(err, 'local members only');
-      return { members: this.#local.of(path), partial: true };
-    }
+  async remove(path: string, clientId: string, last: boolean): Promise<PathStatus> {
+    const [status] = await Promise.all([this.#commands.hnsPresenceRemove(...this.#pathArgs(path), clientId), last ? this.#unlist(path).catch(this.#listFailed) : undefined]);
+    return STATUS[status]!;
+  }
+
+  async beat(path: string): Promise<RefreshReply> {
+    return this.#refreshReply(await this.#commands.hnsPresenceBeat(...this.#pathArgs(path)));
+  }
+
+  async rewrite(path: string, entries: readonly PresenceEntry[]): Promise<RefreshReply> {
+    const pairs = entries.flatMap((e) => [e.member.clientId, encodeEntry(e)]);
+    return this.#refreshReply(await this.#commands.hnsPresenceRewrite(...this.#pathArgs(path), ...pairs));
+  }
+
+  async leave(path: string): Promise<void> {
+    await Promise.all([this.#commands.hnsPresenceLeave(...this.#pathArgs(path)), this.#unlist(path).catch(this.#listFailed)]);
+  }
+
+  async members(path: string): Promise<Member[]> {
+    const entries = await this.#commands.hnsPresenceMembers(this.#key(path, 'i'));
+    return entries.flatMap((raw) => this.#decode(raw)?.member ?? []);
+  }
+
+  count(path: string): Promise<number> {
+    return this.#commands.hnsPresenceCount(this.#key(path, 'i'), this.#key(path, 'u'));
   }
 
   async paths(): Promise<string[]> {
-    try {
-      return await this.#redis.zrangebyscore(this.#pathsKey(), Date.now(), '+inf');
-    } catch (err) {
-      this.#readFailed(err, 'local paths only');
-      return this.#local.paths();
-    }
+    const entries = await this.#commands.hnsPresenceListed(this.#listKey());
+    return [...new Set(entries.map((e) => e.slice(e.indexOf(' ') + 1)))];
   }
 
-  async counts(paths: readonly string[]): Promise<Map<string, number>> {
-    try {
-      const perInstance = await this.#read(paths, 'hlen');
-      return new Map([...perInstance].map(([p, lens]) => [p, (lens as number[]).reduce((a, b) => a + b, 0)]));
-    } catch (err) {
-      this.#readFailed(err, 'local counts only');
-      return new Map(paths.map((p) => [p, this.#local.count(p)]));
-    }
+  async listPaths(paths: readonly string[]): Promise<void> {
+    await this.#list(paths);
   }
 
-  state(): PresenceState {
-    return this.#redis.status === 'ready' ? 'ok' : 'degraded';
+  connected(): boolean {
+    return this.#redis.status === 'ready';
+  }
+
+  onConnection(listener: (up: boolean) => void): void {
+    this.#listeners.push(listener);
   }
 
   async close(): Promise<void> {
-    clearInterval(this.#timer);
-    const paths = this.#local.paths();
-    this.#local.clear();
-    if (paths.length && this.#redis.status === 'ready') {
-      const tx = this.#redis.multi();
-      for (const path of paths) tx.del(this.#membersKey(path)).srem(this.#instancesKey(path), this.#instanceId);
-      await this.#run('close', () => tx.exec());
-    }
-    await closeRedis(this.#redis);
+    this.#redis.off('ready', this.#onReady);
+    this.#redis.off('close', this.#onClose);
+    this.#redis.off('end', this.#onClose);
+    this.#listeners.length = 0;
+    if (!this.#owned) return;
+    await closeRedis(this.#redis as Redis);
   }
 
-  /** For each path, one `command` reply per live instance; forgets instances whose entries expired. */
-  async #read(paths: readonly string[], command: 'hvals' | 'hlen'): Promise<Map<string, unknown[]>> {
-    const sets = await this.#redis.pipeline(paths.map((p) => ['smembers', this.#instancesKey(p)])).exec();
-    const asked: Array<{ path: string; instance: string }> = [];
-    paths.forEach((path, i) => {
-      const [err, ids] = sets![i]!;
-      if (err) throw err;
-      for (const instance of ids as string[]) asked.push({ path, instance });
-    });
-    const replies = asked.length
-      ? await this.#redis.pipeline(asked.map(({ path, instance }) => [command, this.#membersKey(path, instance)])).exec()
-      : [];
-    const out = new Map<string, unknown[]>(paths.map((p) => [p, []]));
-    const expired: Array<{ path: string; instance: string }> = [];
-    asked.forEach((a, i) => {
-      const [err, value] = replies![i]!;
-      if (err) throw err;
-      const empty = Array.isArray(value) ? value.length === 0 : value === 0;
-      if (empty) expired.push(a);
-      else out.get(a.path)!.push(value);
-    });
-    // A member set that lists an instance whose hash is gone: that instance died (or left).
-    if (expired.length) {
-      void this.#run('forget expired', () => this.#redis.pipeline(expired.map(({ path, instance }) => ['srem', this.#instancesKey(path), instance])).exec());
-    }
-    return out;
+  /** KEYS i, u, r, m:<me> of a path, then this instance, deadline and expiry. */
+  #pathArgs(path: string): string[] {
+    const { deadlineMs, expireMs } = this.timing;
+    return [this.#key(path, 'i'), this.#key(path, 'u'), this.#key(path, 'r'), this.#key(path, `m:${this.#me}`), this.#me, String(deadlineMs), String(expireMs)];
   }
 
-  /** Rewrites this instance's entries from local state and pushes their expiry back. */
-  async #refresh(): Promise<void> {
-    const paths = this.#local.paths();
-    if (!paths.length || this.#redis.status !== 'ready') return;
-    const tx = this.#redis.multi();
-    for (const path of paths) {
-      const key = this.#membersKey(path);
-      const fields = this.#local.of(path).flatMap((m) => [m.clientId, JSON.stringify(m)]);
-      tx.del(key).hset(key, ...fields).pexpire(key, this.#ttlMs);
-      tx.sadd(this.#instancesKey(path), this.#instanceId).pexpire(this.#instancesKey(path), this.#ttlMs);
-      tx.zadd(this.#pathsKey(), Date.now() + this.#ttlMs, path);
-    }
-    tx.zremrangebyscore(this.#pathsKey(), '-inf', Date.now()).pexpire(this.#pathsKey(), this.#ttlMs);
-    await this.#run('refresh', () => tx.exec());
+  /** A key of a path: `<prefix>{<path>}:presence:<name>`, so that all of them share the tag `{<path>}`. */
+  #key(path: string, name: string): string {
+    return `${this.#prefix}{${path}}:presence:${name}`;
   }
 
-  /** Logs a failed read: a warning when Redis was up, debug while it is known to be down (no flood). */
-  #readFailed(err: unknown, fallback: string): void {
-    const level = this.#redis.status === 'ready' ? 'warn' : 'debug';
-    this.#log[level]({ err: String(err) }, `presence read failed: ${fallback}`);
+  #listKey(): string {
+    return `${this.#prefix}presence:paths`;
   }
 
-  /** Runs a command; a failure is logged (the next refresh repairs what it missed), never thrown. */
-  async #run(what: string, fn: () => Promise<unknown>): Promise<void> {
+  #list(paths: readonly string[]): Promise<number> {
+    const { ttlMs, expireMs } = this.timing;
+    return this.#commands.hnsPresenceListPaths(this.#listKey(), String(ttlMs), String(expireMs), ...paths.map((p) => `${this.#me} ${p}`));
+  }
+
+  #unlist(path: string): Promise<number> {
+    return this.#redis.zrem(this.#listKey(), `${this.#me} ${path}`);
+  }
+
+  #refreshReply([status, ghosts, next]: Reply): RefreshReply {
+    return {
+      status: STATUS[status]!,
+      ghosts: ghosts.flatMap((raw) => this.#decode(raw) ?? []),
+      nextDeadlineInMs: next < 0 ? undefined : next,
+    };
+  }
+
+  /** An entry as stored; undefined (logged) for one that is not ours to read. */
+  #decode(raw: string): PresenceEntry | undefined {
     try {
-      await fn();
-    } catch (err) {
-      this.#log.debug({ err: String(err) }, `presence ${what} failed`);
+      const { m, c } = JSON.parse(raw) as { m: PresenceEntry['member']; c: PresenceEntry['ctx'] };
+      if (m && typeof m.clientId === 'string' && c) return { member: m, ctx: c };
+    } catch {
+      // fall through
     }
+    this.#log.warn({ raw: raw.slice(0, 200) }, 'presence entry unreadable: skipped');
+    return undefined;
   }
 
-  #membersKey(path: string, instance = this.#instanceId): string {
-    return `${this.#prefix}m:${instance}:${path}`;
+  #emit(up: boolean): void {
+    for (const listener of this.#listeners) listener(up);
   }
+}
 
-  /** Every path with members, scored by when its last refresh runs out (ms; instances' clocks). */
-  #pathsKey(): string {
-    return `${this.#prefix}paths`;
-  }
-
-  #instancesKey(path: string): string {
-    return `${this.#prefix}i:${path}`;
-  }
+/** The stored form of an entry: its user key first, which the scripts count by. */
+function encodeEntry({ member, ctx }: PresenceEntry): string {
+  return JSON.stringify({ k: userKeyOf(member), m: member, c: ctx });
 }
