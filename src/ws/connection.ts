@@ -90,6 +90,11 @@ export class Connection implements Client {
     this.#upgrade = upgrade;
   }
 
+  /** The definition of the namespace route this connection came through. */
+  get definition(): NamespaceDefinition<MessageSchemas> {
+    return this.#route.def;
+  }
+
   /** The namespace's log policy, if it keeps a log. */
   get log(): LogPolicy | undefined {
     return this.#route.log;

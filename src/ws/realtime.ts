@@ -9,6 +9,7 @@ import type { Http2SecureServer, Http2Server } from 'node:http2';
 import { createNodeWebSocket } from '@hono/node-ws';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { newCorrelationId, withCorrelation } from '../correlation.ts';
 import type { Logger } from '../log.ts';
 import { buildCtx } from './ctx.ts';
 import { BroadcastScope } from './broadcast-scope.ts';
@@ -17,12 +18,13 @@ import type { Broker, BrokerState, HistoryQuery, LogPolicy } from './broker/type
 import { Connection, type ConnectionHost, type ConnectionRoute } from './connection.ts';
 import { NamespaceChannels } from './channels.ts';
 import { checkDefinition, replayPolicy, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
+import { MessageError } from './message-error.ts';
 import { RealtimeEvents } from './events.ts';
 import { Fanout, type Target } from './fanout.ts';
 import { encodeFrame } from './protocol.ts';
 import { Namespace, type BroadcastOptions, type NamespaceHost, type NamespaceStats } from './namespace.ts';
 import { MemoryPresence } from './presence/memory.ts';
-import type { Presence, PresenceState } from './presence/types.ts';
+import type { Presence, PresenceEntry, PresenceState } from './presence/types.ts';
 import { ReplayRoutes } from './replay/routes.ts';
 import type { ReplayHead } from './replay/types.ts';
 import { unwrapEnvelope } from './envelope.ts';
@@ -111,6 +113,8 @@ export class Realtime {
   #closed: Promise<void> | undefined;
   readonly #onClose: Array<() => Promise<void>> = [];
   readonly #dependencies: Dependency[] = [];
+  /** The definition each hosted namespace was created from (its handlers, for members it never saw connect here). */
+  readonly #definitions = new WeakMap<Namespace, NamespaceDefinition<MessageSchemas>>();
   readonly #nodeWs: ReturnType<typeof createNodeWebSocket>;
   readonly #fanout: Fanout;
   readonly #replayRoutes: ReplayRoutes;
@@ -179,7 +183,11 @@ export class Realtime {
       join: (conn) => {
         const { path } = conn;
         // Created when the socket opens, not before: a handshake that fails leaves nothing behind.
-        const ns = this.registry.getOrCreate(path, () => new Namespace(path, conn.pattern, conn.params, this.#nsHost, conn.log));
+        const ns = this.registry.getOrCreate(path, () => {
+          const created = new Namespace(path, conn.pattern, conn.params, this.#nsHost, conn.log);
+          this.#definitions.set(created, conn.definition);
+          return created;
+        });
         ns.add(conn);
         const member = { clientId: conn.clientId, username: conn.ctx.username, connectedAt: conn.connectedAt };
         return { ns, ready: Promise.all([this.channels.want(path), this.presence.add(path, member, conn.ctx)]).then(() => {}) };
@@ -196,6 +204,11 @@ export class Realtime {
       events: this.events,
       limits: this.limits,
     };
+    // A dead instance's members leave through the namespace's own onDisconnect, on the one instance
+    // that reaped them; members others took for ghosts while this instance was cut off come back
+    // through onConnect.
+    this.presence.onGhosts((path, ghosts) => this.#ghostsLeft(path, ghosts));
+    this.presence.onRestored((path, restored) => this.#restored(path, restored));
     this.registry.on('create', (ns) => void this.channels.want(ns.path));
     this.registry.on('delete', (ns) => this.channels.release(ns.path));
     let previous = this.broker.state();
@@ -348,6 +361,41 @@ export class Realtime {
       : this.#fanout.publish(path, frame, target, false);
     if (target.to === undefined) BroadcastScope.current()?.track(accepted);
     return accepted;
+  }
+
+  /** Runs the namespace's onDisconnect for members of an instance that died (code 1006: it never closed). */
+  #ghostsLeft(path: string, ghosts: PresenceEntry[]): void {
+    const ns = this.registry.get(path);
+    const def = ns && this.#definitions.get(ns);
+    this.log.info({ path, members: ghosts.length }, 'members of a lost instance left');
+    if (!ns || !def?.onDisconnect) return;
+    for (const { member, ctx } of ghosts) {
+      const conn = { clientId: member.clientId, ctx, code: 1006, reason: 'instance lost' };
+      void withCorrelation(newCorrelationId(), () => this.#runHandler(ns, 'onDisconnect', () => def.onDisconnect!(conn, ns)));
+    }
+  }
+
+  /** Runs onConnect again for local members that other instances had said goodbye to. */
+  #restored(path: string, restored: PresenceEntry[]): void {
+    const ns = this.registry.get(path);
+    const def = ns && this.#definitions.get(ns);
+    this.log.info({ path, members: restored.length }, 'members taken for ghosts are back');
+    if (!ns || !def?.onConnect) return;
+    for (const { member, ctx } of restored) {
+      if (!ns.ctxOf(member.clientId)) continue;
+      void withCorrelation(newCorrelationId(), () => this.#runHandler(ns, 'onConnect', () => def.onConnect!({ clientId: member.clientId, ctx }, ns)));
+    }
+  }
+
+  /** A handler run for no connection of this instance: a throw is logged, never the process's problem. */
+  async #runHandler(ns: Namespace, handler: string, fn: () => unknown): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if (err instanceof MessageError) return;
+      this.log.error({ err, path: ns.path, handler }, `${handler} handler threw`);
+      this.events.emit('handlerError', { ns, handler });
+    }
   }
 
   /** Tells the local clients of a logged namespace where its log stands, so that they sync over a hole. */

@@ -16,23 +16,26 @@ export interface Backend {
   alive: boolean;
 }
 
-/** Round robin over the live instances. */
+/** Round robin over the live instances; a client keeps its home instance while that one lives. */
 export class Balancer {
   #next = 0;
   constructor(readonly backends: Backend[]) {}
 
-  pick(): Backend {
+  /** The next live instance, or `home` while it is alive. */
+  pick(home?: number): Backend {
+    const preferred = home === undefined ? undefined : this.backends[home];
+    if (preferred?.alive) return preferred;
     const live = this.backends.filter((b) => b.alive);
     if (live.length === 0) throw new Error('no live instance');
     return live[this.#next++ % live.length]!;
   }
 
-  /** A WebSocket class whose every socket goes to the instance the balancer picks. */
-  webSocket(): new (url: string) => WebSocketLike {
+  /** A WebSocket class whose every socket goes to `home` while it lives, else where the balancer picks. */
+  webSocket(home?: number): new (url: string) => WebSocketLike {
     const balancer = this;
     return class BalancedWebSocket extends WebSocket {
       constructor(url: string) {
-        const target = new URL(balancer.pick().url);
+        const target = new URL(balancer.pick(home).url);
         const u = new URL(url);
         u.host = target.host;
         super(u.href);
@@ -67,6 +70,12 @@ export class Observer extends EventEmitter {
   readonly #seen = new Set<string>();
   duplicates = 0;
   resyncs = 0;
+  /** The clientId of its first connection. */
+  firstClientId: string | undefined;
+  /** Whether it ever had to reconnect. */
+  reconnected = false;
+  /** `left` notices received, by the clientId that left. */
+  readonly lefts = new Map<string, number>();
   /** Messages accepted before a resync was asked that its state did not hold. */
   readonly resyncMisses: string[] = [];
   readonly client: RealtimeClient;
@@ -75,12 +84,13 @@ export class Observer extends EventEmitter {
     readonly room: string,
     balancer: Balancer,
     accepted: Accepted,
+    /** The instance it connects to while that one lives. */
+    readonly home: number,
   ) {
     super();
-    const first = balancer.pick();
     this.client = connect(roomPath(room), {
-      baseUrl: first.url,
-      WebSocket: balancer.webSocket(),
+      baseUrl: balancer.pick(home).url,
+      WebSocket: balancer.webSocket(home),
       network: null,
       minReconnectDelayMs: 20,
       maxReconnectDelayMs: 300,
@@ -103,6 +113,14 @@ export class Observer extends EventEmitter {
     this.client.on<ChatMessage>('chat', (m) => {
       this.#add(m.id, true);
       this.emit('change');
+    });
+    this.client.on<{ clientId: string }>('left', ({ clientId }) => {
+      this.lefts.set(clientId, (this.lefts.get(clientId) ?? 0) + 1);
+      this.emit('left');
+    });
+    this.client.onStatusChange((status) => {
+      if (status === 'connected') this.firstClientId ??= this.client.welcome?.clientId;
+      if (status === 'reconnecting') this.reconnected = true;
     });
   }
 
@@ -129,20 +147,26 @@ export class WsSender {
   sent = 0;
   #stop = false;
   #loop: Promise<void> | undefined;
+  /** The clientId of its first connection. */
+  firstClientId: string | undefined;
 
   constructor(
     readonly room: string,
     balancer: Balancer,
     readonly accepted: Accepted,
+    readonly home: number,
   ) {
     this.client = connect(roomPath(room), {
-      baseUrl: balancer.pick().url,
-      WebSocket: balancer.webSocket(),
+      baseUrl: balancer.pick(home).url,
+      WebSocket: balancer.webSocket(home),
       network: null,
       minReconnectDelayMs: 20,
       maxReconnectDelayMs: 300,
       requestTimeoutMs: 5000,
       onError: () => {},
+    });
+    this.client.onStatusChange((status) => {
+      if (status === 'connected') this.firstClientId ??= this.client.welcome?.clientId;
     });
   }
 

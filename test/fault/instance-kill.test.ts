@@ -7,7 +7,9 @@ import type { Redis } from 'ioredis';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { adminRedis, deleteKeys, describeRedis, REDIS_URL, uniquePrefix } from '../redis.ts';
 import { startAppProcess, type AppProcess } from '../support/app-process.ts';
-import { expectClean, run } from './scenario.ts';
+import { expectClean, ROOMS, run } from './scenario.ts';
+
+const PRESENCE_TTL_MS = 2000;
 
 let prefix: string;
 let admin: Redis;
@@ -24,7 +26,8 @@ afterEach(async () => {
 
 describeRedis('fault: an instance SIGKILLed mid-stream', () => {
   it('loses nothing accepted, shows nothing twice, and keeps one order', { timeout: 60_000 }, async () => {
-    const started = await Promise.all([0, 1, 2].map(() => startAppProcess({ REDIS_URL, REDIS_PREFIX: prefix })));
+    // A short presence TTL: the dead instance's members must be gone, with one goodbye each, within it.
+    const started = await Promise.all([0, 1, 2].map(() => startAppProcess({ REDIS_URL, REDIS_PREFIX: prefix, PRESENCE_TTL_MS: String(PRESENCE_TTL_MS) })));
     instances.push(...started);
     await Promise.all(started.map((i) => i.ready()));
     const backends = started.map((i) => ({ url: i.url, alive: true }));
@@ -37,6 +40,22 @@ describeRedis('fault: an instance SIGKILLed mid-stream', () => {
         expect(exit.signal).toBe('SIGKILL');
       },
       afterMs: 2500,
+      async after({ observers, ws }) {
+        // No ghosts: every client the dead instance had is gone from presence, and every observer
+        // that stayed connected was told once that each of them left.
+        const deadIn = (room: string) => [...observers, ...ws].filter((c) => c.home === 0 && c.room === room).map((c) => c.firstClientId!);
+        const dead = ROOMS.flatMap(deadIn);
+        expect(dead.length).toBeGreaterThan(0);
+        const stayed = observers.filter((o) => o.home !== 0 && !o.reconnected);
+        expect(stayed.length).toBeGreaterThan(0);
+        const toldAll = (o: (typeof observers)[number]) => deadIn(o.room).every((id) => o.lefts.has(id));
+        await Promise.all(stayed.map((o) => (toldAll(o) ? undefined : new Promise<void>((resolve) => o.on('left', () => toldAll(o) && resolve())))));
+        for (const o of stayed) expect(deadIn(o.room).map((id) => o.lefts.get(id))).toEqual(deadIn(o.room).map(() => 1));
+        for (const room of ROOMS) {
+          const state = (await (await fetch(`${started[1]!.url}/api/1/rooms/${room}`)).json()) as { members: Array<{ clientId: string }> };
+          expect(state.members.filter((m) => dead.includes(m.clientId))).toEqual([]);
+        }
+      },
     });
     expectClean(tallies, expect);
   });

@@ -14,11 +14,14 @@ export interface RunOptions {
   beforeMs?: number;
   afterMs?: number;
   observersPerRoom?: number;
+  /** Runs once the traffic settled, while every client is still connected. */
+  after?(clients: { observers: Observer[]; ws: WsSender[] }): Promise<void>;
 }
 
 export interface RunResult {
   tallies: Tally[];
   senders: { ws: WsSender[]; rest: RestSender[] };
+  observers: Observer[];
 }
 
 export const ROOMS = ['FaultA', 'FaultB'];
@@ -30,8 +33,9 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function run(options: RunOptions): Promise<RunResult> {
   const balancer = new Balancer(options.backends);
   const accepted = new Accepted();
-  const observers = ROOMS.flatMap((room) => Array.from({ length: options.observersPerRoom ?? 3 }, () => new Observer(room, balancer, accepted)));
-  const ws = ROOMS.map((room) => new WsSender(room, balancer, accepted));
+  const homes = options.backends.length;
+  const observers = ROOMS.flatMap((room) => Array.from({ length: options.observersPerRoom ?? 3 }, (_, i) => new Observer(room, balancer, accepted, i % homes)));
+  const ws = ROOMS.map((room, i) => new WsSender(room, balancer, accepted, i % homes));
   const rest = ROOMS.map((room) => new RestSender(room, balancer, accepted));
   try {
     await Promise.all([...observers.map((o) => o.client), ...ws.map((s) => s.client)].map(connected));
@@ -41,12 +45,13 @@ export async function run(options: RunOptions): Promise<RunResult> {
     await pause(options.afterMs ?? 1500);
     await Promise.all([...ws, ...rest].map((s) => s.stop()));
     const tallies = await settle(observers, accepted);
+    await options.after?.({ observers, ws });
     // FAULT_REPORT=1 prints the counts (for the performance and fault notes).
     if (process.env.FAULT_REPORT === '1') {
       const refusals = { ws: ws.map((s) => Object.fromEntries(s.errors)), rest: rest.map((s) => Object.fromEntries(s.statuses)) };
       console.info(`[fault] ${options.name}: ${JSON.stringify({ tallies, refusals })}`);
     }
-    return { tallies, senders: { ws, rest } };
+    return { tallies, senders: { ws, rest }, observers };
   } finally {
     for (const c of [...observers.map((o) => o.client), ...ws.map((s) => s.client)]) c.close();
   }
