@@ -22,14 +22,21 @@ export interface NamespaceDefinition<M extends MessageSchemas = MessageSchemas> 
    * reaches `onMessage` unvalidated.
    */
   messages?: M;
-  /** After `welcome` was sent to the new client. */
+  /**
+   * After `welcome` was sent to the new client; again for a member other instances took for gone
+   * (this instance was cut off from presence past its deadline), once it is back.
+   */
   onConnect?: (conn: Conn, ns: Namespace) => unknown;
   /**
    * For each valid message. If the message has an `id`, the return value is sent back as
    * `{ type: 'ack', data, id }`. Throw `MessageError` to answer an `error` on purpose.
    */
   onMessage?: (msg: Conn & { message: IncomingMessage<M> }, ns: Namespace) => unknown;
-  /** After the client left (its socket is closed), with the close code and reason. */
+  /**
+   * After the client left (its socket is closed), with the close code and reason. Also run, on one
+   * instance hosting the namespace, for each member of an instance that died without closing its
+   * sockets (code 1006, reason `instance lost`), so that goodbyes are said once for them too.
+   */
   onDisconnect?: (conn: Conn & { code: number; reason: string }, ns: Namespace) => unknown;
   /** Remove the namespace when its last local client leaves (the next connect resurrects it). Default true. */
   dropWhenEmpty?: boolean;
