@@ -29,7 +29,7 @@ describe('an app instance in a child process', { timeout: 60_000 }, () => {
     } finally {
       vi.unstubAllEnvs();
     }
-    expect(await (await fetch(`${app.url}/health`)).json()).toMatchObject({ status: 'ok', pubsub: 'ok' });
+    expect(await (await fetch(`${app.url}/health`)).json()).toMatchObject({ status: 'ok', broker: 'ok' });
     expect(app.logs.some((line) => line.port === app!.port)).toBe(true);
     // No npm or shell in between: the pid runs src/app.ts.
     expect(readFileSync(`/proc/${app.pid}/cmdline`, 'utf8').split('\0')).toEqual([process.execPath, '--import', 'tsx', 'src/app.ts', '']);
