@@ -121,6 +121,6 @@ describe('logs', () => {
     for (const l of pubsub.listeners) l('degraded');
     for (const l of pubsub.listeners) l('ok');
     expect(log.find('pubsub connection lost')).toEqual([expect.objectContaining({ level: 40, state: 'degraded', previous: 'ok', pubsub: 'memory' })]);
-    expect(log.find('pubsub connected')).toEqual([expect.objectContaining({ level: 30, state: 'ok' })]);
+    expect(log.find('pubsub reconnected')).toEqual([expect.objectContaining({ level: 30, state: 'ok', previous: 'degraded' })]);
   });
 });

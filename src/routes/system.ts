@@ -17,7 +17,7 @@ export function systemRoutes(rt: Realtime) {
       const pubsub = rt.pubsub.state();
       const presence = rt.presence.state();
       const status = rt.draining ? 'draining' : pubsub === 'ok' && presence === 'ok' ? 'ok' : 'degraded';
-      return c.json({ status, pubsub, presence });
+      return c.json({ status, mode: rt.pubsub.kind, pubsub, presence });
     })
     .get('/ready', (c) => {
       const pubsub = rt.pubsub.state();

@@ -175,10 +175,14 @@ export class Realtime {
     this.registry.on('create', (ns) => void this.channels.want(ns.path));
     this.registry.on('delete', (ns) => this.channels.release(ns.path));
     let previous = this.pubsub.state();
+    let everConnected = previous === 'ok';
     this.pubsub.onStateChange((state) => {
       const line = { pubsub: this.pubsub.kind, state, previous };
-      if (state === 'ok') this.log.info(line, 'pubsub connected');
+      // The first connect is no recovery: it says so without the state it came from.
+      if (state === 'ok' && !everConnected) this.log.info({ pubsub: this.pubsub.kind, state }, 'pubsub connected');
+      else if (state === 'ok') this.log.info(line, 'pubsub reconnected');
       else this.log.warn(line, 'pubsub connection lost');
+      if (state === 'ok') everConnected = true;
       this.events.emit('pubsubState', { state, previous });
       previous = state;
       if (state === 'ok') this.channels.resubscribeAll();
