@@ -23,14 +23,13 @@ export async function api(method, path, body) {
   return json;
 }
 
-/** The message of an error body: `{ error: "..." }`, or a zod failure `{ error: { message: "[issues]" } }`. */
+/**
+ * What to tell the user about an error body `{ error, issues? }` (every REST error has that
+ * shape): the fields' own messages when the input was refused, else the sentence.
+ */
 function explain(json) {
-  if (typeof json.error === 'string') return json.error;
-  try {
-    return JSON.parse(json.error.message)[0].message;
-  } catch {
-    return undefined;
-  }
+  if (Array.isArray(json.issues) && json.issues.length) return json.issues.map((i) => i.message).join('; ');
+  return typeof json.error === 'string' ? json.error : undefined;
 }
 
 export function el(tag, className, text) {

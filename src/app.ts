@@ -36,6 +36,7 @@ import { RedisReplayStore } from './ws/replay/redis.ts';
 import type { ReplayStore } from './ws/replay/types.ts';
 import { Realtime } from './ws/realtime.ts';
 import { WsRefusal } from './ws/refusal.ts';
+import { httpErrorResponse } from './ws/rest.ts';
 import { createSessions, type Sessions } from './ws/session.ts';
 import type { AppEnv } from './ws/types.ts';
 
@@ -111,12 +112,12 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   });
   app.use('/*', serveStatic({ root: PUBLIC_DIR }));
 
-  app.notFound((c) => c.json({ error: 'not found' }, 404));
+  app.notFound((c) => c.json({ error: `no such route: ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {
     if (err instanceof WsRefusal) return rt.refuse(c, err);
-    if (err instanceof HTTPException) return c.json({ error: err.message }, err.status);
+    if (err instanceof HTTPException) return httpErrorResponse(c, err);
     log.error({ err, path: c.req.path, ip: rt.clientIp(c) }, 'request failed');
-    return c.json({ error: 'internal error' }, 500);
+    return c.json({ error: 'the server failed to handle this request (it logged why)' }, 500);
   });
 
   return { app, rt, sessions, history, log, metrics, mapStore };

@@ -4,7 +4,6 @@
  * and `POST /api/1/rooms/:roomName/messages`.
  */
 import { randomUUID } from 'node:crypto';
-import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
@@ -12,6 +11,7 @@ import { access } from '../ws/access.ts';
 import { SYSTEM_USERNAME } from '../ws/ctx.ts';
 import { MessageError } from '../ws/message-error.ts';
 import type { Realtime } from '../ws/realtime.ts';
+import { validate } from '../ws/rest.ts';
 import type { AppEnv } from '../ws/types.ts';
 import { MemoryRoomHistory, type ChatMessage, type RoomHistory } from './room-history.ts';
 
@@ -23,7 +23,7 @@ export const RoomName = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, 'room names are 1-40 letters, digits, _ or -, starting with a letter or digit');
 
 const RoomParams = z.object({ roomName: RoomName });
-const Chat = z.object({ text: z.string().trim().min(1, 'empty message').max(2000) });
+const Chat = z.object({ text: z.string({ error: 'a message needs its text' }).trim().min(1, 'empty message').max(2000) });
 
 export const ROOM_PATTERN = '/api/1/ws/hello-rooms/:roomName';
 const ROOM_PREFIX = '/api/1/ws/hello-rooms/';
@@ -83,7 +83,7 @@ export function roomsRoutes(rt: Realtime, history: RoomHistory = new MemoryRoomH
         .filter((room) => room.members > 0 || (DEFAULT_ROOMS as readonly string[]).includes(room.name));
       return c.json({ rooms });
     })
-    .get('/api/1/rooms/:roomName', zValidator('param', RoomParams), async (c) => {
+    .get('/api/1/rooms/:roomName', validate('param', RoomParams), async (c) => {
       const { roomName } = c.req.valid('param');
       // The seq is read first: every message it counts is in the history read after it (messages
       // newer than it may be there too; the client drops their live copies by seq, the page by id).
@@ -100,8 +100,8 @@ export function roomsRoutes(rt: Realtime, history: RoomHistory = new MemoryRoomH
     })
     .post(
       '/api/1/rooms/:roomName/messages',
-      zValidator('param', RoomParams),
-      zValidator('json', Chat),
+      validate('param', RoomParams),
+      validate('json', Chat),
       async (c) => {
         const { roomName } = c.req.valid('param');
         const username = c.get('session')?.username ?? SYSTEM_USERNAME;

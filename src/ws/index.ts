@@ -15,6 +15,7 @@ export type { PayloadHandler, PubSub, PubSubState } from './pubsub/types.ts';
 export { RealtimeEvents, type RealtimeEventMap } from './events.ts';
 export { Realtime, type RealtimeOptions, type RealtimeStats } from './realtime.ts';
 export { RefusalReason, WsRefusal } from './refusal.ts';
+export { httpErrorResponse, validate, type RestError, type RestIssue } from './rest.ts';
 export { MemoryReplayStore } from './replay/memory.ts';
 export { RedisReplayStore, type RedisReplayStoreOptions } from './replay/redis.ts';
 export type { ReplayHead, ReplayPolicy, ReplayStore } from './replay/types.ts';

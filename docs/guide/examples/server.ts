@@ -7,7 +7,7 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { pino } from 'pino';
-import { createSessions, Realtime, WsRefusal, type AppEnv } from '../../../src/ws/index.ts';
+import { createSessions, httpErrorResponse, Realtime, WsRefusal, type AppEnv } from '../../../src/ws/index.ts';
 import { listRoutes } from './lists.ts';
 
 // #region compose
@@ -28,7 +28,7 @@ export function createServer(options: { secret: string; userRoles?: Record<strin
   });
   app.onError((err, c) => {
     if (err instanceof WsRefusal) return rt.refuse(c, err); // 44xx close, or 503/429 to retry
-    if (err instanceof HTTPException) return c.json({ error: err.message }, err.status);
+    if (err instanceof HTTPException) return httpErrorResponse(c, err); // { error: '...' }, as validate() answers
     return c.json({ error: 'internal error' }, 500);
   });
   return { app, rt, sessions };
