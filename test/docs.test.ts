@@ -69,6 +69,10 @@ describe('the snippet check', () => {
     expect(fixture(block('', 'x()', ''), {})).toEqual(['docs/page.md:3: code block without a language']);
   });
 
+  it('accepts a ts block marked as a step (test/guide/steps.test.ts carries it out)', () => {
+    expect(fixture(block('<!-- step: add-import -->', "import { x } from './x.ts';"), {})).toEqual([]);
+  });
+
   it('exempts shell, nginx, JSON and text blocks', () => {
     for (const lang of ['sh', 'nginx', 'json', 'text']) expect(fixture(block('', 'anything', lang), {})).toEqual([]);
   });
