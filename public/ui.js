@@ -8,7 +8,7 @@ const STATUS_TEXT = {
   connected: 'Connected',
   reconnecting: 'Reconnecting…',
   disconnected: 'Disconnected',
-  rejected: 'Rejected',
+  rejected: 'Refused',
 };
 
 /** Fetches JSON; throws an Error with the server's own explanation on a non-2xx answer. */
@@ -43,15 +43,16 @@ export function show(section, visible) {
   $(section).hidden = !visible;
 }
 
-export function setStatus(status, text) {
+/** Sets the badge: a word or two (the page says more where it has room); `title`, the detail on hover. */
+export function setStatus(status, text, title = '') {
   const badge = $('status');
   badge.dataset.status = status;
   badge.textContent = text;
+  badge.title = title;
 }
 
-/** What the badge says for a client status (and why, when rejected or offline). */
-export function statusText(status, detail = {}) {
-  if (status === 'rejected') return `Rejected: ${detail.reason || `close code ${detail.code}`}`;
+/** What the badge says for a client status (and why, when offline). */
+export function statusText(status) {
   if (status === 'reconnecting' && !navigator.onLine) return 'Offline: waiting for the network…';
   return STATUS_TEXT[status] ?? status;
 }
@@ -59,7 +60,10 @@ export function statusText(status, detail = {}) {
 /**
  * Wires the sign-in form (`#login-form`, `#login-name`, `#login-error`) and the `#logout` button,
  * and asks the server who is signed in. On each change it shows `#login` or `#lobby` and `#me`
- * (with `#me-name`), then calls `onChange(user)` with the user, or null.
+ * (with `#me-name`), then calls `onChange(user)` with the user, or null. Returns
+ * `{ recheck(message) }`: when a socket's welcome says the server does not know this user, the
+ * page asks the server again and, if it has indeed forgotten the session, shows the sign-in
+ * with `message`.
  */
 export function startSession(onChange) {
   const signedIn = (user) => {
@@ -90,4 +94,22 @@ export function startSession(onChange) {
       signedIn(null);
       $('login-error').textContent = `Could not reach the server: ${err.message}`;
     });
+  let checking = false;
+  return {
+    async recheck(message) {
+      if (checking) return;
+      checking = true;
+      try {
+        const { user } = await api('GET', '/api/1/auth/me');
+        if (user) return;
+        // Back to the sign-in, keeping the address: signing in again reopens what was open.
+        signedIn(null);
+        $('login-error').textContent = message;
+      } catch {
+        // Unreachable: the socket's own status says so, and the next welcome asks again.
+      } finally {
+        checking = false;
+      }
+    },
+  };
 }
