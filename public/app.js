@@ -6,7 +6,10 @@ import { $, api, el, setStatus, show, startSession, statusText } from './ui.js';
 
 /** The signed-in user, or null. */
 let me = null;
-/** The open room: { name, client, messages: Map<id, message>, members: Map<clientId, member> }. */
+/**
+ * The open room: { name, client, messages: Map<id, message>, members: Map<clientId, member>,
+ * connected: whether it ever was (a room refused at once was never opened) }.
+ */
 let current = null;
 
 // --- session --------------------------------------------------------------------------------
@@ -70,17 +73,20 @@ function openRoom(name) {
   closeRoom();
   // The rooms replay: after a short drop the client gets what it missed over the socket, and
   // calls `resync` (the REST state of the room) only when that cannot be done, and once at the start.
-  const room = { name, client: null, messages: new Map(), members: new Map() };
+  const room = { name, client: null, messages: new Map(), members: new Map(), connected: false };
   const client = connect(`/api/1/ws/hello-rooms/${encodeURIComponent(name)}`, { resync: () => resync(room) });
   room.client = client;
   current = room;
   history.replaceState(null, '', `#${encodeURIComponent(name)}`);
   $('room-title').textContent = name;
+  $('room-error').textContent = '';
   $('log').replaceChildren();
   $('notice').textContent = '';
   renderMembers(room);
+  renderEmpty(room);
   show('pick', false);
   show('room', true);
+  $('message').focus();
   for (const button of $('rooms').querySelectorAll('button')) {
     button.setAttribute('aria-current', String(button.dataset.room === name));
   }
@@ -88,18 +94,51 @@ function openRoom(name) {
   const mine = (fn) => (...args) => {
     if (current === room) fn(...args);
   };
-  client.onStatusChange(mine((status, _old, detail) => showStatus(status, detail)));
+  client.onStatusChange(mine((status, _old, detail) => {
+    showStatus(status, detail);
+    if (status === 'connected') connected(room);
+    if (status === 'rejected') refused(room, detail);
+  }));
   client.on('chat', mine((message) => addMessage(room, message)));
   for (const type of ['joined', 'left']) {
-    client.on(type, mine((member) => {
+    client.on(type, mine((member, frame) => {
       applyPresence(room, { type, member });
       renderMembers(room);
+      // A replayed one happened while this page was away, at a time it does not know.
+      if (!frame.replayed) addEvent(member.username, type);
       void loadRooms();
     }));
   }
   // Joins and leaves are volatile (never replayed): after a reconnect the members are read again.
   client.onReconnect(mine(() => void refreshMembers(room)));
   showStatus(client.status, {});
+}
+
+/** A welcome: the server says who this connection is; a guest where the page thought it signed in means the session is gone. */
+function connected(room) {
+  room.connected = true;
+  renderMembers(room);
+  if (me && room.client.welcome?.ctx.username !== me.username) {
+    void session.recheck('The server no longer knows your session (it restarted with another secret, or the session expired): sign in again.');
+  }
+}
+
+/** A permanent refusal: a room that never opened goes away, its reason beside the field that named it. */
+function refused(room, detail) {
+  if (room.connected) {
+    $('notice').textContent = `This room closed: ${detail.reason || `close code ${detail.code}`}`;
+    return;
+  }
+  // The client has stopped by itself; closing it would report `disconnected` over `rejected`.
+  current = null;
+  show('room', false);
+  history.replaceState(null, '', location.pathname);
+  show('pick', true);
+  // A 4400's reason is "invalid params: roomName: <what a room name is>"; the last part is the news.
+  const why = detail.code === 4400 ? detail.reason.replace(/^invalid params: \w+: /, '') : detail.reason || `close code ${detail.code}`;
+  $('room-error').textContent = `Cannot open "${room.name}": ${why}`;
+  $('room-name').value = room.name;
+  $('room-name').focus();
 }
 
 /**
@@ -114,6 +153,7 @@ async function resync(room) {
       for (const message of state.messages) addMessage(room, message);
       room.members = new Map(state.members.map((m) => [m.clientId, m]));
       renderMembers(room);
+      renderEmpty(room);
       void loadRooms();
     }
     return { seq: state.seq, epoch: state.epoch };
@@ -144,37 +184,79 @@ function applyPresence(room, { type, member }) {
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 
+/** Initials as the server makes them from a username alone (src/ws/ctx.ts): its first two letters or digits. */
+const initialsOf = (username) => username.replace(/[^\p{L}\p{N}]/gu, '').slice(0, 2).toUpperCase();
+
+/** A round badge with the user's initials, tinted by name so that the same person looks the same everywhere. */
+function avatar(username, initials = initialsOf(username)) {
+  const node = el('span', 'avatar', username === '(guest)' ? '?' : initials || '?');
+  let hue = 0;
+  for (const ch of username) hue = (hue * 31 + ch.codePointAt(0)) % 360;
+  node.style.setProperty('--hue', String(hue));
+  node.setAttribute('aria-hidden', 'true');
+  return node;
+}
+
 /** Adds a message once, in time order. */
 function addMessage(room, message) {
   if (room.messages.has(message.id)) return;
   room.messages.set(message.id, message);
-  const log = $('log');
-  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-
   const item = el('li', message.username === me?.username ? 'mine' : '');
   item.dataset.id = message.id;
-  item.dataset.at = message.at;
   const time = el('time', '', timeFormat.format(new Date(message.at)));
   time.dateTime = message.at;
-  item.append(el('span', 'who', message.username), time, el('p', 'text', message.text));
+  const mine = message.username === me?.username;
+  item.append(avatar(message.username, mine ? me.initials : undefined), el('span', 'who', message.username), time, el('p', 'text', message.text));
+  place(item, message.at);
+  renderEmpty(room);
+}
 
-  // Messages nearly always arrive in order; a resync may bring older ones, placed by their time.
+/** A line in the log for someone joining or leaving, at the time the page learns of it. */
+function addEvent(username, type) {
+  const at = new Date().toISOString();
+  const time = el('time', '', timeFormat.format(new Date(at)));
+  time.dateTime = at;
+  const item = el('li', 'event', `${username} ${type === 'joined' ? 'joined' : 'left'} `);
+  item.append(time);
+  place(item, at);
+}
+
+/** Puts a log item in time order; messages nearly always arrive in order, a resync may bring older ones. */
+function place(item, at) {
+  const log = $('log');
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  item.dataset.at = at;
   let after = log.lastElementChild;
-  while (after && after.dataset.at > message.at) after = after.previousElementSibling;
+  while (after && after.dataset.at > at) after = after.previousElementSibling;
   if (after) after.after(item);
   else log.prepend(item);
   if (atBottom) log.scrollTop = log.scrollHeight;
 }
 
+/** The hint of a room with no messages yet. */
+function renderEmpty(room) {
+  const alone = room.members.size <= 1;
+  $('empty-room').textContent = `No messages in ${room.name} yet: write the first one below.${alone ? ' Open this page in a second window to see it arrive live.' : ''}`;
+  show('empty-room', room.messages.size === 0);
+}
+
 function renderMembers(room) {
   const self = room.client.welcome?.clientId;
-  const items = [...room.members.values()].map((m) => el('li', m.clientId === self ? 'self' : '', m.username));
+  const items = [...room.members.values()].map((m) => {
+    const isSelf = m.clientId === self;
+    const item = el('li', isSelf ? 'self' : '');
+    const name = el('span', 'name', m.username);
+    name.title = m.username;
+    item.append(avatar(m.username, isSelf ? room.client.welcome.ctx.initials : undefined), name);
+    if (isSelf) item.append(el('span', 'you', '(you)'));
+    return item;
+  });
   $('members').replaceChildren(...items);
   $('member-count').textContent = String(room.members.size);
 }
 
 function showStatus(status, detail) {
-  setStatus(status, statusText(status, detail));
+  setStatus(status, statusText(status, detail), detail?.reason);
   $('send').disabled = status !== 'connected';
 }
 
@@ -206,4 +288,4 @@ for (const type of ['online', 'offline']) {
 
 // --- start ----------------------------------------------------------------------------------
 
-startSession(signedIn);
+const session = startSession(signedIn);

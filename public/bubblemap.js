@@ -122,9 +122,13 @@ function openMap(id) {
     if (current === map) fn(...args);
   };
   client.onStatusChange(mine((status, _old, detail) => {
-    setStatus(status, statusText(status, detail));
+    setStatus(status, status === 'rejected' && detail.code === 4410 ? 'Map deleted' : statusText(status), detail.reason);
+    if (status === 'rejected' && detail.code === 4401) {
+      // Signed in as far as the page knew, a guest to the server: the session is gone.
+      void session.recheck('The server no longer knows your session (it restarted with another secret, or the session expired): sign in again.');
+    }
     if (status === 'rejected') {
-      $('notice').textContent = detail.code === 4410 ? 'This map was deleted.' : `Cannot open this map: ${detail.reason}`;
+      $('notice').textContent = detail.code === 4410 ? 'This map was deleted: pick another one, or create one.' : `Cannot open this map: ${detail.reason}`;
       closeEditor();
       // Nothing on the board can be changed any more: a deleted map's bubbles are gone.
       $('board').classList.add('gone');
@@ -363,4 +367,4 @@ for (const type of ['online', 'offline']) {
 
 // --- start ----------------------------------------------------------------------------------
 
-startSession(signedIn);
+const session = startSession(signedIn);

@@ -8,7 +8,7 @@ const STATUS_TEXT = {
   connected: 'Connected',
   reconnecting: 'Reconnecting…',
   disconnected: 'Disconnected',
-  rejected: 'Rejected',
+  rejected: 'Refused',
 };
 
 /** Fetches JSON; throws an Error with the server's own explanation on a non-2xx answer. */
@@ -23,14 +23,13 @@ export async function api(method, path, body) {
   return json;
 }
 
-/** The message of an error body: `{ error: "..." }`, or a zod failure `{ error: { message: "[issues]" } }`. */
+/**
+ * What to tell the user about an error body `{ error, issues? }` (every REST error has that
+ * shape): the fields' own messages when the input was refused, else the sentence.
+ */
 function explain(json) {
-  if (typeof json.error === 'string') return json.error;
-  try {
-    return JSON.parse(json.error.message)[0].message;
-  } catch {
-    return undefined;
-  }
+  if (Array.isArray(json.issues) && json.issues.length) return json.issues.map((i) => i.message).join('; ');
+  return typeof json.error === 'string' ? json.error : undefined;
 }
 
 export function el(tag, className, text) {
@@ -44,15 +43,16 @@ export function show(section, visible) {
   $(section).hidden = !visible;
 }
 
-export function setStatus(status, text) {
+/** Sets the badge: a word or two (the page says more where it has room); `title`, the detail on hover. */
+export function setStatus(status, text, title = '') {
   const badge = $('status');
   badge.dataset.status = status;
   badge.textContent = text;
+  badge.title = title;
 }
 
-/** What the badge says for a client status (and why, when rejected or offline). */
-export function statusText(status, detail = {}) {
-  if (status === 'rejected') return `Rejected: ${detail.reason || `close code ${detail.code}`}`;
+/** What the badge says for a client status (and why, when offline). */
+export function statusText(status) {
   if (status === 'reconnecting' && !navigator.onLine) return 'Offline: waiting for the network…';
   return STATUS_TEXT[status] ?? status;
 }
@@ -60,7 +60,10 @@ export function statusText(status, detail = {}) {
 /**
  * Wires the sign-in form (`#login-form`, `#login-name`, `#login-error`) and the `#logout` button,
  * and asks the server who is signed in. On each change it shows `#login` or `#lobby` and `#me`
- * (with `#me-name`), then calls `onChange(user)` with the user, or null.
+ * (with `#me-name`), then calls `onChange(user)` with the user, or null. Returns
+ * `{ recheck(message) }`: when a socket's welcome says the server does not know this user, the
+ * page asks the server again and, if it has indeed forgotten the session, shows the sign-in
+ * with `message`.
  */
 export function startSession(onChange) {
   const signedIn = (user) => {
@@ -91,4 +94,22 @@ export function startSession(onChange) {
       signedIn(null);
       $('login-error').textContent = `Could not reach the server: ${err.message}`;
     });
+  let checking = false;
+  return {
+    async recheck(message) {
+      if (checking) return;
+      checking = true;
+      try {
+        const { user } = await api('GET', '/api/1/auth/me');
+        if (user) return;
+        // Back to the sign-in, keeping the address: signing in again reopens what was open.
+        signedIn(null);
+        $('login-error').textContent = message;
+      } catch {
+        // Unreachable: the socket's own status says so, and the next welcome asks again.
+      } finally {
+        checking = false;
+      }
+    },
+  };
 }

@@ -11,6 +11,11 @@
  * error, so that code cannot slip past unlabelled. Relative links must name existing files and
  * headings.
  *
+ * A block that is an instruction to follow rather than a copy of code (getting-started's "add
+ * this line to src/app.ts") says so instead, and `test/guide/steps.test.ts` carries it out:
+ *
+ *     <!-- step: import-lists -->
+ *
  * `tsx scripts/doc-snippets.ts` prints the problems (none: exit 0); `test/docs.test.ts` runs it.
  * `tsx scripts/doc-snippets.ts --write` first copies every marked region into its block.
  */
@@ -22,6 +27,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 export const CODE_LANGUAGES: ReadonlySet<string> = new Set(['ts', 'typescript', 'tsx', 'js', 'javascript', 'jsx', 'mjs', 'cjs']);
 
 const MARKER = /^<!--\s*snippet:\s*(\S+?)#([\w.-]+)\s*-->$/;
+const STEP = /^<!--\s*step:\s*([\w.-]+)\s*-->$/;
 const FENCE = /^(\s{0,3})(`{3,}|~{3,})\s*([^\s`]*)/;
 const REGION_START = /^\s*(?:\/\/|<!--|#)\s*#region\s+([\w.-]+)/;
 const REGION_END = /^\s*(?:\/\/|<!--|#)\s*#endregion\b/;
@@ -34,6 +40,8 @@ export interface CodeBlock {
   code: string;
   /** The snippet marker on the line before the fence, if any. */
   snippet?: { path: string; region: string };
+  /** The step marker on the line before the fence, if any: the name of a step the steps test follows. */
+  step?: string;
 }
 
 /** Fenced blocks of a Markdown text, and markers that are followed by no block (by line). */
@@ -43,7 +51,7 @@ export function codeBlocks(markdown: string): { blocks: CodeBlock[]; strayMarker
   const strayMarkers: number[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
-    if (MARKER.test(line.trim()) && !FENCE.test(lines[i + 1] ?? '')) strayMarkers.push(i + 1);
+    if ((MARKER.test(line.trim()) || STEP.test(line.trim())) && !FENCE.test(lines[i + 1] ?? '')) strayMarkers.push(i + 1);
     const open = FENCE.exec(line);
     if (!open) continue;
     const [, indent = '', fence = '', lang = ''] = open;
@@ -51,11 +59,13 @@ export function codeBlocks(markdown: string): { blocks: CodeBlock[]; strayMarker
     let j = i + 1;
     while (j < lines.length && !lines[j]!.trimStart().startsWith(fence)) body.push(lines[j++]!);
     const marker = MARKER.exec((lines[i - 1] ?? '').trim());
+    const step = STEP.exec((lines[i - 1] ?? '').trim())?.[1];
     blocks.push({
       line: i + 1,
       lang: lang.toLowerCase(),
       code: body.map((l) => (l.startsWith(indent) ? l.slice(indent.length) : l.trimStart())).join('\n'),
       ...(marker ? { snippet: { path: marker[1]!, region: marker[2]! } } : {}),
+      ...(step ? { step } : {}),
     });
     i = j;
   }
@@ -101,7 +111,7 @@ export function checkMarkdown(root: string, file: string): string[] {
       continue;
     }
     if (!block.snippet) {
-      if (CODE_LANGUAGES.has(block.lang)) problems.push(`${at}: ${block.lang} block without <!-- snippet: path#region --> on the line before`);
+      if (CODE_LANGUAGES.has(block.lang) && !block.step) problems.push(`${at}: ${block.lang} block without <!-- snippet: path#region --> on the line before`);
       continue;
     }
     const { path, region: name } = block.snippet;

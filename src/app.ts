@@ -4,6 +4,8 @@
  * (`tsx src/app.ts`, `npm start`) reads the configuration and listens.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
@@ -11,6 +13,7 @@ import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { withCorrelation } from './correlation.ts';
+import { devSecret, type DevSecret } from './dev-secret.ts';
 import { createLogger, type Logger } from './log.ts';
 import { MemoryMapStore } from './bubblemap/memory-store.ts';
 import { RedisMapStore } from './bubblemap/redis-store.ts';
@@ -21,14 +24,16 @@ import { bubblemapRoutes } from './routes/bubblemap.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { roomsRoutes } from './routes/rooms.ts';
 import { systemRoutes } from './routes/system.ts';
-import { listen } from './server.ts';
+import { listen, type RunningServer } from './server.ts';
 import { exitOnSignals } from './shutdown.ts';
+import { startupFailure, startupLines } from './startup.ts';
 import { RedisBroker } from './ws/broker/redis.ts';
 import type { Broker } from './ws/broker/types.ts';
 import { RedisPresence } from './ws/presence/redis.ts';
 import type { Presence } from './ws/presence/types.ts';
 import { Realtime } from './ws/realtime.ts';
 import { WsRefusal } from './ws/refusal.ts';
+import { httpErrorResponse } from './ws/rest.ts';
 import { createSessions, type Sessions } from './ws/session.ts';
 import type { AppEnv } from './ws/types.ts';
 
@@ -72,7 +77,8 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   });
   let secret = config.sessionSecret;
   if (!secret) {
-    log.warn('SESSION_SECRET is not set: using a random secret; sessions will not survive a restart or work across instances');
+    // `npm start` passes a kept one (src/dev-secret.ts); this is for an app built in code without one.
+    log.warn('no session secret given: using a random one; sessions will not survive a restart or work across instances');
     secret = randomBytes(32).toString('hex');
   }
   const sessions = createSessions({ secret, userRoles: config.userRoles, secureCookie: config.cookieSecure });
@@ -98,12 +104,12 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   });
   app.use('/*', serveStatic({ root: PUBLIC_DIR }));
 
-  app.notFound((c) => c.json({ error: 'not found' }, 404));
+  app.notFound((c) => c.json({ error: `no such route: ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {
     if (err instanceof WsRefusal) return rt.refuse(c, err);
-    if (err instanceof HTTPException) return c.json({ error: err.message }, err.status);
+    if (err instanceof HTTPException) return httpErrorResponse(c, err);
     log.error({ err, path: c.req.path, ip: rt.clientIp(c) }, 'request failed');
-    return c.json({ error: 'internal error' }, 500);
+    return c.json({ error: 'the server failed to handle this request (it logged why)' }, 500);
   });
 
   return { app, rt, sessions, log, metrics, mapStore };
@@ -128,8 +134,11 @@ function redisServices(config: Config, deps: AppDeps, instanceId: string, log: L
 
 async function main(): Promise<void> {
   let config: Config;
+  let kept: DevSecret | undefined;
   try {
     config = loadConfig();
+    // Configuration refuses production without SESSION_SECRET: this is a development run.
+    if (!config.sessionSecret) kept = devSecret(config.devSecretFile);
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
@@ -137,9 +146,24 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const built = buildApp(config);
-  const running = await listen(built, { port: config.port, hostname: config.host });
-  built.log.info({ port: running.port }, `listening on http://localhost:${running.port}`);
+  const built = buildApp({ ...config, sessionSecret: config.sessionSecret ?? kept?.secret });
+  if (kept) {
+    const path = resolve(config.devSecretFile);
+    const file = path.startsWith(process.cwd() + sep) ? relative(process.cwd(), path) : path;
+    built.log.warn(
+      `SESSION_SECRET is not set: sessions are signed with a development secret ${kept.created ? 'created in' : 'kept in'} ${file}, so they survive restarts; set SESSION_SECRET in production (NODE_ENV=production requires it)`,
+    );
+  }
+  let running: RunningServer;
+  try {
+    running = await listen(built, { port: config.port, hostname: config.host });
+  } catch (err) {
+    const line = startupFailure(err, config);
+    if (!line) throw err;
+    console.error(line);
+    process.exit(1);
+  }
+  for (const [fields, message] of startupLines(config, { address: running.server.address() as AddressInfo, host: config.host })) built.log.info(fields, message);
   exitOnSignals(built, running, config.shutdown);
 }
 

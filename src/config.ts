@@ -1,56 +1,76 @@
 /**
  * Every setting of the app, read from the environment and validated by zod. A bad value stops
- * start-up with a message that names the variable and what it expects.
+ * start-up with one line per variable that names it, the value received and what it accepts
+ * (`PORT="99999": expected a whole number from 0 to 65535`); `describeVariables()` gives the same
+ * words to docs/operations.md. A schema built from the helpers below (`int`, `bool`, `accepts`),
+ * a `z.enum` or a `z.string()` with a length needs nothing more to get such a message.
  */
 import { z } from 'zod';
 import { DEFAULT_LIMITS as L, type Limits } from './ws/safety/limits.ts';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+/** What a variable accepts, in words, for the schemas whose checks cannot say it themselves. */
+const ACCEPTS = z.registry<{ accepts: string }>();
 
+/** `schema`, with the words that say what it accepts (`expected <words>` in the error). */
+function accepts<T extends z.ZodType>(schema: T, words: string): T {
+  ACCEPTS.add(schema, { accepts: words });
+  return schema;
+}
+
+const bool = accepts(
+  z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes'),
+  'true or false (or 1/0, yes/no)',
+);
+
+/** A whole number from `min` to `max`, written in digits ("1k", "1e3" and "1.5" are refused). */
 const int = (min: number, max: number) =>
-  z.coerce.number({ message: 'expected a number' }).int('expected a whole number').min(min).max(max);
+  accepts(z.string().trim().regex(/^-?\d+$/).transform(Number).pipe(z.number().min(min).max(max)), `a whole number from ${min} to ${max}`);
 
 /**
  * `USER_ROLES`: roles granted by configuration, never by the client.
  * Format `alice:admin,editor;bob:editor`.
  */
-const userRoles = z
-  .string()
-  .transform((spec, ctx) => {
+const userRoles = accepts(
+  z.string().transform((spec, ctx) => {
     const out: Record<string, string[]> = {};
     for (const entry of spec.split(';').map((s) => s.trim()).filter(Boolean)) {
       const [user, roles] = entry.split(':');
       if (!user || roles === undefined) {
-        ctx.addIssue({ code: 'custom', message: `expected user:role,role;user:role (got "${entry}")` });
+        ctx.addIssue({ code: 'custom', message: `expected user:role,role;user:role (bad entry "${entry}")` });
         return z.NEVER;
       }
       out[user.trim()] = roles.split(',').map((r) => r.trim()).filter(Boolean);
     }
     return out;
-  });
+  }),
+  'user:role,role;user:role',
+);
 
 /** `ALLOWED_ORIGINS`: comma-separated `scheme://host[:port]` origins, or `*` for any. */
-const originList = z.string().transform((spec, ctx) => {
-  const out: string[] = [];
-  for (const entry of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
-    if (entry !== '*' && entry !== 'null' && !/^https?:\/\/[^/\s]+$/.test(entry)) {
-      ctx.addIssue({ code: 'custom', message: `expected origins like https://app.example.com, comma separated (got "${entry}")` });
-      return z.NEVER;
+const originList = accepts(
+  z.string().transform((spec, ctx) => {
+    const out: string[] = [];
+    for (const entry of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+      if (entry !== '*' && entry !== 'null' && !/^https?:\/\/[^/\s]+$/.test(entry)) {
+        ctx.addIssue({ code: 'custom', message: `expected origins like https://app.example.com, comma separated (bad entry "${entry}")` });
+        return z.NEVER;
+      }
+      out.push(entry);
     }
-    out.push(entry);
-  }
-  return out;
-});
+    return out;
+  }),
+  'origins like https://app.example.com, comma separated, or *',
+);
 
 const Env = z.object({
   PORT: int(0, 65535).default(3000),
-  HOST: z.string().min(1).optional(),
-  SESSION_SECRET: z.string().min(32, 'expected at least 32 characters').optional(),
+  HOST: accepts(z.string(), 'a host name or an IP address of this machine').optional(),
+  SESSION_SECRET: z.string().min(32).optional(),
+  NODE_ENV: accepts(z.string(), 'any name; production requires SESSION_SECRET').optional(),
+  DEV_SECRET_FILE: accepts(z.string(), 'a file path').default('.data/session-secret'),
   USER_ROLES: userRoles.default({}),
   COOKIE_SECURE: bool.default(false),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
+  REDIS_URL: accepts(z.string().regex(/^rediss?:\/\//), 'a redis:// or rediss:// URL').optional(),
   REDIS_PREFIX: z.string().min(1).max(64).default('hns:'),
   PRESENCE_TTL_MS: int(300, 600_000).default(10_000),
   UNSUBSCRIBE_DELAY_MS: int(0, 600_000).default(2000),
@@ -77,8 +97,11 @@ const Env = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   METRICS: z.enum(['off', 'token', 'public']).optional(),
-  METRICS_TOKEN: z.string().min(16, 'expected at least 16 characters').optional(),
+  METRICS_TOKEN: z.string().min(16).optional(),
 }).superRefine((e, ctx) => {
+  if (e.NODE_ENV === 'production' && !e.SESSION_SECRET) {
+    ctx.addIssue({ code: 'custom', path: ['SESSION_SECRET'], message: 'required when NODE_ENV=production: 32 or more random characters, the same on every instance' });
+  }
   if (e.METRICS === 'token' && !e.METRICS_TOKEN) {
     ctx.addIssue({ code: 'custom', path: ['METRICS_TOKEN'], message: 'required when METRICS=token' });
   }
@@ -97,8 +120,12 @@ export type MetricsMode = 'off' | 'token' | 'public';
 export interface Config {
   port: number;
   host: string | undefined;
-  /** Undefined: a random secret is generated at start (sessions do not survive a restart). */
+  /** Undefined in development: `npm start` keeps a generated one in `devSecretFile`. */
   sessionSecret: string | undefined;
+  /** `NODE_ENV=production`: SESSION_SECRET is then required. */
+  production: boolean;
+  /** Where a development run keeps its generated session secret (`.data/session-secret`). */
+  devSecretFile: string;
   userRoles: Record<string, string[]>;
   cookieSecure: boolean;
   redisUrl: string | undefined;
@@ -124,17 +151,25 @@ export class ConfigError extends Error {
 
 /** Reads and validates the configuration; throws `ConfigError` naming each bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== '')) as Record<string, string>;
   const parsed = Env.safeParse(present);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `- ${i.path.join('.')}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+    // One line per variable: its first problem is enough to fix it.
+    const lines = new Map<string, string>();
+    for (const issue of parsed.error.issues) {
+      const name = String(issue.path[0]);
+      if (!lines.has(name)) lines.set(name, problem(name, present[name], issue));
+    }
+    const all = [...lines.values()];
+    throw new ConfigError(all.length === 1 ? `invalid configuration: ${all[0]}` : `invalid configuration:\n${all.map((l) => `- ${l}`).join('\n')}`);
   }
   const e = parsed.data;
   return {
     port: e.PORT,
     host: e.HOST,
     sessionSecret: e.SESSION_SECRET,
+    production: e.NODE_ENV === 'production',
+    devSecretFile: e.DEV_SECRET_FILE,
     userRoles: e.USER_ROLES,
     cookieSecure: e.COOKIE_SECURE,
     redisUrl: e.REDIS_URL,
@@ -165,4 +200,40 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logFormat: e.LOG_FORMAT,
     metrics: { mode: e.METRICS ?? (e.METRICS_TOKEN ? 'token' : 'off'), token: e.METRICS_TOKEN },
   };
+}
+
+/** Every variable and what it accepts, in the words of the error messages (docs/operations.md lists them). */
+export function describeVariables(): Array<{ name: string; accepts: string }> {
+  return Object.keys(Env.shape).map((name) => ({ name, accepts: acceptedBy(name) }));
+}
+
+/** What variable `name` accepts: its helper's words, an enum's values, a string's length bounds. */
+function acceptedBy(name: string): string {
+  let schema = Env.shape[name as keyof typeof Env.shape] as z.ZodType;
+  while (schema instanceof z.ZodDefault || schema instanceof z.ZodOptional) schema = schema.unwrap() as z.ZodType;
+  const words = ACCEPTS.get(schema)?.accepts;
+  if (words) return words;
+  if (schema instanceof z.ZodEnum) return `one of ${schema.options.join(', ')}`;
+  if (schema instanceof z.ZodString) {
+    const { minLength: min, maxLength: max } = schema;
+    if (min !== null && max !== null) return `${min} to ${max} characters`;
+    if (min !== null) return `at least ${min} characters`;
+    if (max !== null) return `at most ${max} characters`;
+  }
+  return 'text';
+}
+
+/** One line naming the variable, the value received (never a secret's) and what it accepts. */
+function problem(name: string, value: string | undefined, issue: z.core.$ZodIssue): string {
+  // A custom issue says what is wrong with this value (a bad entry, a missing companion variable).
+  const why = issue.code === 'custom' ? issue.message : `expected ${acceptedBy(name)}`;
+  return `${name}${shown(name, value)}: ${why}`;
+}
+
+function shown(name: string, value: string | undefined): string {
+  if (value === undefined) return ' (not set)';
+  if (/SECRET|TOKEN|PASSWORD/.test(name) && !name.endsWith('_FILE')) return ` (${value.length} characters, not shown)`;
+  // A URL's password stays out of logs.
+  const safe = value.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
+  return `=${JSON.stringify(safe.length > 80 ? `${safe.slice(0, 80)}…` : safe)}`;
 }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkDocs, checkMarkdown, region } from '../scripts/doc-snippets.ts';
+import { describeVariables } from '../src/config.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const EXAMPLES = 'docs/guide/examples';
@@ -26,6 +27,17 @@ describe('docs/guide and README.md', () => {
     expect(names.filter((name) => !text.includes(`\`${name}\``))).toEqual([]);
     const examples = readdirSync(join(ROOT, EXAMPLES)).map((f) => readFileSync(join(ROOT, EXAMPLES, f), 'utf8')).join('\n');
     expect(names.filter((name) => !new RegExp(`\\b${name}\\b`).test(examples))).toEqual([]);
+  });
+});
+
+describe('docs/operations.md', () => {
+  it('lists every configuration variable with what it accepts, in the words of its error', () => {
+    const page = readFileSync(join(ROOT, 'docs/operations.md'), 'utf8');
+    const table = page.slice(page.indexOf('## Configuration'), page.indexOf('\n## ', page.indexOf('## Configuration') + 1));
+    const rows = new Map([...table.matchAll(/^\| `([A-Z_]+)` \| [^|]*\| (.*) \|$/gm)].map((m) => [m[1]!, m[2]!.trim()]));
+    const variables = describeVariables();
+    expect(variables.length).toBeGreaterThan(30);
+    expect(variables.filter(({ name, accepts }) => rows.get(name) !== accepts)).toEqual([]);
   });
 });
 
@@ -55,6 +67,10 @@ describe('the snippet check', () => {
     expect(fixture(block('', 'x()'), {})).toEqual(['docs/page.md:3: ts block without <!-- snippet: path#region --> on the line before']);
     expect(fixture(block('', 'x()', 'js'), {})).toHaveLength(1);
     expect(fixture(block('', 'x()', ''), {})).toEqual(['docs/page.md:3: code block without a language']);
+  });
+
+  it('accepts a ts block marked as a step (test/guide/steps.test.ts carries it out)', () => {
+    expect(fixture(block('<!-- step: add-import -->', "import { x } from './x.ts';"), {})).toEqual([]);
   });
 
   it('exempts shell, nginx, JSON and text blocks', () => {

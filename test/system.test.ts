@@ -62,9 +62,9 @@ describe('metrics configuration', () => {
   });
 
   it('names the variable when the combination is wrong', () => {
-    expect(() => loadConfig({ METRICS: 'token' })).toThrow(/METRICS_TOKEN: required when METRICS=token/);
-    expect(() => loadConfig({ METRICS: 'public', METRICS_TOKEN: 'x'.repeat(16) })).toThrow(/METRICS_TOKEN: set, but METRICS=public/);
-    expect(() => loadConfig({ METRICS_TOKEN: 'short' })).toThrow(/METRICS_TOKEN: expected at least 16/);
+    expect(() => loadConfig({ METRICS: 'token' })).toThrow(/METRICS_TOKEN \(not set\): required when METRICS=token/);
+    expect(() => loadConfig({ METRICS: 'public', METRICS_TOKEN: 'x'.repeat(16) })).toThrow(/METRICS_TOKEN \(16 characters, not shown\): set, but METRICS=public/);
+    expect(() => loadConfig({ METRICS_TOKEN: 'short' })).toThrow(/METRICS_TOKEN \(5 characters, not shown\): expected at least 16/);
     expect(() => loadConfig({ LOG_FORMAT: 'xml' })).toThrow(/LOG_FORMAT/);
   });
 });

@@ -11,10 +11,45 @@ describe('config', () => {
   });
 
   it('names the variable and what it expects', () => {
-    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT: expected a number/);
-    expect(() => loadConfig({ SESSION_SECRET: 'short' })).toThrow(/SESSION_SECRET: expected at least 32/);
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow('PORT="eighty": expected a whole number from 0 to 65535');
     expect(() => loadConfig({ USER_ROLES: 'alice' })).toThrow(ConfigError);
     expect(() => loadConfig({ REDIS_URL: 'http://x' })).toThrow(/REDIS_URL/);
+  });
+
+  it.each([
+    // The values of the first hour's report, each with the whole line it now gets.
+    [{ PORT: '99999' }, 'PORT="99999": expected a whole number from 0 to 65535'],
+    [{ WS_MAX_PAYLOAD: '-1' }, 'WS_MAX_PAYLOAD="-1": expected a whole number from 128 to 16777216'],
+    [{ WS_MAX_PAYLOAD: '100' }, 'WS_MAX_PAYLOAD="100": expected a whole number from 128 to 16777216'],
+    [{ PRESENCE_TTL_MS: '0' }, 'PRESENCE_TTL_MS="0": expected a whole number from 300 to 600000'],
+    [{ TRUST_PROXY: 'true' }, 'TRUST_PROXY="true": expected a whole number from 0 to 10'],
+    [{ WS_MAX_DEPTH: '1.5' }, 'WS_MAX_DEPTH="1.5": expected a whole number from 2 to 1000'],
+    [{ COOKIE_SECURE: 'maybe' }, 'COOKIE_SECURE="maybe": expected true or false (or 1/0, yes/no)'],
+    [{ LOG_FORMAT: 'xml' }, 'LOG_FORMAT="xml": expected one of auto, json, pretty'],
+    [{ REDIS_PREFIX: 'x'.repeat(65) }, `REDIS_PREFIX="${'x'.repeat(65)}": expected 1 to 64 characters`],
+    [{ METRICS: 'token' }, 'METRICS_TOKEN (not set): required when METRICS=token'],
+  ])('refuses %o in one line: the variable, the value and what it accepts', (env, line) => {
+    expect(() => loadConfig(env)).toThrow(new ConfigError(`invalid configuration: ${line}`));
+  });
+
+  it('shows no secret and no password it refuses', () => {
+    expect(() => loadConfig({ SESSION_SECRET: 'hunter2' })).toThrow(new ConfigError('invalid configuration: SESSION_SECRET (7 characters, not shown): expected at least 32 characters'));
+    expect(() => loadConfig({ METRICS_TOKEN: 'hunter2' })).toThrow(/METRICS_TOKEN \(7 characters, not shown\)/);
+    expect(() => loadConfig({ REDIS_URL: 'http://me:hunter2@redis' })).toThrow('REDIS_URL="http://me:***@redis": expected a redis:// or rediss:// URL');
+  });
+
+  it('lists every bad variable, one line each', () => {
+    expect(() => loadConfig({ PORT: '1e3', TRUST_PROXY: 'x' })).toThrow(
+      new ConfigError('invalid configuration:\n- PORT="1e3": expected a whole number from 0 to 65535\n- TRUST_PROXY="x": expected a whole number from 0 to 10'),
+    );
+  });
+
+  it('requires SESSION_SECRET in production, and only there', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(
+      new ConfigError('invalid configuration: SESSION_SECRET (not set): required when NODE_ENV=production: 32 or more random characters, the same on every instance'),
+    );
+    expect(loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 'x'.repeat(32) })).toMatchObject({ production: true });
+    expect(loadConfig({ NODE_ENV: 'development' })).toMatchObject({ production: false, sessionSecret: undefined, devSecretFile: '.data/session-secret' });
   });
 
   it('parses roles from USER_ROLES', () => {

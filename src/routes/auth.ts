@@ -2,16 +2,16 @@
  * Demo sign-in by name: `POST /api/1/auth/login`, `POST /api/1/auth/logout`, `GET /api/1/auth/me`.
  * Roles come from configuration (USER_ROLES), never from the request.
  */
-import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { initialsOf, type SessionUser } from '../ws/ctx.ts';
+import { validate } from '../ws/rest.ts';
 import type { Sessions } from '../ws/session.ts';
 import type { AppEnv } from '../ws/types.ts';
 
 /** Usernames cannot collide with the guest `(guest)` or the system `_system` names. */
 export const Username = z
-  .string()
+  .string({ error: 'a username is required' })
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/, '1-32 letters, digits, _ . or -, starting with a letter or digit');
 
 const Login = z.object({
@@ -27,7 +27,7 @@ function userView(user: SessionUser | null) {
 
 export function authRoutes(sessions: Sessions, userRoles: Readonly<Record<string, readonly string[]>>) {
   return new Hono<AppEnv>()
-    .post('/api/1/auth/login', zValidator('json', Login), async (c) => {
+    .post('/api/1/auth/login', validate('json', Login), async (c) => {
       const body = c.req.valid('json');
       const token = await sessions.issue(c, body);
       return c.json({ user: userView({ ...body, roles: userRoles[body.username] ?? [] }), token });

@@ -8,7 +8,6 @@
  * bubble (only its creator or an `editor` may change it, checked per message in `onMessage`).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { zValidator } from '@hono/zod-validator';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { BOARD, BubbleColor, MapId, StoreFullError, type Bubble, type BubbleChange, type MapInfo, type MapStore } from '../bubblemap/store.ts';
@@ -17,6 +16,7 @@ import { access, onCreate } from '../ws/access.ts';
 import type { Ctx } from '../ws/ctx.ts';
 import { MessageError } from '../ws/message-error.ts';
 import type { Realtime } from '../ws/realtime.ts';
+import { validate } from '../ws/rest.ts';
 import { WsRefusal } from '../ws/refusal.ts';
 import type { AppEnv } from '../ws/types.ts';
 
@@ -33,7 +33,7 @@ export const bubblemapPath = (mapId: string) => `/api/1/ws/bubblemap/${mapId}`;
 const MapParams = z.object({ mapId: MapId });
 const Role = z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/, 'roles are 1-32 letters, digits, _ . or -');
 const NewMap = z.object({
-  title: z.string().trim().min(1, 'a map needs a title').max(80),
+  title: z.string({ error: 'a map needs a title' }).trim().min(1, 'a map needs a title').max(80),
   requiredRoles: z.array(Role).max(10).default([]),
 });
 
@@ -169,7 +169,7 @@ export function bubblemapRoutes(rt: Realtime, { store, log }: BubblemapOptions) 
       const maps = await read(store.listMaps(100));
       return c.json({ maps: maps.filter((map) => mayOpen(map, user.roles)) });
     })
-    .post('/api/1/bubblemap', zValidator('json', NewMap), async (c) => {
+    .post('/api/1/bubblemap', validate('json', NewMap), async (c) => {
       const user = c.get('session');
       if (!user) return c.json({ error: 'sign in to create maps' }, 401);
       const { title, requiredRoles } = c.req.valid('json');
@@ -187,7 +187,7 @@ export function bubblemapRoutes(rt: Realtime, { store, log }: BubblemapOptions) 
       return c.json({ map }, 201);
     })
     // #region resync
-    .get('/api/1/bubblemap/:mapId', zValidator('param', MapParams), async (c) => {
+    .get('/api/1/bubblemap/:mapId', validate('param', MapParams), async (c) => {
       const found = await visibleMap(c, c.req.valid('param').mapId);
       if (found instanceof Response) return found;
       // The seq is read before the state: every change it counts is in the state (each is stored
@@ -200,7 +200,7 @@ export function bubblemapRoutes(rt: Realtime, { store, log }: BubblemapOptions) 
     })
     // #endregion
     // #region delete-map
-    .delete('/api/1/bubblemap/:mapId', zValidator('param', MapParams), async (c) => {
+    .delete('/api/1/bubblemap/:mapId', validate('param', MapParams), async (c) => {
       const found = await visibleMap(c, c.req.valid('param').mapId);
       if (found instanceof Response) return found;
       const user = c.get('session')!;

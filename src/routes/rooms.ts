@@ -8,12 +8,12 @@
  * so a client told `gap` that resyncs loses nothing replay would have given it.
  */
 import { randomUUID } from 'node:crypto';
-import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { access } from '../ws/access.ts';
 import { SYSTEM_USERNAME } from '../ws/ctx.ts';
 import type { Realtime } from '../ws/realtime.ts';
+import { validate } from '../ws/rest.ts';
 import type { AppEnv } from '../ws/types.ts';
 
 /** Rooms the demo offers; any other valid name works too. */
@@ -24,7 +24,7 @@ export const RoomName = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$/, 'room names are 1-40 letters, digits, _ or -, starting with a letter or digit');
 
 const RoomParams = z.object({ roomName: RoomName });
-const Chat = z.object({ text: z.string().trim().min(1, 'empty message').max(2000) });
+const Chat = z.object({ text: z.string({ error: 'a message needs its text' }).trim().min(1, 'empty message').max(2000) });
 
 export const ROOM_PATTERN = '/api/1/ws/hello-rooms/:roomName';
 const ROOM_PREFIX = '/api/1/ws/hello-rooms/';
@@ -90,7 +90,7 @@ export function roomsRoutes(rt: Realtime) {
         .filter((room) => room.members > 0 || (DEFAULT_ROOMS as readonly string[]).includes(room.name));
       return c.json({ rooms });
     })
-    .get('/api/1/rooms/:roomName', zValidator('param', RoomParams), async (c) => {
+    .get('/api/1/rooms/:roomName', validate('param', RoomParams), async (c) => {
       const { roomName } = c.req.valid('param');
       const path = roomPath(roomName);
       let page, members, partial;
@@ -107,8 +107,8 @@ export function roomsRoutes(rt: Realtime) {
     })
     .post(
       '/api/1/rooms/:roomName/messages',
-      zValidator('param', RoomParams),
-      zValidator('json', Chat),
+      validate('param', RoomParams),
+      validate('json', Chat),
       async (c) => {
         const { roomName } = c.req.valid('param');
         const message = chat(c.get('session')?.username ?? SYSTEM_USERNAME, c.req.valid('json').text);

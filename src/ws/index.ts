@@ -15,6 +15,7 @@ export { EMPTY_HEAD, type Broker, type BrokerState, type HistoryQuery, type LogE
 export { RealtimeEvents, type RealtimeEventMap } from './events.ts';
 export { Realtime, type Dependency, type History, type HistoryEntry, type RealtimeOptions, type RealtimeStats } from './realtime.ts';
 export { RefusalReason, WsRefusal } from './refusal.ts';
+export { httpErrorResponse, validate, type RestError, type RestIssue } from './rest.ts';
 export type { ReplayHead } from './replay/types.ts';
 export { NamespaceRegistry } from './registry.ts';
 export type { DrainOptions } from './safety/drain.ts';

@@ -1,7 +1,8 @@
 /**
  * The Bubble Map page in Debian's Chromium (playwright-core, no browser downloaded): a map
  * created in one page, bubbles added by clicking the board and seen in the other, a refused edit
- * explained, user text shown as text, and the map deleted under the other page.
+ * explained, user text shown as text, the map deleted under the other page, and a session the
+ * restarted server no longer knows.
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -9,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildClient } from '../../scripts/build-client.ts';
-import { startApp, type TestApp } from '../helpers.ts';
+import { startApp, TEST_SECRET, type TestApp } from '../helpers.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveBrowser = existsSync(CHROMIUM);
@@ -84,9 +85,27 @@ describe.runIf(haveBrowser || process.env.CI)('Bubble Map in Chromium', { timeou
   it('closes the map in the other page when it is deleted', async () => {
     await ada.locator('#delete-map').click();
     await bob.locator('#status[data-status="rejected"]').waitFor();
-    await expect(bob.locator('#notice').textContent()).resolves.toBe('This map was deleted.');
+    // Said in words, where an 800 px high window shows it: above the board, not below.
+    await expect(bob.locator('#status').textContent()).resolves.toBe('Map deleted');
+    await expect(bob.locator('#notice').textContent()).resolves.toBe('This map was deleted: pick another one, or create one.');
+    const notice = (await bob.locator('#notice').boundingBox())!;
+    expect(notice.y + notice.height).toBeLessThanOrEqual(800);
     expect(await bob.locator('.bubble').count()).toBe(0);
+    await bob.screenshot({ path: `${ARTIFACTS}bubblemap-deleted.png` });
     await ada.locator('#status[data-status="rejected"]').waitFor();
     expect(errors).toEqual([]);
+  });
+
+  it('shows the sign-in again when a restarted server no longer knows the session (4401)', async () => {
+    await ada.locator('#map-title').fill('Again');
+    await ada.locator('#map-title').press('Enter');
+    await ada.locator('#status[data-status="connected"]').waitFor();
+    const port = app.port;
+    await app.close();
+    await ada.locator('#status[data-status="reconnecting"]').waitFor();
+    app = await startApp({ port, sessionSecret: `${TEST_SECRET}-but-another-one` });
+    await ada.locator('#login').waitFor();
+    await expect(ada.locator('#login-error').textContent()).resolves.toMatch(/^The server no longer knows your session/);
+    expect(await ada.locator('#map').isVisible()).toBe(false);
   });
 });

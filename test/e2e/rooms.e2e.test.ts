@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildClient } from '../../scripts/build-client.ts';
-import { startApp, type TestApp } from '../helpers.ts';
+import { startApp, TEST_SECRET, type TestApp } from '../helpers.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
@@ -78,6 +78,10 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
     return { name, context, page, errors };
   }
 
+  /** The names in the members list, "(you)" marked. */
+  const members = (tab: Tab) =>
+    tab.page.locator('#members li').evaluateAll((items) => items.map((li) => li.querySelector('.name')!.textContent! + (li.querySelector('.you') ? ' (you)' : '')));
+
   function expectStatus(tab: Tab, status: string): Promise<void> {
     return tab.page.locator(`#status[data-status="${status}"]`).waitFor({ timeout: 15_000 });
   }
@@ -114,8 +118,38 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
     expect(await texts(bob)).toEqual(['Hallo Berlin']);
 
     await bob.page.locator('#members li', { hasText: 'ann' }).waitFor();
-    await expect(bob.page.locator('#members li').allTextContents()).resolves.toEqual(expect.arrayContaining(['ann', 'bob']));
-    await expect(cat.page.locator('#members li').allTextContents()).resolves.toEqual(['cat']);
+    await expect(members(bob)).resolves.toEqual(expect.arrayContaining(['ann', 'bob (you)']));
+    await expect(members(cat)).resolves.toEqual(['cat (you)']);
+  });
+
+  it('puts the cursor in the message box, and shows initials, joins, leaves and an empty room', async () => {
+    const long = 'dann-whose-name-is-32-characters';
+    const dan = await openTab(long, 'Berlin', { width: 1000, height: 700 });
+    try {
+      expect(await dan.page.evaluate(() => document.activeElement?.id)).toBe('message');
+      await ann.page.locator('#log li.event', { hasText: `${long} joined` }).waitFor();
+      await ann.page.locator('#members li', { hasText: long }).waitFor();
+      await expect(ann.page.locator('#members li .avatar').allTextContents()).resolves.toEqual(expect.arrayContaining(['AN', 'BO', 'DA']));
+      await expect(ann.page.locator('#log li', { hasText: 'Hallo Berlin' }).locator('.avatar').textContent()).resolves.toBe('AN');
+      expect(await ann.page.locator('#empty-room').isVisible()).toBe(false);
+      // "(you)" stays on the name's line, the name giving way.
+      const name = (await dan.page.locator('#members li.self .name').boundingBox())!;
+      const you = (await dan.page.locator('#members li.self .you').boundingBox())!;
+      expect(Math.abs(you.y - name.y)).toBeLessThan(4);
+      expect(you.x).toBeGreaterThan(name.x + name.width - 1);
+
+      await dan.page.locator('#room-name').fill('Kyiv');
+      await dan.page.locator('#room-name').press('Enter');
+      await expectStatus(dan, 'connected');
+      await ann.page.locator('#log li.event', { hasText: `${long} left` }).waitFor();
+      await expect(dan.page.locator('#empty-room').textContent()).resolves.toMatch(/^No messages in Kyiv yet/);
+      expect(await dan.page.locator('#empty-room').isVisible()).toBe(true);
+      await dan.page.screenshot({ path: `${ARTIFACTS}rooms-empty-long-name.png` });
+      await say(dan, 'first!');
+      expect(await dan.page.locator('#empty-room').isVisible()).toBe(false);
+    } finally {
+      await dan.context.close();
+    }
   });
 
   it('renders user text as text, never as HTML', async () => {
@@ -144,10 +178,13 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
     await Promise.all([ann, bob, cat].map((tab) => expectStatus(tab, 'connected')));
     expect(await texts(bob)).toEqual(before);
 
-    // Chat works on the new server, and the members came back.
+    // Chat works on the new server, and the members came back, still signed in (the same
+    // secret, as `npm start` keeps it in development).
     await say(bob, 'back again');
     await logItem(ann, 'back again').waitFor();
     await bob.page.locator('#members li', { hasText: 'ann' }).waitFor();
+    await expect(bob.page.locator('#log li', { hasText: 'back again' }).locator('.who').textContent()).resolves.toBe('bob');
+    await expect(members(bob)).resolves.toContain('bob (you)');
     await mkdir(ARTIFACTS, { recursive: true });
     await bob.page.screenshot({ path: `${ARTIFACTS}rooms-phone.png`, fullPage: true });
     await ann.page.screenshot({ path: `${ARTIFACTS}rooms-desktop.png` });
@@ -193,12 +230,28 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
     expect(await texts(cat)).toEqual([]);
   });
 
-  it('shows a permanent refusal with its reason and does not retry', async () => {
+  it('refuses a bad room name beside the field, with no room card and a short badge', async () => {
     await cat.page.locator('#room-name').fill('no spaces allowed');
     await cat.page.locator('#room-name').press('Enter');
     await expectStatus(cat, 'rejected');
-    await expect(cat.page.locator('#status').textContent()).resolves.toMatch(/^Rejected: invalid params: roomName/);
+    await expect(cat.page.locator('#room-error').textContent()).resolves.toBe(
+      'Cannot open "no spaces allowed": room names are 1-40 letters, digits, _ or -, starting with a letter or digit',
+    );
+    expect(await cat.page.locator('#room').isVisible()).toBe(false);
+    await expect(cat.page.locator('#room-name').inputValue()).resolves.toBe('no spaces allowed');
+    expect(await cat.page.evaluate(() => document.activeElement?.id)).toBe('room-name');
+    await expect(cat.page.locator('#status').textContent()).resolves.toBe('Refused');
+    await expect(cat.page.locator('#status').getAttribute('title')).resolves.toMatch(/^invalid params: roomName/);
+    const badge = (await cat.page.locator('#status').boundingBox())!;
+    expect(badge.height).toBeLessThan(40);
+    expect(new URL(cat.page.url()).hash).toBe('');
     await cat.page.screenshot({ path: `${ARTIFACTS}rooms-rejected.png` });
+
+    // A good name then opens as usual, and the error goes.
+    await cat.page.locator('#room-name').fill('Cairo');
+    await cat.page.locator('#room-name').press('Enter');
+    await expectStatus(cat, 'connected');
+    await expect(cat.page.locator('#room-error').textContent()).resolves.toBe('');
   });
 
   it('signs out: the socket closes and the name form comes back', async () => {
@@ -206,8 +259,29 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
     await ann.page.locator('#login-name').waitFor();
     await expectStatus(ann, 'idle');
     await bob.page.locator('#members li', { hasText: 'ann' }).waitFor({ state: 'detached' });
+    await bob.page.locator('#log li.event', { hasText: 'ann left' }).waitFor();
     const me = await ann.page.evaluate(() => fetch('/api/1/auth/me').then((r) => r.json()));
     expect(me).toEqual({ user: null });
+  });
+
+  it('shows the sign-in again when the server no longer knows the session, then reopens the room', async () => {
+    // A restart under another secret (a production server without SESSION_SECRET did this at
+    // every restart): the page reconnects, and the welcome's ctx is a guest.
+    const port = app.port;
+    await app.close();
+    await expectStatus(bob, 'reconnecting');
+    app = await startApp({ port, sessionSecret: `${TEST_SECRET}-but-another-one` });
+    await bob.page.locator('#login').waitFor();
+    await expect(bob.page.locator('#login-error').textContent()).resolves.toMatch(/^The server no longer knows your session/);
+    expect(await bob.page.locator('#room').isVisible()).toBe(false);
+    expect(await bob.page.locator('#me').isVisible()).toBe(false);
+    await bob.page.screenshot({ path: `${ARTIFACTS}rooms-session-ended.png` });
+
+    await bob.page.locator('#login-name').fill('bob');
+    await bob.page.locator('#login-name').press('Enter');
+    await expectStatus(bob, 'connected');
+    await expect(bob.page.locator('#room-title').textContent()).resolves.toBe('Berlin');
+    await expect(members(bob)).resolves.toContain('bob (you)');
   });
 
   it('logged no console errors other than failed connections while the server was down', () => {

@@ -11,12 +11,14 @@ import {
   audit,
   CountingBroker,
   ctxExamples,
+  explain,
   lastMessages,
   openUnless,
   presencePair,
   rawLog,
   realtimeTour,
   rejoin,
+  renameRoute,
   sessionsFor,
   stop,
   tour,
@@ -157,6 +159,20 @@ describe('the lists in the demo app, and the API reference uses', () => {
     const client = await TestClient.connect(app.wsUrl(listPath('chores')));
     await stop(app.rt);
     expect((await client.closed).code).toBe(1012);
+  });
+
+  it('answers REST errors in one shape: validate() for the input, the route for the rest', async () => {
+    await start(undefined, () => [renameRoute(new Map([['groceries', 'Groceries']]))]);
+    const put = (list: string, body: unknown) =>
+      fetch(`${app.url}/api/1/lists/${list}/name`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const bad = await put('groceries', { name: ' ' });
+    expect(bad.status).toBe(400);
+    expect(await bad.clone().json()).toEqual({ error: 'invalid request body: name: a list needs a name', issues: [{ path: 'name', message: 'a list needs a name' }] });
+    expect(await explain(bad)).toBe('name: a list needs a name');
+    const missing = await put('chores', { name: 'Chores' });
+    expect(missing.status).toBe(404);
+    expect(await explain(missing)).toBe('no list chores');
+    expect(await (await put('groceries', { name: 'Food' })).json()).toEqual({ name: 'Food' });
   });
 
   it('builds ctx, limits, two in-process instances and delays as the reference says', async () => {

@@ -84,6 +84,6 @@ describe('graceful shutdown', () => {
     proc.stderr!.on('data', (chunk) => (stderr += chunk));
     const [code] = await once(proc, 'exit');
     expect(code).toBe(1);
-    expect(stderr).toMatch(/WS_MESSAGE_RATE: expected a number/);
+    expect(stderr).toBe('invalid configuration: WS_MESSAGE_RATE="fast": expected a whole number from 0 to 1000000\n');
   });
 });

@@ -33,11 +33,11 @@ describe('limits configuration', () => {
 
   it.each([
     ['WS_MAX_CONNECTIONS', '0', 'WS_MAX_CONNECTIONS'],
-    ['WS_MAX_BUFFERED_BYTES', '1k', 'WS_MAX_BUFFERED_BYTES: expected a number'],
+    ['WS_MAX_BUFFERED_BYTES', '1k', 'WS_MAX_BUFFERED_BYTES="1k": expected a whole number from 1024 to 1073741824'],
     ['WS_PING_INTERVAL_MS', '-1', 'WS_PING_INTERVAL_MS'],
-    ['TRUST_PROXY', 'true', 'TRUST_PROXY: expected a number'],
-    ['ALLOWED_ORIGINS', 'evil.example', 'ALLOWED_ORIGINS: expected origins like'],
-    ['WS_MAX_DEPTH', '1.5', 'WS_MAX_DEPTH: expected a whole number'],
+    ['TRUST_PROXY', 'true', 'TRUST_PROXY="true": expected a whole number from 0 to 10'],
+    ['ALLOWED_ORIGINS', 'evil.example', 'ALLOWED_ORIGINS="evil.example": expected origins like'],
+    ['WS_MAX_DEPTH', '1.5', 'WS_MAX_DEPTH="1.5": expected a whole number'],
   ])('refuses %s=%s naming the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);

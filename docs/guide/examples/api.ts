@@ -21,6 +21,7 @@ import {
   RedisPresence,
   RefusalReason,
   systemCtx,
+  validate,
   WsRefusal,
   type AccessOptions,
   type AppEnv,
@@ -62,6 +63,8 @@ import {
   type RealtimeStats,
   type RedisBrokerOptions,
   type RedisPresenceOptions,
+  type RestError,
+  type RestIssue,
   type ReplayHead,
   type SessionOptions,
   type Sessions,
@@ -264,6 +267,25 @@ export function openUnless(state: { maintenance: boolean; archived(path: string)
     if (state.archived(c.req.path)) throw WsRefusal.forbidden('this list is archived'); // 4403, not retried
     await next();
   };
+}
+// #endregion
+
+// #region rest-errors
+/** A REST route: its input checked by validate(), its own refusal in the same shape. */
+export function renameRoute(names: Map<string, string>): Hono<AppEnv> {
+  const Rename = z.object({ name: z.string().trim().min(1, 'a list needs a name').max(80) });
+  return new Hono<AppEnv>().put('/api/1/lists/:listId/name', validate('json', Rename), (c) => {
+    const listId = c.req.param('listId');
+    if (!names.has(listId)) return c.json({ error: `no list ${listId}` } satisfies RestError, 404);
+    names.set(listId, c.req.valid('json').name);
+    return c.json({ name: names.get(listId) });
+  });
+}
+
+/** What a script tells its user about a failed call: the fields' own messages, else the sentence. */
+export async function explain(res: Response): Promise<string> {
+  const { error, issues = [] } = (await res.json()) as RestError;
+  return issues.length ? issues.map((i: RestIssue) => `${i.path || '(body)'}: ${i.message}`).join('; ') : error;
 }
 // #endregion
 

@@ -3,10 +3,9 @@
  * `npm run typecheck` and run by `test/guide/examples.test.ts`; the guide's code blocks are
  * copied from the regions below (`test/docs.test.ts` checks that they match).
  */
-import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { access, MessageError, onCreate, SYSTEM_USERNAME, type AppEnv, type Realtime } from '../../../src/ws/index.ts';
+import { access, MessageError, onCreate, SYSTEM_USERNAME, validate, type AppEnv, type Realtime } from '../../../src/ws/index.ts';
 
 // #region store
 /** An item of a list. */
@@ -89,7 +88,7 @@ export function listRoutes(rt: Realtime, lists = new Lists()): Hono<AppEnv> {
   // #endregion
 
   // #region resync
-  app.get('/api/1/lists/:listId', zValidator('param', ListParams), async (c) => {
+  app.get('/api/1/lists/:listId', validate('param', ListParams), async (c) => {
     const { listId } = c.req.valid('param');
     // The seq first, then the state: the state has every change the seq counts (maybe newer ones).
     const head = await rt.replayHead(listPath(listId)); // { seq, epoch }
@@ -98,7 +97,7 @@ export function listRoutes(rt: Realtime, lists = new Lists()): Hono<AppEnv> {
   // #endregion
 
   // #region rest-broadcast
-  app.post('/api/1/lists/:listId/items', zValidator('param', ListParams), zValidator('json', NewItem), async (c) => {
+  app.post('/api/1/lists/:listId/items', validate('param', ListParams), validate('json', NewItem), async (c) => {
     const { listId } = c.req.valid('param');
     const item = lists.add(listId, c.req.valid('json').text, c.get('session')?.username ?? SYSTEM_USERNAME);
     // Reaches the list's clients on every instance, whether or not the namespace lives here.

@@ -1,13 +1,15 @@
 /**
  * A server of its own, composed from the framework's pieces (what `src/app.ts` does for the demo,
- * with the lists of `lists.ts`). Run by `test/guide/examples.test.ts`.
+ * with the lists of `lists.ts`). Run by `test/guide/examples.test.ts`, and as a program by the
+ * guide's step 4 (`node --import tsx docs/guide/examples/server.ts`, run by `test/guide/steps.test.ts`).
  */
 import type { Server } from 'node:http';
+import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { pino } from 'pino';
-import { createSessions, Realtime, WsRefusal, type AppEnv } from '../../../src/ws/index.ts';
+import { createSessions, httpErrorResponse, Realtime, WsRefusal, type AppEnv } from '../../../src/ws/index.ts';
 import { listRoutes } from './lists.ts';
 
 // #region compose
@@ -23,12 +25,14 @@ export function createServer(options: { secret: string; userRoles?: Record<strin
     return c.json({ token: await sessions.issue(c, { username, firstName: '', lastName: '' }) });
   });
   app.route('/', listRoutes(rt));
+  // Liveness for an orchestrator: 200 while the process answers, draining included.
+  app.get('/health', (c) => c.json({ status: rt.draining ? 'draining' : 'ok' }));
   app.get('/api/1/ws/*', () => {
     throw WsRefusal.notFound(); // a path no pattern matches: 4404, not a silent 404
   });
   app.onError((err, c) => {
     if (err instanceof WsRefusal) return rt.refuse(c, err); // 44xx close, or 503/429 to retry
-    if (err instanceof HTTPException) return c.json({ error: err.message }, err.status);
+    if (err instanceof HTTPException) return httpErrorResponse(c, err); // { error: '...' }, as validate() answers
     return c.json({ error: 'internal error' }, 500);
   });
   return { app, rt, sessions };
@@ -40,9 +44,27 @@ export function listen(port: number): Promise<{ server: Server; rt: Realtime; po
   const secret = process.env.SESSION_SECRET;
   if (!secret || secret.length < 32) throw new Error('set SESSION_SECRET: 32+ characters, the same on every instance');
   const { app, rt } = createServer({ secret });
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const server = serve({ fetch: app.fetch, port }, (info) => resolve({ server: server as Server, rt, port: info.port }));
+    server.once('error', reject); // a port in use, no permission
     rt.injectWebSocket(server); // the upgrade is served by the same port as REST
   });
+}
+// #endregion
+
+// #region run
+// Run as a program: listens on PORT (default 3000); SIGTERM or Ctrl-C stops it cleanly.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { server, rt, port } = await listen(Number(process.env.PORT ?? 3000));
+  console.log(`listening on http://localhost:${port} (GET /health, WS /api/1/ws/lists/:listId)`);
+  const stop = async (signal: NodeJS.Signals) => {
+    console.log(`${signal}: shutting down`);
+    // New upgrades get 503; clients are closed with 1012 over a second and reconnect elsewhere.
+    await rt.shutdown({ spreadMs: 1000, timeoutMs: 5000 });
+    server.close(() => process.exit(0));
+  };
+  // `once`: a second Ctrl-C is not caught, and ends the process at once.
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
 }
 // #endregion
