@@ -107,6 +107,29 @@ export class TestClient {
     }
   }
 
+  /**
+   * Resolves once some frame received so far (read or not) satisfies `test`, without moving the
+   * read position: for frames whose order against an `ack` is not given (the ack and a broadcast's
+   * own copy travel on different Redis connections).
+   */
+  async seen(test: (frame: Frame) => boolean, timeoutMs = 5000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.frames.find(test);
+      if (found) return found;
+      if (this.socket.readyState === WebSocket.CLOSED) throw new Error('socket closed while waiting for a frame');
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for a frame; got ${JSON.stringify(this.frames.slice(-5))}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
   /** Frames of `type` not read yet, without waiting. */
   unread(type?: string): Frame[] {
     return this.frames.slice(this.#cursor).filter((f) => !type || f.type === type);

@@ -75,7 +75,7 @@ describe('getting started, followed step by step on a copy of the project', { ti
     const appTs = join(dir, 'src/app.ts');
     let app = readFileSync(appTs, 'utf8');
     app = insertAfter(app, "import { roomsRoutes } from './routes/rooms.ts';", step('import-lists'));
-    app = insertAfter(app, "app.route('/', roomsRoutes(rt, history));", step('mount-lists'));
+    app = insertAfter(app, "app.route('/', roomsRoutes(rt));", step('mount-lists'));
     writeFileSync(appTs, app);
 
     server = Program.bash(run, { cwd: dir, env: userEnv() });
