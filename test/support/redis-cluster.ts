@@ -2,7 +2,8 @@
  * A private local Redis Cluster for tests: 3 masters, optionally each with replicas, every node a
  * `redis-server` of its own (`RedisProcess`) on free ports, created with
  * `redis-cli --cluster create`. Resolves once every node reports `cluster_state:ok`, all agree on
- * who serves which slots, and every replica's link to its master is up (so a failover can happen).
+ * who serves which slots, every replica's link to its master is up (so a failover can happen) and
+ * every node's CLUSTER SLOTS lists the replicas (so a client sees every node).
  * Same clean-up guarantees as `redis-server.ts`.
  *
  * @example
@@ -228,6 +229,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       '--cluster-require-full-coverage', options.requireFullCoverage === false ? 'no' : 'yes',
       // Replicas sync at once (the default waits 5 s for more replicas to share one transfer).
       '--repl-diskless-sync-delay', '0',
+      '--repl-ping-replica-period', '1',
       ...(options.args ?? []),
     ];
     const total = masterCount * (1 + replicas);
@@ -262,6 +264,15 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     await pollUntil('replicas linked to their masters', startTimeoutMs, async () => {
       for (const v of views.filter((n) => n.role === 'replica')) {
         if (!/master_link_status:up/.test((await redisCommand(v.port, 'INFO', 'replication')) as string)) return `replica ${v.port} not linked yet`;
+      }
+      return true;
+    });
+    // CLUSTER SLOTS (what clients read) lists a replica only once its replication offset is
+    // non-zero, which an idle master raises only by its periodic ping (set to 1 s above).
+    await pollUntil('replicas listed in CLUSTER SLOTS', startTimeoutMs, async () => {
+      for (const proc of processes) {
+        const ranges = (await redisCommand(proc.port, 'CLUSTER', 'SLOTS')) as unknown[][];
+        if (ranges.some((range) => range.length - 2 < 1 + replicas)) return `node ${proc.port} lists too few replicas`;
       }
       return true;
     });
