@@ -191,8 +191,9 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     return views.map(asNode);
   };
 
-  /** Every running node: ok, the same slot owners, and (when `expect` says so) a condition on them. */
-  // Cluster state changes by gossip between the nodes, which no client is told of: callers poll this.
+  // Every running node: ok, the same slot owners, and what `expect` asks of its view; a string says
+  // why not yet. Cluster state changes by gossip between the nodes, which no client is told of:
+  // callers poll this.
   const agreement = async (expect?: (view: NodeView[]) => string | undefined): Promise<NodeView[] | string> => {
     let first: NodeView[] | undefined;
     for (const proc of running()) {
@@ -233,7 +234,8 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       ...(options.args ?? []),
     ];
     const total = masterCount * (1 + replicas);
-    await Promise.all(
+    // allSettled: every start has ended (and its process is in `processes`) before a failure cleans up.
+    const starts = await Promise.allSettled(
       Array.from({ length: total }, async (_, i) => {
         for (let attempt = 1; ; attempt++) {
           const [port, busPort] = [await freePort(), await freePort()];
@@ -241,17 +243,20 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           const path = join(dir.path, `node-${i}-${port}`);
           mkdirSync(path, { recursive: true });
           const proc = new RedisProcess(port, path, { args: [...nodeArgs, '--cluster-port', String(busPort)] });
+          processes.push(proc);
           try {
             await proc.start();
-            processes.push(proc);
             return;
           } catch (err) {
+            processes.splice(processes.indexOf(proc), 1);
             if (!(err instanceof RedisStartError && err.portTaken && attempt < 5)) throw err;
           }
         }
       }),
     );
-    // Masters first: redis-cli --cluster create makes the first `masters` addresses the masters.
+    const failed = starts.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    // redis-cli makes the first `masters` addresses masters and the rest their replicas.
     await runRedisCli(['--cluster', 'create', ...processes.map((p) => `127.0.0.1:${p.port}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
     views = await pollUntil('cluster agreement after create', startTimeoutMs, () =>
       agreement((view) => {
