@@ -63,6 +63,8 @@ describeRedisCluster.concurrent('a local Redis Cluster', { timeout: 60_000 }, ()
     const victim = cluster.masters[0]!;
     const key = (await keyPerMaster(cluster)).get(victim.port)!;
     await client.set(key, 'before');
+    // The client reads CLUSTER SLOTS, which lists a replica only once it has synced something.
+    expect(client.nodes('slave')).toHaveLength(3);
 
     await cluster.kill(victim);
     expect(pidAlive(victim.pid)).toBe(false);

@@ -2,7 +2,8 @@
  * A private local Redis Cluster for tests: 3 masters, optionally each with replicas, every node a
  * `redis-server` of its own (`RedisProcess`) on free ports, created with
  * `redis-cli --cluster create`. Resolves once every node reports `cluster_state:ok`, all agree on
- * who serves which slots, and every replica's link to its master is up (so a failover can happen).
+ * who serves which slots, every replica's link to its master is up (so a failover can happen) and
+ * every node's CLUSTER SLOTS lists the replicas (so a client sees every node).
  * Same clean-up guarantees as `redis-server.ts`.
  *
  * @example
@@ -190,8 +191,9 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     return views.map(asNode);
   };
 
-  /** Every running node: ok, the same slot owners, and (when `expect` says so) a condition on them. */
-  // Cluster state changes by gossip between the nodes, which no client is told of: callers poll this.
+  // Every running node: ok, the same slot owners, and what `expect` asks of its view; a string says
+  // why not yet. Cluster state changes by gossip between the nodes, which no client is told of:
+  // callers poll this.
   const agreement = async (expect?: (view: NodeView[]) => string | undefined): Promise<NodeView[] | string> => {
     let first: NodeView[] | undefined;
     for (const proc of running()) {
@@ -228,10 +230,12 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       '--cluster-require-full-coverage', options.requireFullCoverage === false ? 'no' : 'yes',
       // Replicas sync at once (the default waits 5 s for more replicas to share one transfer).
       '--repl-diskless-sync-delay', '0',
+      '--repl-ping-replica-period', '1',
       ...(options.args ?? []),
     ];
     const total = masterCount * (1 + replicas);
-    await Promise.all(
+    // allSettled: every start has ended (and its process is in `processes`) before a failure cleans up.
+    const starts = await Promise.allSettled(
       Array.from({ length: total }, async (_, i) => {
         for (let attempt = 1; ; attempt++) {
           const [port, busPort] = [await freePort(), await freePort()];
@@ -239,17 +243,20 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
           const path = join(dir.path, `node-${i}-${port}`);
           mkdirSync(path, { recursive: true });
           const proc = new RedisProcess(port, path, { args: [...nodeArgs, '--cluster-port', String(busPort)] });
+          processes.push(proc);
           try {
             await proc.start();
-            processes.push(proc);
             return;
           } catch (err) {
+            processes.splice(processes.indexOf(proc), 1);
             if (!(err instanceof RedisStartError && err.portTaken && attempt < 5)) throw err;
           }
         }
       }),
     );
-    // Masters first: redis-cli --cluster create makes the first `masters` addresses the masters.
+    const failed = starts.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    // redis-cli makes the first `masters` addresses masters and the rest their replicas.
     await runRedisCli(['--cluster', 'create', ...processes.map((p) => `127.0.0.1:${p.port}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
     views = await pollUntil('cluster agreement after create', startTimeoutMs, () =>
       agreement((view) => {
@@ -262,6 +269,15 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     await pollUntil('replicas linked to their masters', startTimeoutMs, async () => {
       for (const v of views.filter((n) => n.role === 'replica')) {
         if (!/master_link_status:up/.test((await redisCommand(v.port, 'INFO', 'replication')) as string)) return `replica ${v.port} not linked yet`;
+      }
+      return true;
+    });
+    // CLUSTER SLOTS (what clients read) lists a replica only once its replication offset is
+    // non-zero, which an idle master raises only by its periodic ping (set to 1 s above).
+    await pollUntil('replicas listed in CLUSTER SLOTS', startTimeoutMs, async () => {
+      for (const proc of processes) {
+        const ranges = (await redisCommand(proc.port, 'CLUSTER', 'SLOTS')) as unknown[][];
+        if (ranges.some((range) => range.length - 2 < 1 + replicas)) return `node ${proc.port} lists too few replicas`;
       }
       return true;
     });
