@@ -31,7 +31,7 @@ function spawnInstance(env: Record<string, string>): Promise<{ child: ChildProce
       } catch {
         return;
       }
-      if (entry.msg?.startsWith('listening') && entry.port) resolve({ child, port: entry.port });
+      if (typeof entry.port === 'number') resolve({ child, port: entry.port });
     });
   });
 }

@@ -29,7 +29,7 @@ async function startProcess(env: Record<string, string>): Promise<{ proc: ChildP
     lines.on('line', (line) => {
       logs.push(line);
       const entry = JSON.parse(line) as { port?: number; msg?: string };
-      if (entry.msg?.startsWith('listening') && entry.port) resolve(entry.port);
+      if (typeof entry.port === 'number') resolve(entry.port);
     });
   });
   return { proc, port, logs };
