@@ -14,9 +14,11 @@ const MAX_RECONNECT_DELAY_MS = 2000;
  * Opens a connection (it connects in the background; watch `status` / the `ready` event).
  * `name` is set with CLIENT SETNAME, so that `CLIENT LIST` shows which instance and role it is.
  */
-export function connectRedis(url: string, name: string, log: Logger): Redis {
+export function connectRedis(url: string, name: string, log: Logger, options: { autoPipelining?: boolean } = {}): Redis {
   const conn = new Redis(url, {
     connectionName: name,
+    // Commands issued in one tick leave in one write (many broadcasts of one I/O phase: one syscall).
+    enableAutoPipelining: options.autoPipelining === true,
     // Fail fast: no offline queue, and a command in flight when the connection drops is rejected
     // rather than resent later (a resent PUBLISH could arrive twice, or long after the fact).
     enableOfflineQueue: false,

@@ -139,7 +139,7 @@ export class RedisBroker implements Broker {
     const name = options.connectionName ?? 'hns';
     this.#prefix = options.prefix ?? 'hns:';
     this.#log = options.logger;
-    const cmd = connectRedis(options.url, `${name}:broker`, this.#log);
+    const cmd = connectRedis(options.url, `${name}:broker`, this.#log, { autoPipelining: true });
     cmd.defineCommand('hnsAppend', { numberOfKeys: 2, lua: APPEND });
     cmd.defineCommand('hnsSince', { numberOfKeys: 2, lua: SINCE });
     cmd.defineCommand('hnsHistory', { numberOfKeys: 2, lua: HISTORY });
