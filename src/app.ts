@@ -29,6 +29,7 @@ import type { Presence } from './ws/presence/types.ts';
 import { RedisPubSub } from './ws/pubsub/redis.ts';
 import type { PubSub } from './ws/pubsub/types.ts';
 import { RedisReplayStore } from './ws/replay/redis.ts';
+import { restGuards } from './ws/safety/rest-guard.ts';
 import type { ReplayStore } from './ws/replay/types.ts';
 import { Realtime } from './ws/realtime.ts';
 import { WsRefusal } from './ws/refusal.ts';
@@ -92,6 +93,8 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
     return withCorrelation(c.get('requestId'), next);
   });
   app.use('*', sessions.middleware);
+  // After the session: the write rate counts per signed-in user as well as per address.
+  app.use('*', ...restGuards(config.limits, (c) => rt.clientIp(c)));
   if (metrics) app.route('/', metricsRoutes(metrics, config.metrics.mode === 'token' ? config.metrics.token : undefined));
   app.route('/', authRoutes(sessions, config.userRoles));
   app.route('/', systemRoutes(rt));
@@ -99,7 +102,7 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   app.route('/', roomsRoutes(rt, history));
   const mapStore = deps.mapStore ?? mapStoreFor(config, instanceId, log);
   rt.onClose(() => mapStore.close());
-  app.route('/', bubblemapRoutes(rt, { store: mapStore, log }));
+  app.route('/', bubblemapRoutes(rt, { store: mapStore, log, maxMapsPerUser: config.bubblemapMaxMapsPerUser }));
   for (const routes of deps.routes?.(rt) ?? []) app.route('/', routes);
   app.get('/api/1/ws/*', () => {
     throw WsRefusal.notFound();

@@ -9,7 +9,7 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import { access } from '../ws/access.ts';
-import { SYSTEM_USERNAME } from '../ws/ctx.ts';
+import { GUEST_USERNAME } from '../ws/ctx.ts';
 import { MessageError } from '../ws/message-error.ts';
 import type { Realtime } from '../ws/realtime.ts';
 import type { AppEnv } from '../ws/types.ts';
@@ -96,7 +96,10 @@ export function roomsRoutes(rt: Realtime, history: RoomHistory = new MemoryRoomH
         rt.log.warn({ err: String(err), room: roomName }, 'room state unavailable');
         throw new HTTPException(503, { message: 'the room state is unavailable right now; try again' });
       }
-      return c.json({ room: roomName, ...head, members, ...(partial ? { partial } : {}), messages });
+      // Who is in a room is shown to signed-in users; a guest gets the count, so that nobody can
+      // list everyone connected without signing in.
+      const shown = c.get('session') ? { members: members.map(({ clientId, username }) => ({ clientId, username })) } : {};
+      return c.json({ room: roomName, ...head, count: members.length, ...shown, ...(partial ? { partial } : {}), messages });
     })
     .post(
       '/api/1/rooms/:roomName/messages',
@@ -104,7 +107,8 @@ export function roomsRoutes(rt: Realtime, history: RoomHistory = new MemoryRoomH
       zValidator('json', Chat),
       async (c) => {
         const { roomName } = c.req.valid('param');
-        const username = c.get('session')?.username ?? SYSTEM_USERNAME;
+        // A REST post is made by its session's user, or by a guest: never by the server itself.
+        const username = c.get('session')?.username ?? GUEST_USERNAME;
         const message = await chat(roomName, username, c.req.valid('json').text);
         await rt.broadcast(roomPath(roomName), 'chat', message);
         return c.json({ message }, 201);

@@ -62,13 +62,16 @@ describe('client address', () => {
 });
 
 describe('origin', () => {
-  it('allows no origin, the same host and listed origins only', () => {
-    expect(originAllowed(undefined, 'a.example', [])).toBe(true);
-    expect(originAllowed('https://a.example', 'a.example', [])).toBe(true);
-    expect(originAllowed('https://a.example:8443', 'a.example', [])).toBe(false);
-    expect(originAllowed('https://evil.example', 'a.example', [])).toBe(false);
-    expect(originAllowed('https://b.example', 'a.example', ['https://b.example'])).toBe(true);
-    expect(originAllowed('null', 'a.example', [])).toBe(false);
+  it('allows no origin, the same origin (scheme, host and port) and listed origins only', () => {
+    expect(originAllowed(undefined, 'https://a.example', [])).toBe(true);
+    expect(originAllowed('https://a.example', 'https://a.example', [])).toBe(true);
+    expect(originAllowed('https://a.example:443', 'https://a.example', [])).toBe(true);
+    expect(originAllowed('https://a.example', 'http://a.example', [])).toBe(false);
+    expect(originAllowed('http://a.example', 'https://a.example', [])).toBe(false);
+    expect(originAllowed('https://a.example:8443', 'https://a.example', [])).toBe(false);
+    expect(originAllowed('https://evil.example', 'https://a.example', [])).toBe(false);
+    expect(originAllowed('https://b.example', 'https://a.example', ['https://b.example'])).toBe(true);
+    expect(originAllowed('null', 'https://a.example', [])).toBe(false);
     expect(originAllowed('https://any.example', undefined, ['*'])).toBe(true);
   });
 });
