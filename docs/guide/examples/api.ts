@@ -10,6 +10,7 @@ import {
   createSessions,
   DEFAULT_LIMITS,
   GUEST_USERNAME,
+  SYSTEM_USERNAME,
   MemoryBus,
   MemoryPresence,
   MemoryPresenceStore,
@@ -95,6 +96,9 @@ export function ctxExamples(): { alice: Ctx; guest: Ctx; system: Ctx; shown: Pub
   const shown = publicCtx(alice); // without the IP: what the welcome frame shows the client
   return { alice, guest, system, shown };
 }
+
+/** Who a line of an audit log names: `_system` is the server acting on its own (a job), never a request. */
+export const actor = (ctx: Ctx) => (ctx.username === SYSTEM_USERNAME ? 'the server' : ctx.username);
 // #endregion
 
 // #region namespace-object
