@@ -3,7 +3,7 @@
  * start-up with a message that names the variable and what it expects.
  */
 import { z } from 'zod';
-import { DEFAULT_LIMITS as L, type Limits } from './ws/safety/limits.ts';
+import { DEFAULT_LIMITS as L, httpConnectionsFor, httpConnectionsPerIpFor, type Limits } from './ws/safety/limits.ts';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
@@ -80,8 +80,8 @@ const Env = z.object({
   HTTP_MAX_BODY_BYTES: int(1024, 1024 * 1024 * 1024).default(L.httpMaxBodyBytes),
   HTTP_WRITE_RATE: int(0, 1_000_000).default(L.httpWriteRate),
   HTTP_WRITE_BURST: int(1, 1_000_000).default(L.httpWriteBurst),
-  HTTP_MAX_CONNECTIONS: int(1, 10_000_000).default(L.httpMaxConnections),
-  HTTP_MAX_CONNECTIONS_PER_IP: int(1, 10_000_000).default(L.httpMaxConnectionsPerIp),
+  HTTP_MAX_CONNECTIONS: int(1, 10_000_000).optional(),
+  HTTP_MAX_CONNECTIONS_PER_IP: int(1, 10_000_000).optional(),
   HTTP_HEADERS_TIMEOUT_MS: int(1000, 600_000).default(L.httpHeadersTimeoutMs),
   BUBBLEMAP_MAX_MAPS_PER_USER: int(1, 1_000_000).default(20),
   SHUTDOWN_SPREAD_MS: int(0, 600_000).default(5_000),
@@ -94,7 +94,7 @@ const Env = z.object({
   if (e.METRICS === 'token' && !e.METRICS_TOKEN) {
     ctx.addIssue({ code: 'custom', path: ['METRICS_TOKEN'], message: 'required when METRICS=token' });
   }
-  if (e.HTTP_MAX_CONNECTIONS < e.WS_MAX_CONNECTIONS) {
+  if (e.HTTP_MAX_CONNECTIONS !== undefined && e.HTTP_MAX_CONNECTIONS < e.WS_MAX_CONNECTIONS) {
     ctx.addIssue({ code: 'custom', path: ['HTTP_MAX_CONNECTIONS'], message: `must be at least WS_MAX_CONNECTIONS (${e.WS_MAX_CONNECTIONS}): every socket is an HTTP connection` });
   }
   if (e.METRICS && e.METRICS !== 'token' && e.METRICS_TOKEN) {
@@ -183,8 +183,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       httpMaxBodyBytes: e.HTTP_MAX_BODY_BYTES,
       httpWriteRate: e.HTTP_WRITE_RATE,
       httpWriteBurst: e.HTTP_WRITE_BURST,
-      httpMaxConnections: e.HTTP_MAX_CONNECTIONS,
-      httpMaxConnectionsPerIp: e.HTTP_MAX_CONNECTIONS_PER_IP,
+      httpMaxConnections: e.HTTP_MAX_CONNECTIONS ?? httpConnectionsFor(e.WS_MAX_CONNECTIONS),
+      httpMaxConnectionsPerIp: e.HTTP_MAX_CONNECTIONS_PER_IP ?? httpConnectionsPerIpFor(e.WS_MAX_CONNECTIONS_PER_IP),
       httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
     },
     bubblemapMaxMapsPerUser: e.BUBBLEMAP_MAX_MAPS_PER_USER,

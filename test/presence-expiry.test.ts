@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it, vi } from 'vitest';
-import { startApp, TEST_SECRET, TestClient, type TestApp } from './helpers.ts';
+import { login, startApp, TEST_SECRET, TestClient, type TestApp } from './helpers.ts';
 import { adminRedis, deleteKeys, describeRedis, REDIS_URL, uniquePrefix } from './redis.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -62,8 +62,9 @@ describeRedis('presence when an instance dies', () => {
 
     const onA = await TestClient.connect(A.wsUrl('/api/1/ws/hello-rooms/Berlin'));
     const onB = await TestClient.connect(`ws://127.0.0.1:${port}/api/1/ws/hello-rooms/Berlin`);
+    const cookie = await login(A, 'observer');
     const clientIds = async () => {
-      const room = (await (await fetch(`${A.url}/api/1/rooms/Berlin`)).json()) as { members: Array<{ clientId: string }> };
+      const room = (await (await fetch(`${A.url}/api/1/rooms/Berlin`, { headers: { cookie } })).json()) as { members: Array<{ clientId: string }> };
       return room.members.map((m) => m.clientId).sort();
     };
     const both = [onA.welcome.data.clientId, onB.welcome.data.clientId].sort();

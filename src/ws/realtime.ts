@@ -2,7 +2,6 @@
  * The realtime server: namespace registry, pub/sub fan-out and the WebSocket upgrade, bound to
  * one Hono app. Everything a route module or a REST handler needs goes through it.
  */
-import './node-compat.ts';
 import { randomUUID } from 'node:crypto';
 import type { Server, ServerOptions } from 'node:http';
 import type { Http2SecureServer, Http2Server } from 'node:http2';

@@ -61,9 +61,15 @@ export interface Limits {
   httpWriteRate: number;
   /** State-changing REST requests in a burst above `httpWriteRate`. */
   httpWriteBurst: number;
-  /** Open TCP connections of the HTTP server (REST, upgrades and sockets); past it, new ones are dropped. */
+  /**
+   * Open TCP connections of the HTTP server (REST, upgrades and sockets); past it, new ones are
+   * dropped. Unless given: `maxConnections` + 2000, at least 12000.
+   */
   httpMaxConnections: number;
-  /** Open TCP connections per peer address (not applied behind trusted proxies); past it, new ones are dropped. */
+  /**
+   * Open TCP connections per peer address (not applied behind trusted proxies); past it, new ones
+   * are dropped. Unless given: `maxConnectionsPerIp` + 100, at least 200.
+   */
   httpMaxConnectionsPerIp: number;
   /** How long a client may take to send a request's headers before its connection is closed, in ms. */
   httpHeadersTimeoutMs: number;
@@ -100,9 +106,22 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   httpHeadersTimeoutMs: 10_000,
 });
 
+/** The default of `httpMaxConnections` for a `maxConnections`. */
+export function httpConnectionsFor(maxConnections: number): number {
+  return Math.max(DEFAULT_LIMITS.httpMaxConnections, maxConnections + 2000);
+}
+
+/** The default of `httpMaxConnectionsPerIp` for a `maxConnectionsPerIp`. */
+export function httpConnectionsPerIpFor(maxConnectionsPerIp: number): number {
+  return Math.max(DEFAULT_LIMITS.httpMaxConnectionsPerIp, maxConnectionsPerIp + 100);
+}
+
 /** Defaults completed with `overrides`; throws on a value no deployment could mean. */
 export function resolveLimits(overrides: Partial<Limits> = {}): Limits {
   const limits = { ...DEFAULT_LIMITS, ...overrides };
+  // Every socket is a TCP connection: the TCP caps follow the socket limits unless set.
+  limits.httpMaxConnections = overrides.httpMaxConnections ?? httpConnectionsFor(limits.maxConnections);
+  limits.httpMaxConnectionsPerIp = overrides.httpMaxConnectionsPerIp ?? httpConnectionsPerIpFor(limits.maxConnectionsPerIp);
   for (const [key, value] of Object.entries(limits)) {
     if (typeof value === 'number' && !(Number.isFinite(value) && value >= 0)) {
       throw new RangeError(`limit ${key} must be a finite number >= 0 (got ${value})`);
