@@ -107,7 +107,9 @@ export class UpgradeSockets {
       answer(incoming.socket, jsonResponse(500, 'internal error'), this.#log);
       throw err;
     }
-    if (!this.#accepted.has(incoming)) answer(incoming.socket, response, this.#log);
+    // An accepted upgrade answers 200 and `ws` takes the socket; anything else is ours to answer
+    // (`upgradeWebSocket` itself answers 500 on a server not created with `rt.serveOptions()`).
+    if (!this.#accepted.has(incoming) || response.status !== 200) answer(incoming.socket, response, this.#log);
     return response;
   }
 }
