@@ -32,10 +32,13 @@ function attempt(localAddress: string): Promise<number> {
 
 describe('admission share per address (item 6)', () => {
   it('keeps the budget for other addresses while one floods', async () => {
+    const started = performance.now();
     const flood = await Promise.all(Array.from({ length: 100 }, () => attempt('127.0.0.1')));
-    // The flooding address got its own burst and was told to slow down (429), not the instance's 503.
-    expect(flood.filter((s) => s === 101).length).toBeLessThanOrEqual(7);
-    expect(flood.filter((s) => s === 429).length).toBeGreaterThanOrEqual(93);
+    // The flooding address got its burst of 5 and the tokens its rate of 2/s added meanwhile,
+    // and was told to slow down (429), never the instance's 503.
+    const admitted = 5 + Math.ceil((2 * (performance.now() - started)) / 1000);
+    expect(flood.filter((s) => s === 101).length).toBeLessThanOrEqual(admitted);
+    expect(flood.filter((s) => s === 429).length).toBe(100 - flood.filter((s) => s === 101).length);
     // A bystander right after the flood: the instance's own bucket was barely touched.
     const bystander = [];
     for (let i = 0; i < 5; i++) bystander.push(await attempt(OTHER_ADDRESS));

@@ -18,7 +18,9 @@ afterEach(() => {
 });
 
 async function npmStart(env: Record<string, string> = {}): Promise<{ run: RunCommand; clients: TestClient[] }> {
-  run = new RunCommand('npm', ['start', '--silent'], { SHUTDOWN_SPREAD_MS: '0', ...env });
+  // Without prestart (the client build, done by pretest): it would rewrite public/client.js under
+  // the browser tests running beside this one; the processes that take the signal are the same.
+  run = new RunCommand('npm', ['start', '--silent', '--ignore-scripts'], { SHUTDOWN_SPREAD_MS: '0', ...env });
   const port = await run.port;
   const clients = await Promise.all([1, 2].map(() => TestClient.connect(`ws://127.0.0.1:${port}/api/1/ws/hello-rooms/Berlin`)));
   return { run, clients };

@@ -46,10 +46,10 @@ export function restWriteRate(limits: Pick<Limits, 'httpWriteRate' | 'httpWriteB
     if (SAFE_METHODS.has(c.req.method)) return next();
     const ip = ipOf(c);
     const username = c.get('session')?.username;
-    const limited = !byIp.take(ip) ? byIp.retryAfterSeconds(ip) : username !== undefined && !byUser.take(username) ? byUser.retryAfterSeconds(username) : 0;
-    if (limited > 0) {
-      return c.json({ error: 'too many requests; retry later' }, 429, { 'retry-after': String(limited) });
-    }
+    let retryAfter = 0;
+    if (!byIp.take(ip)) retryAfter = byIp.retryAfterSeconds(ip);
+    else if (username !== undefined && !byUser.take(username)) retryAfter = byUser.retryAfterSeconds(username);
+    if (retryAfter > 0) return c.json({ error: 'too many requests; retry later' }, 429, { 'retry-after': String(retryAfter) });
     await next();
   };
 }
