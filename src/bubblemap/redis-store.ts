@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
 import { closeRedis, connectRedis, whenReady } from '../ws/redis-connection.ts';
 import {
+  QuotaError,
   StoreFullError,
   type Bubble,
   type BubbleChange,
@@ -25,12 +26,14 @@ export interface RedisMapStoreOptions {
   maxMaps?: number;
 }
 
-/** Creates a map unless its id is taken (0) or the index is full (-1). */
+/** Creates a map unless its id is taken (0), the index is full (-1) or its creator's index is (-2). */
 const CREATE_MAP = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return -1 end
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[5]) then return -2 end
 redis.call('HSET', KEYS[1], 'info', ARGV[2], 'version', 0)
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 return 1`;
 
 /** Adds a bubble to an existing map below the bound; returns the new version, or an error word. */
@@ -64,7 +67,7 @@ redis.call('HDEL', KEYS[2], ARGV[1])
 return { redis.call('HINCRBY', KEYS[1], 'version', 1), raw }`;
 
 interface Scripts {
-  bmCreateMap(meta: string, index: string, id: string, info: string, score: number, maxMaps: number): Promise<number>;
+  bmCreateMap(meta: string, index: string, owned: string, id: string, info: string, score: number, maxMaps: number, maxPerUser: number): Promise<number>;
   bmCreateBubble(meta: string, bubbles: string, id: string, bubble: string, maxBubbles: number): Promise<number | string>;
   bmUpdateBubble(meta: string, bubbles: string, id: string, patch: string, updatedAt: string): Promise<[number, string] | string>;
   bmDeleteBubble(meta: string, bubbles: string, id: string): Promise<[number, string] | string>;
@@ -90,7 +93,7 @@ export class RedisMapStore implements MapStore {
     if (!(this.maxBubbles >= 1) || !(this.maxMaps >= 1)) throw new RangeError('maxBubbles and maxMaps must be at least 1');
     this.#prefix = `${options.prefix}bubblemap:`;
     const redis = connectRedis(options.url, options.connectionName, options.logger);
-    redis.defineCommand('bmCreateMap', { numberOfKeys: 2, lua: CREATE_MAP });
+    redis.defineCommand('bmCreateMap', { numberOfKeys: 3, lua: CREATE_MAP });
     redis.defineCommand('bmCreateBubble', { numberOfKeys: 2, lua: CREATE_BUBBLE });
     redis.defineCommand('bmUpdateBubble', { numberOfKeys: 2, lua: UPDATE_BUBBLE });
     redis.defineCommand('bmDeleteBubble', { numberOfKeys: 2, lua: DELETE_BUBBLE });
@@ -106,9 +109,12 @@ export class RedisMapStore implements MapStore {
     return this.#redis.status === 'ready' ? 'ok' : 'degraded';
   }
 
-  async createMap(info: MapInfo): Promise<boolean> {
-    const created = await this.#redis.bmCreateMap(this.#meta(info.id), this.#index(), info.id, JSON.stringify(info), Date.parse(info.createdAt), this.maxMaps);
+  async createMap(info: MapInfo, maxPerUser = Number.MAX_SAFE_INTEGER): Promise<boolean> {
+    const created = await this.#redis.bmCreateMap(
+      this.#meta(info.id), this.#index(), this.#owned(info.createdBy), info.id, JSON.stringify(info), Date.parse(info.createdAt), this.maxMaps, Math.min(maxPerUser, Number.MAX_SAFE_INTEGER),
+    );
     if (created === -1) throw new StoreFullError(`the store holds its maximum of ${this.maxMaps} maps`);
+    if (created === -2) throw new QuotaError(`you hold your maximum of ${maxPerUser} maps; delete one first`);
     return created === 1;
   }
 
@@ -137,7 +143,10 @@ export class RedisMapStore implements MapStore {
   }
 
   async deleteMap(mapId: string): Promise<boolean> {
-    const replies = await this.#redis.multi().del(this.#meta(mapId)).del(this.#bubbles(mapId)).zrem(this.#index(), mapId).exec();
+    const info = await this.getMap(mapId);
+    const deleting = this.#redis.multi().del(this.#meta(mapId)).del(this.#bubbles(mapId)).zrem(this.#index(), mapId);
+    if (info) deleting.zrem(this.#owned(info.createdBy), mapId);
+    const replies = await deleting.exec();
     return replies?.[0]?.[1] === 1;
   }
 
@@ -190,5 +199,10 @@ export class RedisMapStore implements MapStore {
 
   #index(): string {
     return `${this.#prefix}index`;
+  }
+
+  /** The maps a user created, to bound how many one user holds. */
+  #owned(username: string): string {
+    return `${this.#prefix}owned:${username}`;
   }
 }
