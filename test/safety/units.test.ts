@@ -58,7 +58,7 @@ describe('limits configuration', () => {
       httpMaxConnectionsPerIp: 600,
     });
     expect(config.bubblemapMaxMapsPerUser).toBe(3);
-    expect(() => loadConfig({ HTTP_MAX_CONNECTIONS: '100' })).toThrow(/HTTP_MAX_CONNECTIONS: must be at least WS_MAX_CONNECTIONS/);
+    expect(() => loadConfig({ HTTP_MAX_CONNECTIONS: '100' })).toThrow(/HTTP_MAX_CONNECTIONS="100": must be at least WS_MAX_CONNECTIONS/);
   });
 
   it.each([
