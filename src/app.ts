@@ -9,10 +9,8 @@ import { relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { Hono } from 'hono';
-import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { withCorrelation } from './correlation.ts';
 import { devSecret, type DevSecret } from './dev-secret.ts';
 import { createLogger, type Logger } from './log.ts';
 import { MemoryMapStore } from './bubblemap/memory-store.ts';
@@ -27,16 +25,18 @@ import { systemRoutes } from './routes/system.ts';
 import { listen, type RunningServer } from './server.ts';
 import { exitOnSignals } from './shutdown.ts';
 import { startupFailure, startupLines } from './startup.ts';
-import { RedisBroker } from './ws/broker/redis.ts';
-import type { Broker } from './ws/broker/types.ts';
-import { RedisPresence } from './ws/presence/redis.ts';
-import type { Presence } from './ws/presence/types.ts';
-import { restGuards } from './ws/safety/rest-guard.ts';
-import { Realtime } from './ws/realtime.ts';
-import { WsRefusal } from './ws/refusal.ts';
-import { httpErrorResponse } from './ws/rest.ts';
-import { createSessions, type Sessions } from './ws/session.ts';
-import type { AppEnv } from './ws/types.ts';
+import {
+  createSessions,
+  Realtime,
+  RedisBroker,
+  RedisPresence,
+  withCorrelation,
+  WsRefusal,
+  type AppEnv,
+  type Broker,
+  type Presence,
+  type Sessions,
+} from 'hono-namespaces';
 
 export interface BuiltApp {
   app: Hono<AppEnv>;
@@ -92,7 +92,7 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   });
   app.use('*', sessions.middleware);
   // After the session: the write rate counts per signed-in user as well as per address.
-  app.use('*', ...restGuards(config.limits, (c) => rt.clientIp(c)));
+  app.use('*', ...rt.restGuards());
   if (metrics) app.route('/', metricsRoutes(metrics, config.metrics.mode === 'token' ? config.metrics.token : undefined));
   app.route('/', authRoutes(sessions, config.userRoles));
   app.route('/', systemRoutes(rt));
@@ -108,12 +108,7 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   app.use('/*', serveStatic({ root: PUBLIC_DIR }));
 
   app.notFound((c) => c.json({ error: `no such route: ${c.req.method} ${c.req.path}` }, 404));
-  app.onError((err, c) => {
-    if (err instanceof WsRefusal) return rt.refuse(c, err);
-    if (err instanceof HTTPException) return httpErrorResponse(c, err);
-    log.error({ err, path: c.req.path, ip: rt.clientIp(c) }, 'request failed');
-    return c.json({ error: 'the server failed to handle this request (it logged why)' }, 500);
-  });
+  app.onError(rt.errorHandler());
 
   return { app, rt, sessions, log, metrics, mapStore };
 }

@@ -6,7 +6,7 @@
  * a `z.enum` or a `z.string()` with a length needs nothing more to get such a message.
  */
 import { z } from 'zod';
-import { DEFAULT_LIMITS as L, httpConnectionsFor, httpConnectionsPerIpFor, type Limits } from './ws/safety/limits.ts';
+import { DEFAULT_LIMITS as L, resolveLimits, type Limits } from 'hono-namespaces';
 
 /** What a variable accepts, in words, for the schemas whose checks cannot say it themselves. */
 const ACCEPTS = z.registry<{ accepts: string }>();
@@ -193,7 +193,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisPrefix: e.REDIS_PREFIX,
     presenceTtlMs: e.PRESENCE_TTL_MS,
     unsubscribeDelayMs: e.UNSUBSCRIBE_DELAY_MS,
-    limits: {
+    // Limits left unset (the TCP caps) are derived from the others, as the realtime server does.
+    limits: resolveLimits({
       maxPayload: e.WS_MAX_PAYLOAD,
       maxDepth: e.WS_MAX_DEPTH,
       maxFragments: e.WS_MAX_FRAGMENTS,
@@ -218,10 +219,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       httpMaxBodyBytes: e.HTTP_MAX_BODY_BYTES,
       httpWriteRate: e.HTTP_WRITE_RATE,
       httpWriteBurst: e.HTTP_WRITE_BURST,
-      httpMaxConnections: e.HTTP_MAX_CONNECTIONS ?? httpConnectionsFor(e.WS_MAX_CONNECTIONS),
-      httpMaxConnectionsPerIp: e.HTTP_MAX_CONNECTIONS_PER_IP ?? httpConnectionsPerIpFor(e.WS_MAX_CONNECTIONS_PER_IP),
+      ...(e.HTTP_MAX_CONNECTIONS !== undefined ? { httpMaxConnections: e.HTTP_MAX_CONNECTIONS } : {}),
+      ...(e.HTTP_MAX_CONNECTIONS_PER_IP !== undefined ? { httpMaxConnectionsPerIp: e.HTTP_MAX_CONNECTIONS_PER_IP } : {}),
       httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
-    },
+    }),
     bubblemapMaxMapsPerUser: e.BUBBLEMAP_MAX_MAPS_PER_USER,
     shutdown: { spreadMs: e.SHUTDOWN_SPREAD_MS, timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
     logLevel: e.LOG_LEVEL,

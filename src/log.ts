@@ -5,7 +5,7 @@
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
-import { correlationId } from './correlation.ts';
+import { correlationId } from 'hono-namespaces';
 
 export type { Logger };
 

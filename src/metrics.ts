@@ -5,10 +5,7 @@
  * known set are folded into `other`, so that neither room names nor clients can grow the series.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { CloseCode, ErrorCode } from './ws/codes.ts';
-import type { Namespace } from './ws/namespace.ts';
-import { RefusalReason } from './ws/refusal.ts';
-import type { Realtime } from './ws/realtime.ts';
+import { CloseCode, ErrorCode, RefusalReason, type Namespace, type Realtime } from 'hono-namespaces';
 
 /** Prefix of every metric of this server (process metrics keep their standard names). */
 export const METRIC_PREFIX = 'hns_';

@@ -1,7 +1,7 @@
 /** Wire protocol and delivery: errors keep the connection open, scoping, send-to-one, except. */
 import { once } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CloseCode, ErrorCode } from '../src/ws/codes.ts';
+import { CloseCode, ErrorCode } from '../src/protocol/codes.ts';
 import { testRoutes } from './fixtures/test-routes.ts';
 import { startApp, TestClient, type TestApp } from './helpers.ts';
 

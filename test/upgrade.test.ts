@@ -1,6 +1,6 @@
 /** The upgrade pipeline: params, access, onCreate, refusals a browser can read. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CloseCode } from '../src/ws/codes.ts';
+import { CloseCode } from '../src/protocol/codes.ts';
 import { testRoutes } from './fixtures/test-routes.ts';
 import { login, startApp, TestClient, type TestApp } from './helpers.ts';
 

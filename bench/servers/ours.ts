@@ -14,7 +14,6 @@ import type { Limits } from '../../src/ws/safety/limits.ts';
 import { RedisBroker } from '../../src/ws/broker/redis.ts';
 import type { Broker } from '../../src/ws/broker/types.ts';
 import { Realtime } from '../../src/ws/realtime.ts';
-import { WsRefusal } from '../../src/ws/refusal.ts';
 import { createSessions } from '../../src/ws/session.ts';
 import type { AppEnv } from '../../src/ws/types.ts';
 import { serveControl, trackBrokerSockets } from './control.ts';
@@ -70,7 +69,7 @@ export async function startOurs(broker?: Broker) {
       },
     }),
   );
-  app.onError((err, c) => (err instanceof WsRefusal ? rt.refuse(c, err) : c.json({ error: String(err) }, 500)));
+  app.onError(rt.errorHandler());
   // Metrics on, as by default: their counters are part of the per-delivery cost users pay.
   const metrics = createMetrics(rt);
   return listen({ app, rt, sessions, log, metrics }, { port: Number(process.env.BENCH_PORT ?? 0), hostname: '127.0.0.1' });

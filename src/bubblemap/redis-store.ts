@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
-import { closeRedis, connectRedis, whenReady } from '../ws/redis-connection.ts';
+import { closeRedis, connectRedis, whenReady } from 'hono-namespaces';
 import {
   QuotaError,
   StoreFullError,

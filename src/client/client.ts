@@ -5,7 +5,7 @@
  * One `#setStatus` reports every transition; one `#dropped` path handles every close; events of a
  * socket that is no longer the current one are ignored.
  */
-import { isPermanentClose } from '../ws/codes.ts';
+import { isPermanentClose } from '../protocol/index.ts';
 import { backoffDelay, DEFAULT_BACKOFF } from './backoff.ts';
 import { ClientErrorCode, RequestError } from './errors.ts';
 import { ReplayTracker } from './replay.ts';

@@ -14,7 +14,7 @@ export const ClientErrorCode = {
 
 /**
  * A rejected request. `code` is one of `ClientErrorCode`, or the `code` of the server's `error`
- * reply (`ErrorCode` in `src/ws/codes.ts`, or a handler's own `MessageError` code), in which case
+ * reply (`ErrorCode` in `src/protocol/codes.ts`, or a handler's own `MessageError` code), in which case
  * `fromServer` is true.
  */
 export class RequestError extends Error {

@@ -6,4 +6,4 @@ export { connect, RealtimeClient } from './client.ts';
 export type { ClientOptions, Frame, NetworkEvents, ReplayHead, ResyncResult, Status, StatusDetail, WebSocketConstructor, WebSocketLike, Welcome } from './types.ts';
 export { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.ts';
 export { ClientErrorCode, RequestError } from './errors.ts';
-export { CloseCode, ErrorCode, isPermanentClose } from '../ws/codes.ts';
+export { CloseCode, ErrorCode, isPermanentClose } from '../protocol/index.ts';

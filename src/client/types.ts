@@ -1,6 +1,10 @@
 /**
- * The client's public types: statuses, frames, options, and the WebSocket it needs.
+ * The client's public types: statuses, options, and the WebSocket it needs. The frames it reads
+ * are the protocol's (`src/protocol/`).
  */
+import type { Frame, ReplayHead, Welcome } from '../protocol/index.ts';
+
+export type { Frame, ReplayHead, Welcome };
 
 /**
  * - `connecting`: the first attempt, before any `welcome`.
@@ -22,36 +26,8 @@ export interface StatusDetail {
   delayMs?: number;
 }
 
-/** A frame from the server: `{ type, data, seq?, epoch?, replayed?, id? }`. */
-export interface Frame<T = unknown> {
-  type: string;
-  data: T;
-  id?: string;
-  /** Position in the namespace's sequence (broadcasts of a replay namespace). */
-  seq?: number;
-  /** The sequence's epoch; a new one means the server's buffer started over. */
-  epoch?: string;
-  /** Sent again in answer to `sync`: the client missed it while disconnected (or on a hole). */
-  replayed?: true;
-}
-
-/** Where a replay namespace's sequence stands. */
-export interface ReplayHead {
-  seq: number;
-  epoch: string;
-}
-
 /** What `resync` resolves with: the seq of the state it loaded (and its epoch, if the REST answer has it). */
 export type ResyncResult = number | { seq: number; epoch?: string };
-
-/** What the `welcome` frame carries. */
-export interface Welcome {
-  clientId: string;
-  path: string;
-  /** In a replay namespace: where its sequence stands (null if the server could not read it). */
-  replay?: ReplayHead | null;
-  ctx: { username: string; roles: string[]; params: Record<string, string>; [key: string]: unknown };
-}
 
 /** The subset of the browser `WebSocket` the client uses; `ws` in Node has it too. */
 export interface WebSocketLike {

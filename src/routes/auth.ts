@@ -4,10 +4,7 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { initialsOf, type SessionUser } from '../ws/ctx.ts';
-import { validate } from '../ws/rest.ts';
-import { rolesOf, type Sessions } from '../ws/session.ts';
-import type { AppEnv } from '../ws/types.ts';
+import { initialsOf, rolesOf, validate, type AppEnv, type Sessions, type SessionUser } from 'hono-namespaces';
 
 /** Usernames cannot collide with the guest `(guest)` or the system `_system` names. */
 export const Username = z

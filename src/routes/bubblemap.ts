@@ -12,13 +12,7 @@ import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { BOARD, BubbleColor, MapId, QuotaError, StoreFullError, type Bubble, type BubbleChange, type MapInfo, type MapStore } from '../bubblemap/store.ts';
 import type { Logger } from '../log.ts';
-import { access, onCreate } from '../ws/access.ts';
-import type { Ctx } from '../ws/ctx.ts';
-import { MessageError } from '../ws/message-error.ts';
-import type { Realtime } from '../ws/realtime.ts';
-import { validate } from '../ws/rest.ts';
-import { WsRefusal } from '../ws/refusal.ts';
-import type { AppEnv } from '../ws/types.ts';
+import { access, MessageError, onCreate, validate, WsRefusal, type AppEnv, type Ctx, type Realtime } from 'hono-namespaces';
 
 /** May change any bubble of a map they can open. */
 export const EDITOR_ROLE = 'editor';

@@ -2,7 +2,7 @@
 import { Hono } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import type { Metrics } from '../metrics.ts';
-import type { AppEnv } from '../ws/types.ts';
+import type { AppEnv } from 'hono-namespaces';
 
 /** `token` undefined serves the metrics to anyone who reaches the port. */
 export function metricsRoutes(metrics: Metrics, token: string | undefined) {

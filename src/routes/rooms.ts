@@ -10,11 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { access } from '../ws/access.ts';
-import { GUEST_USERNAME } from '../ws/ctx.ts';
-import type { Realtime } from '../ws/realtime.ts';
-import { validate } from '../ws/rest.ts';
-import type { AppEnv } from '../ws/types.ts';
+import { access, GUEST_USERNAME, validate, type AppEnv, type Realtime } from 'hono-namespaces';
 
 /** Rooms the demo offers; any other valid name works too. */
 export const DEFAULT_ROOMS = ['Amsterdam', 'Berlin', 'Cairo'] as const;

@@ -6,8 +6,7 @@
  *   reasons: a client connected here could not be served as promised.
  */
 import { Hono } from 'hono';
-import type { Realtime } from '../ws/realtime.ts';
-import type { AppEnv } from '../ws/types.ts';
+import type { AppEnv, Realtime } from 'hono-namespaces';
 
 /** `/health`, `/ready` and `/api/1/ws/stats` of `rt`. */
 export function systemRoutes(rt: Realtime) {

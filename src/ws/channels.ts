@@ -6,7 +6,7 @@
  * after the broker reconnects. Operations on one path run one after the other.
  */
 import { EventEmitter } from 'node:events';
-import type { Logger } from '../log.ts';
+import type { Logger } from './observe/logger.ts';
 import type { Broker } from './broker/types.ts';
 
 export interface NamespaceChannelsOptions {

@@ -11,9 +11,9 @@
 import { randomUUID } from 'node:crypto';
 import type { WSContext } from 'hono/ws';
 import type { WebSocket } from 'ws';
-import { newCorrelationId, withCorrelation } from '../correlation.ts';
-import type { Logger } from '../log.ts';
-import { CloseCode, ErrorCode } from './codes.ts';
+import { newCorrelationId, withCorrelation } from './observe/correlation.ts';
+import type { Logger } from './observe/logger.ts';
+import { CloseCode, ErrorCode } from '../protocol/codes.ts';
 import { publicCtx, type Ctx } from './ctx.ts';
 import type { MessageSchemas, NamespaceDefinition } from './definition.ts';
 import type { RealtimeEvents } from './events.ts';

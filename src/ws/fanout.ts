@@ -11,13 +11,13 @@
  * the origin's number, so a copy that still comes back is dropped: local clients get every message
  * exactly once.
  */
-import { correlationId, withCorrelation } from '../correlation.ts';
-import type { Logger } from '../log.ts';
+import { correlationId, withCorrelation } from './observe/correlation.ts';
+import type { Logger } from './observe/logger.ts';
 import type { Broker, LogPolicy } from './broker/types.ts';
 import { unwrapEnvelope, wrapEnvelope, type EnvelopeHeader } from './envelope.ts';
 import type { RealtimeEvents } from './events.ts';
 import { sequenceFrame } from './replay/frame.ts';
-import type { ReplayHead } from './replay/types.ts';
+import type { ReplayHead } from '../protocol/frames.ts';
 
 export interface FanoutOptions {
   instanceId: string;

@@ -1,7 +1,7 @@
 /** The framework: per-resource WebSocket namespaces on Hono. */
 export { access, onCreate, type AccessOptions } from './access.ts';
-export { CloseCode, ErrorCode, isPermanentClose } from './codes.ts';
-export { buildCtx, GUEST_USERNAME, publicCtx, SYSTEM_USERNAME, systemCtx, type Conn, type Ctx, type PublicCtx, type SessionUser } from './ctx.ts';
+export { CloseCode, ErrorCode, isPermanentClose } from '../protocol/codes.ts';
+export { buildCtx, GUEST_USERNAME, initialsOf, publicCtx, SYSTEM_USERNAME, systemCtx, type Conn, type Ctx, type PublicCtx, type SessionUser } from './ctx.ts';
 export type { IncomingMessage, MessageSchemas, NamespaceDefinition } from './definition.ts';
 export { MessageError } from './message-error.ts';
 export { Namespace, type BroadcastOptions, type Member, type NamespaceStats } from './namespace.ts';
@@ -16,9 +16,12 @@ export { RealtimeEvents, type RealtimeEventMap } from './events.ts';
 export { Realtime, type Dependency, type History, type HistoryEntry, type RealtimeOptions, type RealtimeStats } from './realtime.ts';
 export { RefusalReason, WsRefusal } from './refusal.ts';
 export { httpErrorResponse, validate, type RestError, type RestIssue } from './rest.ts';
-export type { ReplayHead } from './replay/types.ts';
+export type { ReplayHead } from '../protocol/frames.ts';
 export { NamespaceRegistry } from './registry.ts';
 export type { DrainOptions } from './safety/drain.ts';
-export { DEFAULT_LIMITS, type Limits } from './safety/limits.ts';
-export { createSessions, type SessionOptions, type Sessions } from './session.ts';
+export { DEFAULT_LIMITS, resolveLimits, type Limits } from './safety/limits.ts';
+export { createSessions, rolesOf, type SessionOptions, type Sessions } from './session.ts';
 export type { AppEnv, OnCreateFn } from './types.ts';
+export { correlationId, newCorrelationId, withCorrelation } from './observe/correlation.ts';
+export { silentLogger, type LogFn, type Logger } from './observe/logger.ts';
+export { closeRedis, connectRedis, whenReady } from './redis-connection.ts';

@@ -1,4 +1,4 @@
-import { ErrorCode } from './codes.ts';
+import { ErrorCode } from '../protocol/codes.ts';
 
 /**
  * Thrown by an `onMessage` handler to refuse one message on purpose: the client receives

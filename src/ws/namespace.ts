@@ -2,7 +2,7 @@
  * One live namespace: the local clients of one literal path (`/api/1/ws/hello-rooms/berlin`).
  */
 import type { WebSocket } from 'ws';
-import { CloseCode } from './codes.ts';
+import { CloseCode } from '../protocol/codes.ts';
 import type { Conn, Ctx } from './ctx.ts';
 import type { RealtimeEvents } from './events.ts';
 import { preFrame, type PreFramed } from './frame.ts';
@@ -10,7 +10,7 @@ import { encodeFrame } from './protocol.ts';
 import { closeReason } from './refusal.ts';
 import type { LogPolicy } from './broker/types.ts';
 import { headOf, skipFrame } from './replay/frame.ts';
-import type { ReplayHead } from './replay/types.ts';
+import type { ReplayHead } from '../protocol/frames.ts';
 import { sendFrame } from './safety/send.ts';
 
 /** A connected client of this instance. */

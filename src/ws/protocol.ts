@@ -3,7 +3,7 @@
  * Client to server `{ type, data?, id? }`; server to client `{ type, data, seq?, id? }`.
  */
 import { z } from 'zod';
-import { ErrorCode, type ErrorCodeValue } from './codes.ts';
+import { ErrorCode, type ErrorCodeValue } from '../protocol/codes.ts';
 import { nestsDeeperThan } from './safety/json-depth.ts';
 
 /** Message types the framework itself sends; a namespace cannot declare them. */

@@ -7,10 +7,10 @@ import type { Server, ServerOptions } from 'node:http';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
 import { upgradeWebSocket, type WebSocketServerLike } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
-import type { Context, Hono, MiddlewareHandler } from 'hono';
+import type { Context, ErrorHandler, Hono, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { newCorrelationId, withCorrelation } from '../correlation.ts';
-import type { Logger } from '../log.ts';
+import { newCorrelationId, withCorrelation } from './observe/correlation.ts';
+import type { Logger } from './observe/logger.ts';
 import { buildCtx } from './ctx.ts';
 import { BroadcastScope } from './broadcast-scope.ts';
 import { MemoryBroker } from './broker/memory.ts';
@@ -26,9 +26,11 @@ import { Namespace, type BroadcastOptions, type NamespaceHost, type NamespaceSta
 import { MemoryPresence } from './presence/memory.ts';
 import type { Presence, PresenceEntry, PresenceState } from './presence/types.ts';
 import { ReplayRoutes } from './replay/routes.ts';
-import type { ReplayHead } from './replay/types.ts';
+import type { ReplayHead } from '../protocol/frames.ts';
 import { unwrapEnvelope } from './envelope.ts';
 import { closeReason, RefusalReason, WsRefusal } from './refusal.ts';
+import { httpErrorResponse } from './rest.ts';
+import { restGuards } from './safety/rest-guard.ts';
 import { NamespaceRegistry } from './registry.ts';
 import { Admission } from './safety/admission.ts';
 import { drainSockets, type DrainOptions } from './safety/drain.ts';
@@ -330,6 +332,33 @@ export class Realtime {
     if (!refusal.retryable) return c.json({ error: refusal.message, closeCode: refusal.closeCode }, refusal.status);
     const retryAfter = refusal.retryAfterSeconds;
     return c.json({ error: refusal.message, closeCode: refusal.closeCode, retryAfter }, refusal.status, { 'retry-after': String(retryAfter) });
+  }
+
+  /**
+   * The app's `onError`, in one call: a `WsRefusal` is answered as `refuse()` does (a close code a
+   * browser can read, or a retryable status), an `HTTPException` in the REST error shape
+   * `{ error, issues? }`, anything else logged once with its stack and answered 500 without it.
+   * @example
+   * app.onError(rt.errorHandler());
+   */
+  errorHandler(): ErrorHandler<AppEnv> {
+    return (err, c) => {
+      if (err instanceof WsRefusal) return this.refuse(c, err);
+      if (err instanceof HTTPException) return httpErrorResponse(c, err);
+      this.log.error({ err, path: c.req.path, ip: this.clientIp(c) }, 'request failed');
+      return c.json({ error: 'the server failed to handle this request (it logged why)' }, 500);
+    };
+  }
+
+  /**
+   * The REST guards of the limits (docs/limits.md): the body size, the same-origin check of
+   * state-changing requests, and their rate per address and per signed-in user. Place them after
+   * the session middleware, so that the rate counts per user too.
+   * @example
+   * app.use('*', sessions.middleware, ...rt.restGuards());
+   */
+  restGuards(): MiddlewareHandler<AppEnv>[] {
+    return restGuards(this.limits, (c) => this.clientIp(c));
   }
 
   /**

@@ -5,7 +5,7 @@
  * thrown: an 'error' event without a listener would crash the process.
  */
 import { Redis } from 'ioredis';
-import type { Logger } from '../log.ts';
+import type { Logger } from './observe/logger.ts';
 
 /** Longest wait between two reconnect attempts. */
 const MAX_RECONNECT_DELAY_MS = 2000;

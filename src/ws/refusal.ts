@@ -1,4 +1,4 @@
-import { CloseCode, isPermanentClose } from './codes.ts';
+import { CloseCode, isPermanentClose } from '../protocol/codes.ts';
 
 /**
  * A refused WebSocket upgrade. Thrown by any middleware of a namespace route; the app's error

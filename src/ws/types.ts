@@ -19,7 +19,5 @@ export interface AppEnv {
     session: SessionUser | null;
     /** onCreate callbacks collected by `onCreate()`, run by the namespace in order. */
     onCreate: OnCreateFn[];
-    /** The request's id (`x-request-id`, else generated): its correlation id in the logs. */
-    requestId: string;
   };
 }

@@ -10,11 +10,15 @@ import { buildCtx, MemoryBroker, MemoryHub, type AppEnv, type Realtime } from '.
 import {
   audit,
   CountingBroker,
+  auditLog,
   ctxExamples,
+  describeUser,
   explain,
   lastMessages,
   openUnless,
   presencePair,
+  publicLimits,
+  quietRealtime,
   rawLog,
   realtimeTour,
   rejoin,
@@ -22,6 +26,7 @@ import {
   sessionsFor,
   stop,
   tour,
+  traced,
   tunedRealtime,
   twoInstances,
   watchPresence,
@@ -33,6 +38,7 @@ import { listPath, listRoutes, type Item } from '../../docs/guide/examples/lists
 import { listen } from '../../docs/guide/examples/server.ts';
 import { Hono } from 'hono';
 import { startApp, TEST_SECRET, TestClient, type TestApp } from '../helpers.ts';
+import { adminRedis, describeRedis, REDIS_URL, uniquePrefix } from '../redis.ts';
 
 const cleanup: Array<() => unknown> = [];
 afterEach(async () => {
@@ -233,5 +239,34 @@ describe('the lists in the demo app, and the API reference uses', () => {
     expect(list.status).toBe('reconnecting');
     network.set(true);
     await view.until(() => list.status === 'connected');
+  });
+
+  it('logs through any Logger, carries correlation ids, reads roles and limits as the server does', async () => {
+    const quiet = quietRealtime(new Hono<AppEnv>());
+    expect(quiet.log.isLevelEnabled('info')).toBe(false);
+    await quiet.close();
+    const { id, result } = traced(() => 42);
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(result).toBe(42);
+    expect(describeUser({ alice: ['editor'] }, 'alice', 'Alice', 'Liddell')).toEqual({ roles: ['editor'], initials: 'AL' });
+    expect(describeUser({ alice: ['editor'] }, 'constructor')).toEqual({ roles: [], initials: 'CO' });
+    expect(publicLimits).toMatchObject({ maxConnectionsPerIp: 20, trustProxy: 1, httpMaxConnectionsPerIp: 200 });
+  });
+});
+
+describeRedis('the API reference on Redis', () => {
+  it('gives an app store the framework\'s kind of connection, which /ready waits for', async () => {
+    const app = await startApp();
+    cleanup.push(() => app.close());
+    const key = `${uniquePrefix()}audit`;
+    const admin = adminRedis();
+    cleanup.push(async () => {
+      await admin.del(key);
+      await admin.quit();
+    });
+    const audit = auditLog(app.rt, REDIS_URL, key);
+    await audit.ready();
+    expect(app.rt.unhealthy()).toEqual([]);
+    expect(await audit.append('hello')).toBeGreaterThan(0);
   });
 });

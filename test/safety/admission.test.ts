@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CloseCode } from '../../src/ws/codes.ts';
+import { CloseCode } from '../../src/protocol/codes.ts';
 import { login, startApp, TestClient, type TestApp } from '../helpers.ts';
 import { refusedStatus, roomUrl } from './helpers.ts';
 

@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CloseCode, ErrorCode } from '../../src/ws/codes.ts';
+import { CloseCode, ErrorCode } from '../../src/protocol/codes.ts';
 import { login, startApp, TestClient, type TestApp } from '../helpers.ts';
 import { roomUrl } from './helpers.ts';
 

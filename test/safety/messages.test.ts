@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CloseCode, ErrorCode } from '../../src/ws/codes.ts';
+import { CloseCode, ErrorCode } from '../../src/protocol/codes.ts';
 import type { Realtime } from '../../src/ws/realtime.ts';
 import type { AppEnv } from '../../src/ws/types.ts';
 import { startApp, TestClient, type TestApp } from '../helpers.ts';

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CloseCode } from '../../src/ws/codes.ts';
+import { CloseCode } from '../../src/protocol/codes.ts';
 import { startApp, TestClient, type TestApp } from '../helpers.ts';
 import { roomUrl } from './helpers.ts';
 

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { clientIp } from '../../src/ws/safety/client-ip.ts';
-import { inboundGate } from '../../src/ws/safety/inbound.ts';
+import { InboundGate } from '../../src/ws/safety/inbound.ts';
 import { nestsDeeperThan } from '../../src/ws/safety/json-depth.ts';
 import { DEFAULT_LIMITS, resolveLimits } from '../../src/ws/safety/limits.ts';
 import { originAllowed } from '../../src/ws/safety/origin.ts';
@@ -128,9 +128,11 @@ describe('token buckets', () => {
   });
 
   it('lets a connection overshoot briefly but not abuse', () => {
-    const admit = inboundGate({ messageRate: 0.001, messageBurst: 2, maxRejected: 2, maxPendingMessages: 10 });
+    const gate = new InboundGate({ messageRate: 0.001, messageBurst: 2, maxRejected: 2, maxPendingMessages: 10 });
+    const admit = (pending: number) => gate.admit(pending);
     expect([admit(0), admit(0), admit(0), admit(0), admit(0)]).toEqual(['ok', 'ok', 'limited', 'limited', 'abusive']);
-    const off = inboundGate({ messageRate: 0, messageBurst: 1, maxRejected: 1, maxPendingMessages: 2 });
+    const unlimited = new InboundGate({ messageRate: 0, messageBurst: 1, maxRejected: 1, maxPendingMessages: 2 });
+    const off = (pending: number) => unlimited.admit(pending);
     expect([off(0), off(1), off(0)]).toEqual(['ok', 'ok', 'ok']);
     // A full queue limits without counting towards abuse.
     expect([off(2), off(2), off(2), off(1)]).toEqual(['limited', 'limited', 'limited', 'ok']);

@@ -6,7 +6,7 @@
  * signal still exits at once.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { CloseCode } from '../../src/ws/codes.ts';
+import { CloseCode } from '../../src/protocol/codes.ts';
 import { DUPLICATE_SIGNAL_MS } from '../../src/shutdown.ts';
 import { TestClient } from '../helpers.ts';
 import { RunCommand } from './helpers.ts';

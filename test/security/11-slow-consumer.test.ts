@@ -6,7 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CloseCode } from '../../src/ws/codes.ts';
+import { CloseCode } from '../../src/protocol/codes.ts';
 import { testRoutes } from '../fixtures/test-routes.ts';
 import { startApp, TestClient, type TestApp } from '../helpers.ts';
 

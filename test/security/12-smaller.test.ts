@@ -8,7 +8,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.ts';
-import { CloseCode } from '../../src/ws/codes.ts';
+import { CloseCode } from '../../src/protocol/codes.ts';
 import { login, startApp, TestClient, type TestApp } from '../helpers.ts';
 import { rawRequest, upgradeRequest } from './helpers.ts';
 

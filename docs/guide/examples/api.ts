@@ -2,15 +2,29 @@
  * Short uses of the server's exports (`src/ws/index.ts`), one region each, for the guide's API
  * reference. Compiled by `npm run typecheck`; run by `test/guide/examples.test.ts`.
  */
-import { Hono, type MiddlewareHandler } from 'hono';
+import { Hono, type ErrorHandler, type MiddlewareHandler } from 'hono';
+import { HTTPException } from 'hono/http-exception';
 import { pino } from 'pino';
 import { z } from 'zod';
 import {
   buildCtx,
+  closeRedis,
+  connectRedis,
+  correlationId,
   createSessions,
   DEFAULT_LIMITS,
   EMPTY_HEAD,
   GUEST_USERNAME,
+  httpErrorResponse,
+  initialsOf,
+  newCorrelationId,
+  resolveLimits,
+  rolesOf,
+  silentLogger,
+  whenReady,
+  withCorrelation,
+  type LogFn,
+  type Logger,
   SYSTEM_USERNAME,
   MemoryBroker,
   MemoryHub,
@@ -70,7 +84,7 @@ import {
   type SessionOptions,
   type Sessions,
   type SessionUser,
-} from '../../../src/ws/index.ts';
+} from 'hono-namespaces';
 
 const logger = pino({ level: 'silent' });
 
@@ -150,6 +164,9 @@ export function tunedRealtime(app: Hono<AppEnv>): Realtime {
   const options: RealtimeOptions = { logger, limits, unsubscribeDelayMs: 2000 };
   return new Realtime(app, options);
 }
+
+/** All the limits, the missing ones defaulted and the derived ones (the TCP caps) derived, as the server does. */
+export const publicLimits: Limits = resolveLimits({ maxConnectionsPerIp: 20, trustProxy: 1 });
 // #endregion
 
 // #region in-process
@@ -286,6 +303,9 @@ export function renameRoute(names: Map<string, string>): Hono<AppEnv> {
   });
 }
 
+/** An app's own error handler that keeps the one shape (rt.errorHandler() does this and more). */
+export const onErrorKeepingTheShape: ErrorHandler<AppEnv> = (err, c) => (err instanceof HTTPException ? httpErrorResponse(c, err) : c.json({ error: 'internal error' } satisfies RestError, 500));
+
 /** What a script tells its user about a failed call: the fields' own messages, else the sentence. */
 export async function explain(res: Response): Promise<string> {
   const { error, issues = [] } = (await res.json()) as RestError;
@@ -302,6 +322,44 @@ export function sessionsFor(secret: string): Sessions {
 /** Who a token names, outside the middleware (a job holding a token, a test); a bad token is a guest. */
 export async function whoIs(sessions: Sessions, token: string | undefined): Promise<string> {
   return (await sessions.read(token))?.username ?? GUEST_USERNAME;
+}
+
+/** What a session says of a user, as the middleware and ctx would: roles from configuration, initials from the names. */
+export function describeUser(userRoles: Record<string, string[]>, username: string, firstName = '', lastName = '') {
+  return { roles: rolesOf(userRoles, username), initials: initialsOf(username, firstName, lastName) }; // own keys only
+}
+// #endregion
+
+// #region logging
+/** The framework logs through any `Logger` (pino's fits as it is); `silentLogger` writes nothing. */
+export function quietRealtime(app: Hono<AppEnv>): Realtime {
+  const log: Logger = silentLogger;
+  const line: LogFn = log.info; // (fields, message) or (message)
+  line('never written');
+  return new Realtime(app, { logger: log });
+}
+
+/** Work of an app's own, with a correlation id that its log lines and its broadcasts carry, as a message's do. */
+export function traced<T>(work: () => T): { id: string; result: T } {
+  const id = newCorrelationId();
+  const result = withCorrelation(id, () => {
+    logger.info({ correlationId: correlationId() }, 'working'); // the app's logger mixin adds it to every line by itself
+    return work();
+  });
+  return { id, result };
+}
+// #endregion
+
+// #region redis-connection
+/** An app's store on Redis with the framework's kind of connection: fails fast while down, reconnects by itself, logs once per outage. */
+export function auditLog(rt: Realtime, url: string, key = 'myapp:audit') {
+  const redis = connectRedis(url, key, rt.log); // named in CLIENT LIST
+  rt.dependsOn({ name: 'audit log', state: () => (redis.status === 'ready' ? 'ok' : 'degraded') }); // /ready waits for it
+  rt.onClose(() => closeRedis(redis));
+  return {
+    ready: () => whenReady(redis),
+    append: (line: string) => redis.rpush(key, line),
+  };
 }
 // #endregion
 

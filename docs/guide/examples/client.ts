@@ -24,7 +24,7 @@ import {
   type Status,
   type StatusDetail,
   type WebSocketConstructor,
-} from '../../../src/client/index.ts';
+} from 'hono-namespaces/client';
 import type { Item } from './lists.ts';
 
 /** What the page shows; the test records the calls. */

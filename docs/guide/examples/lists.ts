@@ -5,7 +5,7 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { access, GUEST_USERNAME, MessageError, onCreate, validate, type AppEnv, type Realtime } from '../../../src/ws/index.ts';
+import { access, GUEST_USERNAME, MessageError, onCreate, validate, type AppEnv, type Realtime } from 'hono-namespaces';
 
 // #region store
 /** An item of a list. */

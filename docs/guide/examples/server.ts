@@ -7,9 +7,8 @@ import type { Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { HTTPException } from 'hono/http-exception';
 import { pino } from 'pino';
-import { createSessions, httpErrorResponse, Realtime, WsRefusal, type AppEnv } from '../../../src/ws/index.ts';
+import { createSessions, Realtime, WsRefusal, type AppEnv } from 'hono-namespaces';
 import { listRoutes } from './lists.ts';
 
 // #region compose
@@ -19,6 +18,7 @@ export function createServer(options: { secret: string; userRoles?: Record<strin
   const rt = new Realtime(app, { logger: pino({ level: process.env.LOG_LEVEL ?? 'info' }) });
   const sessions = createSessions({ secret: options.secret, userRoles: options.userRoles ?? {} });
   app.use('*', sessions.middleware); // c.var.session: the signed-in user, or null (guest)
+  app.use('*', ...rt.restGuards()); // body size, same-origin writes, write rate per address and user
   app.post('/login', async (c) => {
     // Sign-in stand-in: a real app checks a password or an identity provider first.
     const { username } = await c.req.json<{ username: string }>();
@@ -30,11 +30,7 @@ export function createServer(options: { secret: string; userRoles?: Record<strin
   app.get('/api/1/ws/*', () => {
     throw WsRefusal.notFound(); // a path no pattern matches: 4404, not a silent 404
   });
-  app.onError((err, c) => {
-    if (err instanceof WsRefusal) return rt.refuse(c, err); // 44xx close, or 503/429 to retry
-    if (err instanceof HTTPException) return httpErrorResponse(c, err); // { error: '...' }, as validate() answers
-    return c.json({ error: 'internal error' }, 500);
-  });
+  app.onError(rt.errorHandler()); // a refusal: a 44xx close or a 503/429 to retry; an HTTPException: { error }; else 500
   return { app, rt, sessions };
 }
 // #endregion

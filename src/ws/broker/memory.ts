@@ -5,7 +5,7 @@
  */
 import { stampHeader } from '../envelope.ts';
 import { newEpoch, sequenceFrame } from '../replay/frame.ts';
-import type { ReplayHead } from '../replay/types.ts';
+import type { ReplayHead } from '../../protocol/frames.ts';
 import { EMPTY_HEAD, type Broker, type BrokerState, type HistoryQuery, type LogEntry, type LogPage, type LogPolicy, type LogRead, type PayloadHandler } from './types.ts';
 
 /** Bounds of a hub's logs: they outlive namespaces, so they must not outgrow the process. */

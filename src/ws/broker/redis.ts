@@ -9,11 +9,11 @@
  * lives in one Redis Cluster slot. Reads run read-only commands: they create nothing.
  */
 import type { Redis } from 'ioredis';
-import type { Logger } from '../../log.ts';
+import type { Logger } from '../observe/logger.ts';
 import { loggedAt } from '../envelope.ts';
 import { closeRedis, connectRedis, whenReady } from '../redis-connection.ts';
 import { newEpoch } from '../replay/frame.ts';
-import type { ReplayHead } from '../replay/types.ts';
+import type { ReplayHead } from '../../protocol/frames.ts';
 import { EMPTY_HEAD, type Broker, type BrokerState, type HistoryQuery, type LogEntry, type LogPage, type LogPolicy, type LogRead, type PayloadHandler } from './types.ts';
 
 export interface RedisBrokerOptions {

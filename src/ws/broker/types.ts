@@ -6,7 +6,7 @@
  * published in one atomic step of the broker, so no combination of a bus and a log can disagree.
  * Memory (one process) and Redis (several instances) each implement the whole seam.
  */
-import type { ReplayHead } from '../replay/types.ts';
+import type { ReplayHead } from '../../protocol/frames.ts';
 
 /** Receives one published payload, exactly as it was published. */
 export type PayloadHandler = (payload: Buffer) => void;

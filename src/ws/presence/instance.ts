@@ -1,4 +1,4 @@
-import type { Logger } from '../../log.ts';
+import type { Logger } from '../observe/logger.ts';
 import type { Ctx } from '../ctx.ts';
 import type { Member } from '../namespace.ts';
 import { LocalMembers } from './local.ts';

@@ -1,4 +1,4 @@
-import { createLogger, type Logger } from '../../log.ts';
+import { silentLogger, type Logger } from '../observe/logger.ts';
 import type { Member } from '../namespace.ts';
 import { InstancePresence } from './instance.ts';
 import { countUsers, DEFAULT_PRESENCE_TTL_MS, REAPED_KEEP_MS, timingOf, type PathStatus, type PresenceStore, type PresenceTiming, type RefreshReply } from './store.ts';
@@ -225,7 +225,6 @@ class MemoryStoreHandle implements PresenceStore {
   }
 }
 
-let silent: Logger | undefined;
 
 /** Options of `MemoryPresence`. */
 export interface MemoryPresenceOptions {
@@ -242,7 +241,7 @@ export class MemoryPresence extends InstancePresence {
   constructor(store: MemoryPresenceStore = new MemoryPresenceStore(), options: MemoryPresenceOptions = {}) {
     const ttlMs = options.ttlMs ?? DEFAULT_PRESENCE_TTL_MS;
     const handle = store.open(timingOf(ttlMs));
-    super(handle, ttlMs, options.logger ?? (silent ??= createLogger('silent')));
+    super(handle, ttlMs, options.logger ?? silentLogger);
     store.attach(this, handle);
   }
 }

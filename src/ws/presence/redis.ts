@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import type { Logger } from '../../log.ts';
+import type { Logger } from '../observe/logger.ts';
 import type { Member } from '../namespace.ts';
 import { closeRedis, connectRedis } from '../redis-connection.ts';
 import { InstancePresence } from './instance.ts';

@@ -3,7 +3,7 @@
  * `{"seq":N,"epoch":"E",` followed by the rest of the body the origin serialized once, so the
  * seq is put in (and read back) without parsing or re-serializing the message.
  */
-import type { ReplayHead } from './types.ts';
+import type { ReplayHead } from '../../protocol/frames.ts';
 
 const HEAD = /^\{"seq":(\d+),"epoch":"([A-Za-z0-9_-]*)"/;
 const OPEN_BRACE = 0x7b;

@@ -4,14 +4,14 @@
  * without those the replay already carried: the client gets every seq once, in order.
  */
 import { z } from 'zod';
-import type { Logger } from '../../log.ts';
-import { ErrorCode } from '../codes.ts';
+import type { Logger } from '../observe/logger.ts';
+import { ErrorCode } from '../../protocol/codes.ts';
 import { unwrapEnvelope } from '../envelope.ts';
 import type { Broker } from '../broker/types.ts';
 import type { Namespace } from '../namespace.ts';
 import { encodeError, encodeFrame } from '../protocol.ts';
 import { headOf, markReplayed, skipFrame } from './frame.ts';
-import type { ReplayHead } from './types.ts';
+import type { ReplayHead } from '../../protocol/frames.ts';
 
 const SyncData = z.object({
   since: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),

@@ -4,7 +4,7 @@
  * second; whatever has not closed by the deadline is terminated.
  */
 import type { WebSocket } from 'ws';
-import { CloseCode } from '../codes.ts';
+import { CloseCode } from '../../protocol/codes.ts';
 
 export interface DrainOptions {
   /** Window over which the closes are spread, in ms. Default 5000. */

@@ -34,11 +34,3 @@ export class InboundGate {
     return this.#rejections!.take() ? 'limited' : 'abusive';
   }
 }
-
-/** The gate of one connection as a function (see `InboundGate`). */
-export function inboundGate(limits: InboundLimits): (pending: number) => InboundVerdict {
-  const gate = new InboundGate(limits);
-  return function admitMessage(pending) {
-    return gate.admit(pending);
-  };
-}

@@ -5,7 +5,7 @@
  * it is closed with 1008 and a reason.
  */
 import type { WebSocket, WebSocketServer } from 'ws';
-import { CloseCode } from '../codes.ts';
+import { CloseCode } from '../../protocol/codes.ts';
 
 /** Answers the pings of every socket of `wss` (which must be built with `autoPong: false`). */
 export function answerPings(wss: WebSocketServer, maxPendingPongs: number): void {

@@ -2,7 +2,7 @@
  * The one way a frame reaches a socket: text, and never onto a slow consumer's growing queue.
  */
 import type { WebSocket } from 'ws';
-import { CloseCode } from '../codes.ts';
+import { CloseCode } from '../../protocol/codes.ts';
 import { writeFrame, type PreFramed } from '../frame.ts';
 
 /**
