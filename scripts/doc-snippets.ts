@@ -181,9 +181,9 @@ function links(text: string): Array<[number, string, string]> {
   return out;
 }
 
-/** The checked pages: the guide, and the README (its code sample too comes from the guide's examples). */
+/** The checked pages: the guide, the README and the package's README (their code samples too come from real files). */
 export function checkedFiles(root: string): string[] {
-  return [join(root, 'README.md'), ...markdownFiles(join(root, 'docs/guide'))];
+  return [join(root, 'README.md'), join(root, 'docs/package-readme.md'), ...markdownFiles(join(root, 'docs/guide'))];
 }
 
 /** Problems of every checked page. */
