@@ -161,13 +161,13 @@ describeRedis('several instances on Redis', () => {
     const cairo = channelOf(A, path('Cairo'));
     await join(A, 'Berlin');
     const c = await join(B, 'Cairo');
-    expect(((await admin.pubsub('CHANNELS', `${prefix}*`)) as string[]).sort()).toEqual([berlin, cairo].sort());
-    expect(await admin.pubsub('NUMSUB', berlin, cairo)).toEqual([berlin, 1, cairo, 1]);
+    expect(((await admin.pubsub('SHARDCHANNELS', `${prefix}*`)) as string[]).sort()).toEqual([berlin, cairo].sort());
+    expect(await admin.pubsub('SHARDNUMSUB', berlin, cairo)).toEqual([berlin, 1, cairo, 1]);
 
     const unsubscribed = once(B.rt.channels, 'unsubscribed');
     await c.close();
     await unsubscribed;
-    expect(await admin.pubsub('CHANNELS', `${prefix}*`)).toEqual([berlin]);
+    expect(await admin.pubsub('SHARDCHANNELS', `${prefix}*`)).toEqual([berlin]);
   });
 
   it('keeps the subscription through churn: a client leaving and another joining does not resubscribe', async () => {
@@ -180,7 +180,7 @@ describeRedis('several instances on Redis', () => {
     await first.close();
     await deleted;
     const channel = channelOf(A, path('Berlin'));
-    expect(await admin.pubsub('NUMSUB', channel)).toEqual([channel, 1]);
+    expect(await admin.pubsub('SHARDNUMSUB', channel)).toEqual([channel, 1]);
     const second = await join(A, 'Berlin');
     expect((await second.request('chat', { text: 'still here' })).type).toBe('ack');
     await second.seen((f) => f.type === 'chat' && f.data.text === 'still here');

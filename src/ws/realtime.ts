@@ -495,7 +495,12 @@ export class Realtime {
       { name: `presence (${this.presence.kind})`, state: () => this.presence.state() },
       ...this.#dependencies,
     ];
-    return all.filter((d) => d.state() !== 'ok').map((d) => d.name);
+    const down = all.filter((d) => d.state() !== 'ok').map((d) => d.name);
+    // On a cluster one node can be lost while the broker still works: the namespaces it served
+    // here receive nothing from other instances until they are subscribed again.
+    const failing = this.channels.failing();
+    if (failing.length > 0) down.push(`broker channels of ${failing.length} hosted namespace${failing.length > 1 ? 's' : ''} (${failing.slice(0, 3).join(', ')}${failing.length > 3 ? ', ...' : ''})`);
+    return down;
   }
 
   /** Runs `fn` when the realtime server closes, with its own connections (e.g. an app's Redis connection). */

@@ -241,6 +241,9 @@ export class CountingBroker implements Broker {
   onStateChange(listener: (state: BrokerState) => void): void {
     this.inner.onStateChange(listener);
   }
+  onSubscriptionsLost(listener: (paths: string[]) => void): void {
+    this.inner.onSubscriptionsLost(listener); // a cluster node's subscriber died, or a slot moved
+  }
   close(): Promise<void> {
     return this.inner.close();
   }
