@@ -398,16 +398,22 @@ export class Realtime {
     }
   }
 
-  /** Tells the local clients of a logged namespace where its log stands, so that they sync over a hole. */
+  /**
+   * Tells the local clients of a logged namespace where its log stands, so that they sync over a
+   * hole. Tries again while the log cannot be read but the channel stays subscribed (a cluster
+   * node that just came back takes subscriptions a moment before it serves reads); once the
+   * channel is lost again, the next restoration tells them.
+   */
   async #tellHead(path: string): Promise<void> {
-    const ns = this.registry.get(path);
-    if (!ns?.log) return;
-    try {
-      const head = await this.broker.head(path);
-      this.registry.get(path)?.deliver(encodeFrame('head', head));
-    } catch (err) {
-      // The broker went down again: the next restoration tells them.
-      this.log.debug({ err: String(err), path }, 'could not read the head after resubscribing');
+    for (let attempt = 0; this.registry.get(path)?.log && this.channels.isSubscribed(path); attempt++) {
+      try {
+        const head = await this.broker.head(path);
+        this.registry.get(path)?.deliver(encodeFrame('head', head));
+        return;
+      } catch (err) {
+        this.log.debug({ err: String(err), path }, 'could not read the head after resubscribing');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 50 * 2 ** attempt)).unref());
+      }
     }
   }
 
