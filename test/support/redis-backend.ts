@@ -9,6 +9,7 @@
  * const app = await startApp({ ...backend.config(prefix) });
  * expect(await backend.killClient(`${prefix}A:subscriber`)).toBeGreaterThan(0);
  */
+import calculateSlot from 'cluster-key-slot';
 import { Redis } from 'ioredis';
 import type { Config } from '../../src/config.ts';
 import type { NodeAddress } from '../../src/ws/redis-connection.ts';
@@ -25,11 +26,13 @@ export interface RedisBackend {
   /**
    * CLIENT KILL, on every node, of the connections named `name`: a standalone connection, or a
    * cluster client's connections and its sharded subscribers (`ioredis-cluster(ssubscriber):<name>`).
-   * Returns how many were killed.
+   * Returns how many were killed. `port`: on that node only.
    */
-  killClient(name: string): Promise<number>;
+  killClient(name: string, port?: number): Promise<number>;
   /** Shard channels under `prefix` (PUBSUB SHARDCHANNELS), per node port. */
   shardChannels(prefix: string): Promise<Map<number, string[]>>;
+  /** Subscribers of a shard channel (PUBSUB SHARDNUMSUB on the node serving it). */
+  subscribers(channel: string): Promise<number>;
   /** Keys under `prefix`, per node port. */
   keys(prefix: string): Promise<Map<number, string[]>>;
   /** Deletes every key under `prefix`, on every node. */
@@ -65,14 +68,16 @@ async function scanKeys(run: Command, port: number, prefix: string): Promise<str
   return keys;
 }
 
-/** Admin views over a set of nodes (one, for a standalone Redis). */
-function views(ports: () => number[], run: Command): Pick<RedisBackend, 'killClient' | 'shardChannels' | 'keys' | 'deleteKeys'> {
+/** Admin views over a set of nodes (one, for a standalone Redis); `portOf` names the node serving a key or channel. */
+function views(ports: () => number[], portOf: (key: string) => number, run: Command): Pick<RedisBackend, 'killClient' | 'shardChannels' | 'subscribers' | 'keys' | 'deleteKeys'> {
   const perNode = async <T>(fn: (port: number) => Promise<T>) => new Map(await Promise.all(ports().map(async (p) => [p, await fn(p)] as const)));
   return {
-    async killClient(name) {
+    async killClient(name, port) {
+      if (port !== undefined) return killNamed(run, port, name);
       return [...(await perNode((p) => killNamed(run, p, name))).values()].reduce((a, b) => a + b, 0);
     },
     shardChannels: (prefix) => perNode(async (p) => ((await run(p, 'PUBSUB', 'SHARDCHANNELS', `${prefix}*`)) as string[]).sort()),
+    subscribers: async (channel) => Number(((await run(portOf(channel), 'PUBSUB', 'SHARDNUMSUB', channel)) as [string, number])[1]),
     keys: (prefix) => perNode((p) => scanKeys(run, p, prefix)),
     async deleteKeys(prefix) {
       // One DEL per key: on a cluster, keys of one call must share a slot.
@@ -97,7 +102,7 @@ export function standaloneBackend(url: string): RedisBackend {
     kind: 'redis' as const,
     config: (prefix: string) => ({ redisUrl: url, redisClusterNodes: undefined, redisPrefix: prefix }),
     env: (prefix: string) => ({ REDIS_URL: url, REDIS_PREFIX: prefix }),
-    ...views(() => [target], run),
+    ...views(() => [target], () => target, run),
     /** Closes the admin connection. */
     async close() {
       await admin?.quit();
@@ -116,7 +121,7 @@ export function clusterBackend(cluster: RedisCluster): ClusterBackend {
     nodes,
     config: (prefix) => ({ redisUrl: undefined, redisClusterNodes: nodes, redisPrefix: prefix }),
     env: (prefix) => ({ REDIS_CLUSTER_NODES: cluster.nodesString, REDIS_PREFIX: prefix }),
-    ...views(() => cluster.masters.map((m) => m.port), redisCommand),
+    ...views(() => cluster.masters.map((m) => m.port), (key) => cluster.nodeForSlot(calculateSlot(key)).port, redisCommand),
     close: async () => {},
   };
 }
@@ -135,6 +140,37 @@ export function lazyCluster(options: RedisClusterOptions = {}): { get(): Promise
     async stop() {
       const cluster = await started?.catch(() => undefined);
       await cluster?.stop();
+    },
+  };
+}
+
+/** A backend a suite runs against (see `redisBackends`). */
+export interface BackendCase {
+  /** `one Redis` or `a Redis Cluster`, for the suite's title. */
+  name: string;
+  /** Unusable here (no Redis, no redis-server 7): the suite is skipped. */
+  skip: boolean;
+  get(): Promise<RedisBackend>;
+}
+
+/**
+ * Both backends for a suite: the shared Redis at `url` and a cluster started on first use;
+ * `stop()` in `afterAll`.
+ * @example
+ * const backends = redisBackends(REDIS_URL, redisReachable, redisClusterUsable);
+ * afterAll(() => backends.stop());
+ * for (const { name, skip, get } of backends.cases) describe.skipIf(skip)(`... on ${name}`, () => {...});
+ */
+export function redisBackends(url: string, reachable: boolean, clusterUsable: boolean): { cases: BackendCase[]; stop(): Promise<void> } {
+  const cluster = lazyCluster();
+  const standalone = standaloneBackend(url);
+  return {
+    cases: [
+      { name: 'one Redis', skip: !reachable, get: async () => standalone },
+      { name: 'a Redis Cluster', skip: !clusterUsable, get: () => cluster.get() },
+    ],
+    stop: async () => {
+      await Promise.all([cluster.stop(), standalone.close()]);
     },
   };
 }
