@@ -63,6 +63,8 @@ import {
   type RealtimeStats,
   type RedisBrokerOptions,
   type RedisPresenceOptions,
+  type RedisTarget,
+  type NodeAddress,
   type RestError,
   type RestIssue,
   type ReplayHead,
@@ -161,12 +163,19 @@ export function twoInstances(): [Realtime, Realtime] {
 // #endregion
 
 // #region redis
-/** One instance of several: the same Redis URL and prefix on every one. */
-export function onRedis(app: Hono<AppEnv>, url: string, prefix = 'hns:'): Realtime {
+/** One instance of several: the same Redis (or cluster) and prefix on every one. */
+export function onRedis(app: Hono<AppEnv>, target: RedisTarget, prefix = 'hns:'): Realtime {
+  // { url: 'redis://redis:6379' }, or { clusterNodes: [{ host: 'redis-1', port: 7000 }, ...] }
   const instanceId = crypto.randomUUID();
-  const broker: RedisBrokerOptions = { url, prefix, logger, connectionName: `${prefix}${instanceId}` }; // :broker and :subscriber
-  const presence: RedisPresenceOptions = { url, prefix, instanceId, ttlMs: 10_000, logger };
+  const broker: RedisBrokerOptions = { ...target, prefix, logger, connectionName: `${prefix}${instanceId}` }; // :broker and :subscriber
+  const presence: RedisPresenceOptions = { ...target, prefix, instanceId, ttlMs: 10_000, logger };
   return new Realtime(app, { logger, instanceId, broker: new RedisBroker(broker), presence: new RedisPresence(presence) });
+}
+
+/** `host:port,host:port` (as in `REDIS_CLUSTER_NODES`): some nodes of a cluster; the client finds the rest. */
+export function clusterOf(spec: string): RedisTarget {
+  const clusterNodes = spec.split(',').map((node): NodeAddress => ({ host: node.slice(0, node.lastIndexOf(':')), port: Number(node.slice(node.lastIndexOf(':') + 1)) }));
+  return { clusterNodes };
 }
 // #endregion
 
