@@ -62,6 +62,9 @@ interface Client {
   received: number;
 }
 
+/** Where every system's chat text begins: `"text":"T<stamp>|`. */
+const TEXT_START = Buffer.from('"text":"T');
+
 type Mark = (name: 'before' | 'start' | 'end', gc?: boolean) => Promise<void>;
 
 /** Runs one job; `mark` lets the runner read the server's counters at the same moments. */
@@ -111,8 +114,9 @@ export async function runJob(job: Job, mark: Mark): Promise<LoadResult> {
       }
       return;
     }
-    const at = data.indexOf(0x54); // 'T' opens the scheduled send time
-    const stamp = Number(data.toString('latin1', at + 1, data.indexOf(0x7c, at)));
+    // `T` opens the scheduled send time at the start of the text (the frame's epoch may hold a `T` too).
+    const at = data.indexOf(TEXT_START) + TEXT_START.length;
+    const stamp = Number(data.toString('latin1', at, data.indexOf(0x7c, at)));
     if (stamp >= windowStart && stamp < windowEnd) latencies.push(performance.now() - stamp);
   }
 

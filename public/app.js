@@ -151,7 +151,7 @@ async function resync(room) {
     const state = await api('GET', `/api/1/rooms/${encodeURIComponent(room.name)}`);
     if (current === room) {
       for (const message of state.messages) addMessage(room, message);
-      room.members = new Map(state.members.map((m) => [m.clientId, m]));
+      room.members = new Map((state.members ?? []).map((m) => [m.clientId, m]));
       renderMembers(room);
       renderEmpty(room);
       void loadRooms();
@@ -168,7 +168,7 @@ async function refreshMembers(room) {
   try {
     const state = await api('GET', `/api/1/rooms/${encodeURIComponent(room.name)}`);
     if (current !== room) return;
-    room.members = new Map(state.members.map((m) => [m.clientId, m]));
+    room.members = new Map((state.members ?? []).map((m) => [m.clientId, m]));
     renderMembers(room);
   } catch {
     // The next reconnect or join corrects it.

@@ -32,6 +32,7 @@ import type { Broker } from './ws/broker/types.ts';
 import { RedisPresence } from './ws/presence/redis.ts';
 import type { Presence } from './ws/presence/types.ts';
 import type { RedisTarget } from './ws/redis-connection.ts';
+import { restGuards } from './ws/safety/rest-guard.ts';
 import { Realtime } from './ws/realtime.ts';
 import { WsRefusal } from './ws/refusal.ts';
 import { httpErrorResponse } from './ws/rest.ts';
@@ -91,6 +92,8 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
     return withCorrelation(c.get('requestId'), next);
   });
   app.use('*', sessions.middleware);
+  // After the session: the write rate counts per signed-in user as well as per address.
+  app.use('*', ...restGuards(config.limits, (c) => rt.clientIp(c)));
   if (metrics) app.route('/', metricsRoutes(metrics, config.metrics.mode === 'token' ? config.metrics.token : undefined));
   app.route('/', authRoutes(sessions, config.userRoles));
   app.route('/', systemRoutes(rt));
@@ -98,7 +101,7 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   const mapStore = deps.mapStore ?? mapStoreFor(config, instanceId, log);
   rt.onClose(() => mapStore.close());
   rt.dependsOn({ name: `bubble map store (${mapStore.kind})`, state: () => mapStore.health() });
-  app.route('/', bubblemapRoutes(rt, { store: mapStore, log }));
+  app.route('/', bubblemapRoutes(rt, { store: mapStore, log, maxMapsPerUser: config.bubblemapMaxMapsPerUser }));
   for (const routes of deps.routes?.(rt) ?? []) app.route('/', routes);
   app.get('/api/1/ws/*', () => {
     throw WsRefusal.notFound();

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import type { NodeAddress } from './ws/redis-connection.ts';
-import { DEFAULT_LIMITS as L, type Limits } from './ws/safety/limits.ts';
+import { DEFAULT_LIMITS as L, httpConnectionsFor, httpConnectionsPerIpFor, type Limits } from './ws/safety/limits.ts';
 
 /** What a variable accepts, in words, for the schemas whose checks cannot say it themselves. */
 const ACCEPTS = z.registry<{ accepts: string }>();
@@ -33,7 +33,8 @@ const int = (min: number, max: number) =>
  */
 const userRoles = accepts(
   z.string().transform((spec, ctx) => {
-    const out: Record<string, string[]> = {};
+    // No prototype: a user named `constructor` or `__proto__` is a key like any other.
+    const out: Record<string, string[]> = Object.create(null);
     for (const entry of spec.split(';').map((s) => s.trim()).filter(Boolean)) {
       const [user, roles] = entry.split(':');
       if (!user || roles === undefined) {
@@ -101,11 +102,15 @@ const Env = z.object({
   // Protective limits: docs/limits.md explains each one, its code and values for a public server.
   WS_MAX_PAYLOAD: int(128, 16 * 1024 * 1024).default(L.maxPayload),
   WS_MAX_DEPTH: int(2, 1000).default(L.maxDepth),
+  WS_MAX_FRAGMENTS: int(1, 1_000_000).default(L.maxFragments),
+  WS_MAX_PENDING_PONGS: int(1, 1_000_000).default(L.maxPendingPongs),
   WS_MAX_CONNECTIONS: int(1, 10_000_000).default(L.maxConnections),
   WS_MAX_CONNECTIONS_PER_IP: int(1, 10_000_000).default(L.maxConnectionsPerIp),
   WS_MAX_CONNECTIONS_PER_USER: int(1, 10_000_000).default(L.maxConnectionsPerUser),
   WS_ADMISSION_RATE: int(0, 1_000_000).default(L.admissionRate),
   WS_ADMISSION_BURST: int(1, 1_000_000).default(L.admissionBurst),
+  WS_ADMISSION_RATE_PER_IP: int(0, 1_000_000).default(L.admissionRatePerIp),
+  WS_ADMISSION_BURST_PER_IP: int(1, 1_000_000).default(L.admissionBurstPerIp),
   WS_MAX_NAMESPACES: int(1, 10_000_000).default(L.maxNamespaces),
   WS_MESSAGE_RATE: int(0, 1_000_000).default(L.messageRate),
   WS_MESSAGE_BURST: int(1, 1_000_000).default(L.messageBurst),
@@ -116,6 +121,13 @@ const Env = z.object({
   WS_CLOSE_TIMEOUT_MS: int(100, 600_000).default(L.closeTimeoutMs),
   TRUST_PROXY: int(0, 10).default(L.trustProxy),
   ALLOWED_ORIGINS: originList.default([...L.allowedOrigins]),
+  HTTP_MAX_BODY_BYTES: int(1024, 1024 * 1024 * 1024).default(L.httpMaxBodyBytes),
+  HTTP_WRITE_RATE: int(0, 1_000_000).default(L.httpWriteRate),
+  HTTP_WRITE_BURST: int(1, 1_000_000).default(L.httpWriteBurst),
+  HTTP_MAX_CONNECTIONS: int(1, 10_000_000).optional(),
+  HTTP_MAX_CONNECTIONS_PER_IP: int(1, 10_000_000).optional(),
+  HTTP_HEADERS_TIMEOUT_MS: int(1000, 600_000).default(L.httpHeadersTimeoutMs),
+  BUBBLEMAP_MAX_MAPS_PER_USER: int(1, 1_000_000).default(20),
   SHUTDOWN_SPREAD_MS: int(0, 600_000).default(5_000),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -134,6 +146,9 @@ const Env = z.object({
   }
   if (e.METRICS === 'token' && !e.METRICS_TOKEN) {
     ctx.addIssue({ code: 'custom', path: ['METRICS_TOKEN'], message: 'required when METRICS=token' });
+  }
+  if (e.HTTP_MAX_CONNECTIONS !== undefined && e.HTTP_MAX_CONNECTIONS < e.WS_MAX_CONNECTIONS) {
+    ctx.addIssue({ code: 'custom', path: ['HTTP_MAX_CONNECTIONS'], message: `must be at least WS_MAX_CONNECTIONS (${e.WS_MAX_CONNECTIONS}): every socket is an HTTP connection` });
   }
   if (e.METRICS && e.METRICS !== 'token' && e.METRICS_TOKEN) {
     ctx.addIssue({ code: 'custom', path: ['METRICS_TOKEN'], message: `set, but METRICS=${e.METRICS} would ignore it` });
@@ -169,6 +184,8 @@ export interface Config {
   unsubscribeDelayMs: number;
   /** Protective limits of the realtime server (docs/limits.md). */
   limits: Limits;
+  /** Most maps one user of the bubble map example may hold (created and not deleted). */
+  bubblemapMaxMapsPerUser: number;
   /** Graceful shutdown: window over which clients are closed, and the bound on the whole exit. */
   shutdown: { spreadMs: number; timeoutMs: number };
   logLevel: string;
@@ -213,11 +230,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     limits: {
       maxPayload: e.WS_MAX_PAYLOAD,
       maxDepth: e.WS_MAX_DEPTH,
+      maxFragments: e.WS_MAX_FRAGMENTS,
+      maxPendingPongs: e.WS_MAX_PENDING_PONGS,
       maxConnections: e.WS_MAX_CONNECTIONS,
       maxConnectionsPerIp: e.WS_MAX_CONNECTIONS_PER_IP,
       maxConnectionsPerUser: e.WS_MAX_CONNECTIONS_PER_USER,
       admissionRate: e.WS_ADMISSION_RATE,
       admissionBurst: e.WS_ADMISSION_BURST,
+      admissionRatePerIp: e.WS_ADMISSION_RATE_PER_IP,
+      admissionBurstPerIp: e.WS_ADMISSION_BURST_PER_IP,
       maxNamespaces: e.WS_MAX_NAMESPACES,
       messageRate: e.WS_MESSAGE_RATE,
       messageBurst: e.WS_MESSAGE_BURST,
@@ -228,7 +249,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       closeTimeoutMs: e.WS_CLOSE_TIMEOUT_MS,
       trustProxy: e.TRUST_PROXY,
       allowedOrigins: e.ALLOWED_ORIGINS,
+      httpMaxBodyBytes: e.HTTP_MAX_BODY_BYTES,
+      httpWriteRate: e.HTTP_WRITE_RATE,
+      httpWriteBurst: e.HTTP_WRITE_BURST,
+      httpMaxConnections: e.HTTP_MAX_CONNECTIONS ?? httpConnectionsFor(e.WS_MAX_CONNECTIONS),
+      httpMaxConnectionsPerIp: e.HTTP_MAX_CONNECTIONS_PER_IP ?? httpConnectionsPerIpFor(e.WS_MAX_CONNECTIONS_PER_IP),
+      httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
     },
+    bubblemapMaxMapsPerUser: e.BUBBLEMAP_MAX_MAPS_PER_USER,
     shutdown: { spreadMs: e.SHUTDOWN_SPREAD_MS, timeoutMs: e.SHUTDOWN_TIMEOUT_MS },
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,

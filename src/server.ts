@@ -1,5 +1,6 @@
 /**
- * Listening wiring: a Node HTTP server for a built app, with the WebSocket upgrade attached.
+ * Listening wiring: a Node HTTP server for a built app, with the WebSocket upgrade attached and
+ * the HTTP limits (timeouts, connection caps) applied.
  */
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
@@ -17,7 +18,7 @@ export interface RunningServer {
 export function listen(built: Pick<BuiltApp, 'app' | 'rt'> & Partial<BuiltApp>, options: { port: number; hostname?: string | undefined }): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     const server = serve(
-      { fetch: built.app.fetch, port: options.port, ...(options.hostname ? { hostname: options.hostname } : {}) },
+      { ...built.rt.serveOptions(), port: options.port, ...(options.hostname ? { hostname: options.hostname } : {}) },
       (info: AddressInfo) => {
         server.off('error', reject);
         resolve({

@@ -181,7 +181,7 @@ describe('safety limits are counted', () => {
 
 describe('bounded labels', () => {
   it('keeps the same series whatever the number of room names', async () => {
-    await restartWith({ maxConnectionsPerIp: 5000, admissionRate: 0 });
+    await restartWith({ maxConnectionsPerIp: 5000, admissionRate: 0, admissionRatePerIp: 0, httpMaxConnectionsPerIp: 10_000 });
     async function openRooms(names: string[]): Promise<TestClient[]> {
       const out: TestClient[] = [];
       for (let i = 0; i < names.length; i += 100) {

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it, vi } from 'vitest';
 import type { RedisPresence } from '../src/ws/presence/redis.ts';
-import { startApp, TEST_SECRET, TestClient, type TestApp } from './helpers.ts';
+import { login, startApp, TEST_SECRET, TestClient, type TestApp } from './helpers.ts';
 import { adminRedis, deleteKeys, describeRedis, REDIS_URL, uniquePrefix } from './redis.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -78,8 +78,10 @@ describeRedis('presence when an instance dies', () => {
     const onB = await TestClient.connect(B!.wsUrl(room));
     const onC = await Promise.all(Array.from({ length: ON_DEAD }, () => TestClient.connect(`ws://127.0.0.1:${port}${room}`)));
     const ids = (clients: Array<Awaited<ReturnType<typeof TestClient.connect>>>) => clients.map((c) => c.welcome.data.clientId as string).sort();
+    // Member lists are for signed-in users.
+    const cookie = await login(A!, 'observer');
     const clientIds = async () => {
-      const state = (await (await fetch(`${A!.url}/api/1/rooms/Berlin`)).json()) as { members: Array<{ clientId: string }> };
+      const state = (await (await fetch(`${A!.url}/api/1/rooms/Berlin`, { headers: { cookie } })).json()) as { members: Array<{ clientId: string }> };
       return state.members.map((m) => m.clientId).sort();
     };
     await vi.waitFor(async () => expect(await clientIds()).toEqual(ids([onA, onB, ...onC])), { timeout: 5000, interval: 50 });

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startApp, TestClient, type TestApp } from './helpers.ts';
+import { login, startApp, TestClient, type TestApp } from './helpers.ts';
 
 let app: TestApp;
 beforeEach(async () => {
@@ -27,17 +27,19 @@ describe('Dynamic Rooms', () => {
     expect(c.frames.filter((f) => f.type === 'chat').map((f) => f.data.text)).toEqual(['marker']);
   });
 
-  it('serves the resync with members and recent messages', async () => {
+  it('serves the resync with recent messages, and members to signed-in users only', async () => {
     const a = await TestClient.connect(room('Amsterdam'));
     await a.request('chat', { text: 'one' });
-    const res = await fetch(`${app.url}/api/1/rooms/Amsterdam`);
-    const body = await res.json();
-    expect(body.members).toHaveLength(1);
-    expect(body.members[0].clientId).toBe(a.welcome.data.clientId);
-    expect(body.messages.map((m: { text: string }) => m.text)).toEqual(['one']);
+    const guest = await (await fetch(`${app.url}/api/1/rooms/Amsterdam`)).json();
+    expect(guest.count).toBe(1);
+    expect(guest.members).toBeUndefined();
+    expect(guest.messages.map((m: { text: string }) => m.text)).toEqual(['one']);
+    const cookie = await login(app, 'ann');
+    const body = await (await fetch(`${app.url}/api/1/rooms/Amsterdam`, { headers: { cookie } })).json();
+    expect(body.members).toEqual([{ clientId: a.welcome.data.clientId, username: '(guest)' }]);
   });
 
-  it('delivers a REST post to the room sockets as _system', async () => {
+  it('delivers a REST post to the room sockets as its user, or as a guest', async () => {
     const a = await TestClient.connect(room('Berlin'));
     const res = await fetch(`${app.url}/api/1/rooms/Berlin/messages`, {
       method: 'POST',
@@ -46,7 +48,14 @@ describe('Dynamic Rooms', () => {
     });
     expect(res.status).toBe(201);
     const chat = await a.next('chat');
-    expect(chat.data).toMatchObject({ username: '_system', text: 'from rest' });
+    expect(chat.data).toMatchObject({ username: '(guest)', text: 'from rest' });
+    const cookie = await login(app, 'bea');
+    await fetch(`${app.url}/api/1/rooms/Berlin/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie },
+      body: JSON.stringify({ text: 'signed' }),
+    });
+    expect((await a.next('chat')).data).toMatchObject({ username: 'bea', text: 'signed' });
   });
 
   it('announces joins and leaves to the others in the room', async () => {

@@ -18,13 +18,15 @@ describe('an open socket', () => {
   const app = new Hono<AppEnv>();
   const rt = new Realtime(app, { logger: createLogger('silent') });
   const contexts: Array<WeakRef<Context>> = [];
+  const requests: Array<WeakRef<object>> = [];
   app.get('/ns/:id', async function remember(c, next) {
     contexts.push(new WeakRef(c));
+    requests.push(new WeakRef(c.env.incoming));
     await next();
   }, rt.namespace({}));
   let server: Server;
   const ready = new Promise<number>((resolve) => {
-    server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) => resolve(info.port)) as Server;
+    server = serve({ ...rt.serveOptions(), port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) => resolve(info.port)) as Server;
     rt.injectWebSocket(server);
   });
   afterAll(async () => {
@@ -40,6 +42,8 @@ describe('an open socket', () => {
     gc();
     expect(contexts).toHaveLength(1);
     expect(contexts[0]!.deref()).toBeUndefined();
+    // The adapter keeps its env object for the socket's life; the IncomingMessage it named goes.
+    expect(requests[0]!.deref()).toBeUndefined();
     await client.close();
   });
 });

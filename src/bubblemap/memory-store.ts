@@ -1,4 +1,5 @@
 import {
+  QuotaError,
   StoreFullError,
   type Bubble,
   type BubbleChange,
@@ -31,9 +32,12 @@ export class MemoryMapStore implements MapStore {
     if (!(maxBubbles >= 1) || !(maxMaps >= 1)) throw new RangeError('maxBubbles and maxMaps must be at least 1');
   }
 
-  async createMap(info: MapInfo): Promise<boolean> {
+  async createMap(info: MapInfo, maxPerUser = Infinity): Promise<boolean> {
     if (this.#maps.has(info.id)) return false;
     if (this.#maps.size >= this.maxMaps) throw new StoreFullError(`this server holds its maximum of ${this.maxMaps} maps`);
+    let held = 0;
+    for (const entry of this.#maps.values()) if (entry.info.createdBy === info.createdBy) held++;
+    if (held >= maxPerUser) throw new QuotaError(`you hold your maximum of ${maxPerUser} maps; delete one first`);
     this.#maps.set(info.id, { info: structuredClone(info), version: 0, bubbles: new Map() });
     return true;
   }

@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
 import { closeRedis, openRedis, whenReady, whileReady, type NodeAddress } from '../ws/redis-connection.ts';
 import {
+  QuotaError,
   StoreFullError,
   type Bubble,
   type BubbleChange,
@@ -34,10 +35,16 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'info', ARGV[1], 'version', 0)
 return 1`;
 
-/** Lists a map in the index unless the index is full (-1): the bound is checked and taken in one step. */
+/**
+ * Lists a map in the index and in its creator's, unless the index is full (-1) or the creator's
+ * is (-2): both bounds are checked and taken in one step (the two keys share a slot).
+ */
 const INDEX_MAP = `
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return -1 end
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return -1 end
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return -2 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 return 1`;
 
 /** Adds a bubble to an existing map below the bound; returns the new version, or an error word. */
@@ -72,7 +79,7 @@ return { redis.call('HINCRBY', KEYS[1], 'version', 1), raw }`;
 
 interface Scripts {
   bmCreateMap(meta: string, info: string): Promise<number>;
-  bmIndexMap(index: string, id: string, score: number, maxMaps: number): Promise<number>;
+  bmIndexMap(index: string, owned: string, id: string, score: number, maxMaps: number, maxPerUser: number): Promise<number>;
   bmCreateBubble(meta: string, bubbles: string, id: string, bubble: string, maxBubbles: number): Promise<number | string>;
   bmUpdateBubble(meta: string, bubbles: string, id: string, patch: string, updatedAt: string): Promise<[number, string] | string>;
   bmDeleteBubble(meta: string, bubbles: string, id: string): Promise<[number, string] | string>;
@@ -82,12 +89,13 @@ interface Scripts {
  * Maps in Redis (one Redis or a Redis Cluster), so that every instance serves the same map. Per
  * map a hash `<prefix>bubblemap:{<id>}:m` (`info` JSON, `version`) and a hash
  * `<prefix>bubblemap:{<id>}:bubbles` (bubble id -> JSON), under one hash tag so that a change is
- * one script on one cluster node; an index `<prefix>bubblemap:index` (sorted by creation time)
- * bounds and lists the maps. Each bubble change is one script run, so bounds hold, versions never
+ * one script on one cluster node; an index `<prefix>bubblemap:{index}` (sorted by creation time)
+ * bounds and lists the maps, and `<prefix>bubblemap:{index}:owned:<user>` bounds each creator's,
+ * both in the index's slot. Each bubble change is one script run, so bounds hold, versions never
  * repeat and concurrent updates of one bubble keep each other's fields, under writers on several
- * instances. The index lives in a slot of its own and is written in a step of its own, ordered so
- * that a failure between the steps leaves at worst a map nobody lists, never a listed map that
- * is not there. Commands fail fast while Redis is down.
+ * instances. The indexes live in a slot of their own and are written in a step of their own,
+ * ordered so that a failure between the steps leaves at worst a map nobody lists, never a listed
+ * map that is not there. Commands fail fast while Redis is down.
  */
 export class RedisMapStore implements MapStore {
   readonly kind = 'redis';
@@ -105,7 +113,7 @@ export class RedisMapStore implements MapStore {
     const target = options.clusterNodes ? { clusterNodes: options.clusterNodes } : { url: options.url! };
     const redis = openRedis(target, options.connectionName, options.logger);
     redis.defineCommand('bmCreateMap', { numberOfKeys: 1, lua: CREATE_MAP });
-    redis.defineCommand('bmIndexMap', { numberOfKeys: 1, lua: INDEX_MAP });
+    redis.defineCommand('bmIndexMap', { numberOfKeys: 2, lua: INDEX_MAP });
     redis.defineCommand('bmCreateBubble', { numberOfKeys: 2, lua: CREATE_BUBBLE });
     redis.defineCommand('bmUpdateBubble', { numberOfKeys: 2, lua: UPDATE_BUBBLE });
     redis.defineCommand('bmDeleteBubble', { numberOfKeys: 2, lua: DELETE_BUBBLE });
@@ -121,19 +129,18 @@ export class RedisMapStore implements MapStore {
     return this.#redis.status === 'ready' ? 'ok' : 'degraded';
   }
 
-  async createMap(info: MapInfo): Promise<boolean> {
+  async createMap(info: MapInfo, maxPerUser = Number.MAX_SAFE_INTEGER): Promise<boolean> {
     if ((await this.#live.bmCreateMap(this.#meta(info.id), JSON.stringify(info))) === 0) return false;
     let listed: number;
     try {
-      listed = await this.#live.bmIndexMap(this.#index(), info.id, Date.parse(info.createdAt), this.maxMaps);
+      listed = await this.#live.bmIndexMap(this.#index(), this.#owned(info.createdBy), info.id, Date.parse(info.createdAt), this.maxMaps, Math.min(maxPerUser, Number.MAX_SAFE_INTEGER));
     } catch (err) {
       await this.#unmake(info.id);
       throw err;
     }
-    if (listed === -1) {
-      await this.#unmake(info.id);
-      throw new StoreFullError(`the store holds its maximum of ${this.maxMaps} maps`);
-    }
+    if (listed < 0) await this.#unmake(info.id);
+    if (listed === -1) throw new StoreFullError(`the store holds its maximum of ${this.maxMaps} maps`);
+    if (listed === -2) throw new QuotaError(`you hold your maximum of ${maxPerUser} maps; delete one first`);
     return true;
   }
 
@@ -161,7 +168,10 @@ export class RedisMapStore implements MapStore {
 
   async deleteMap(mapId: string): Promise<boolean> {
     // Unlisted first: if the rest fails, the map is still there to delete again, and listed nowhere.
-    await this.#live.zrem(this.#index(), mapId);
+    const info = await this.getMap(mapId);
+    const unlisting = this.#live.multi().zrem(this.#index(), mapId);
+    if (info) unlisting.zrem(this.#owned(info.createdBy), mapId);
+    await unlisting.exec();
     const replies = await this.#live.multi().del(this.#meta(mapId)).del(this.#bubbles(mapId)).exec();
     return replies?.[0]?.[1] === 1;
   }
@@ -227,7 +237,13 @@ export class RedisMapStore implements MapStore {
     return `${this.#prefix}{${mapId}}:bubbles`;
   }
 
+  /** All maps by creation time: lists and bounds them. */
   #index(): string {
-    return `${this.#prefix}index`;
+    return `${this.#prefix}{index}`;
+  }
+
+  /** The maps a user created, to bound how many one user holds; in the index's slot, so that both bounds are one script. */
+  #owned(username: string): string {
+    return `${this.#prefix}{index}:owned:${username}`;
   }
 }

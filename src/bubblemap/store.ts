@@ -67,8 +67,11 @@ export interface MapStore {
   health(): 'ok' | 'degraded';
   /** Most bubbles a map holds; creating one more answers `full`. */
   readonly maxBubbles: number;
-  /** Creates a map; false when the id is taken. Rejects when the store is full or down. */
-  createMap(info: MapInfo): Promise<boolean>;
+  /**
+   * Creates a map; false when the id is taken. Rejects when the store is full (`StoreFullError`),
+   * when its creator already holds `maxPerUser` maps (`QuotaError`) or when it is down.
+   */
+  createMap(info: MapInfo, maxPerUser?: number): Promise<boolean>;
   getMap(mapId: string): Promise<MapInfo | null>;
   /** Maps, newest first, at most `limit`. */
   listMaps(limit: number): Promise<MapInfo[]>;
@@ -90,4 +93,9 @@ export interface MapStore {
 /** Thrown by a store that holds its maximum of maps. */
 export class StoreFullError extends Error {
   override readonly name = 'StoreFullError';
+}
+
+/** Thrown when a map's creator already holds their maximum of maps. */
+export class QuotaError extends Error {
+  override readonly name = 'QuotaError';
 }

@@ -6,7 +6,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { initialsOf, type SessionUser } from '../ws/ctx.ts';
 import { validate } from '../ws/rest.ts';
-import type { Sessions } from '../ws/session.ts';
+import { rolesOf, type Sessions } from '../ws/session.ts';
 import type { AppEnv } from '../ws/types.ts';
 
 /** Usernames cannot collide with the guest `(guest)` or the system `_system` names. */
@@ -30,7 +30,7 @@ export function authRoutes(sessions: Sessions, userRoles: Readonly<Record<string
     .post('/api/1/auth/login', validate('json', Login), async (c) => {
       const body = c.req.valid('json');
       const token = await sessions.issue(c, body);
-      return c.json({ user: userView({ ...body, roles: userRoles[body.username] ?? [] }), token });
+      return c.json({ user: userView({ ...body, roles: rolesOf(userRoles, body.username) }), token });
     })
     .post('/api/1/auth/logout', (c) => {
       sessions.clear(c);

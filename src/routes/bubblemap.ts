@@ -10,7 +10,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import { BOARD, BubbleColor, MapId, StoreFullError, type Bubble, type BubbleChange, type MapInfo, type MapStore } from '../bubblemap/store.ts';
+import { BOARD, BubbleColor, MapId, QuotaError, StoreFullError, type Bubble, type BubbleChange, type MapInfo, type MapStore } from '../bubblemap/store.ts';
 import type { Logger } from '../log.ts';
 import { access, onCreate } from '../ws/access.ts';
 import type { Ctx } from '../ws/ctx.ts';
@@ -78,9 +78,11 @@ const REFUSED: Record<Exclude<BubbleChange, { ok: true }>['reason'], [string, st
 export interface BubblemapOptions {
   store: MapStore;
   log: Logger;
+  /** Most maps one user may hold at once; creating one more answers 403. Default 20. */
+  maxMapsPerUser?: number;
 }
 
-export function bubblemapRoutes(rt: Realtime, { store, log }: BubblemapOptions) {
+export function bubblemapRoutes(rt: Realtime, { store, log, maxMapsPerUser = 20 }: BubblemapOptions) {
   // #region change
   /** A store call from a handler: its outcome, or a refusal the client can act on. */
   async function change(pending: Promise<BubbleChange>): Promise<Extract<BubbleChange, { ok: true }>> {
@@ -178,9 +180,11 @@ export function bubblemapRoutes(rt: Realtime, { store, log }: BubblemapOptions) 
       if (!mayOpen(map, user.roles)) return c.json({ error: 'you would be unable to open this map: require a role you hold' }, 400);
       try {
         // 72 random bits: a taken id means a broken random source, not bad luck.
-        if (!(await store.createMap(map))) throw new Error(`map id ${map.id} already taken`);
+        if (!(await store.createMap(map, maxMapsPerUser))) throw new Error(`map id ${map.id} already taken`);
       } catch (err) {
         if (err instanceof StoreFullError) return c.json({ error: err.message }, 507);
+        // One user cannot fill the store for everyone.
+        if (err instanceof QuotaError) return c.json({ error: err.message }, 403);
         log.warn({ err: String(err) }, 'bubblemap store failed');
         return c.json({ error: 'the map store is unavailable; try again' }, 503);
       }

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { access } from '../ws/access.ts';
-import { SYSTEM_USERNAME } from '../ws/ctx.ts';
+import { GUEST_USERNAME } from '../ws/ctx.ts';
 import type { Realtime } from '../ws/realtime.ts';
 import { validate } from '../ws/rest.ts';
 import type { AppEnv } from '../ws/types.ts';
@@ -103,7 +103,10 @@ export function roomsRoutes(rt: Realtime) {
         return c.json({ error: 'the room state is unavailable right now; try again' }, 503, { 'retry-after': '1' });
       }
       const messages = page!.entries.filter((e) => e.type === 'chat').map((e) => e.data as ChatMessage);
-      return c.json({ room: roomName, seq: page!.seq, epoch: page!.epoch, members, ...(partial ? { partial } : {}), messages });
+      // Who is in a room is shown to signed-in users; a guest gets the count, so that nobody can
+      // list everyone connected without signing in.
+      const shown = c.get('session') ? { members: members.map(({ clientId, username }) => ({ clientId, username })) } : {};
+      return c.json({ room: roomName, seq: page!.seq, epoch: page!.epoch, count: members.length, ...shown, ...(partial ? { partial } : {}), messages });
     })
     .post(
       '/api/1/rooms/:roomName/messages',
@@ -111,7 +114,8 @@ export function roomsRoutes(rt: Realtime) {
       validate('json', Chat),
       async (c) => {
         const { roomName } = c.req.valid('param');
-        const message = chat(c.get('session')?.username ?? SYSTEM_USERNAME, c.req.valid('json').text);
+        // A REST post is made by its session's user, or by a guest: never by the server itself.
+        const message = chat(c.get('session')?.username ?? GUEST_USERNAME, c.req.valid('json').text);
         if (!(await rt.broadcast(roomPath(roomName), 'chat', message))) {
           return c.json({ error: 'the room cannot take messages right now; try again' }, 503, { 'retry-after': '1' });
         }

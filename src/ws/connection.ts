@@ -57,6 +57,13 @@ type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 const settled: Promise<void> = Promise.resolve();
 
+/** What a handled message still owes its sender: an ack (or an error) once its broadcasts settled. */
+interface Answer {
+  /** Resolves true when every broadcast the handler began was sequenced and published. */
+  accepted: Promise<boolean>;
+  send(accepted: boolean): void;
+}
+
 /** One accepted socket. */
 export class Connection implements Client {
   readonly clientId = randomUUID();
@@ -66,6 +73,11 @@ export class Connection implements Client {
   #ns: Namespace | undefined;
   // Messages of one connection are handled one after the other, after the welcome.
   #chain = settled;
+  // Their acks go out in the same order, each once its broadcasts are out; the next message's
+  // handler need not wait for that (a connection's broadcasts are pipelined, not one round trip each).
+  #answers = settled;
+  /** Answers chained and not sent yet: while any is, the replies of later messages queue behind them. */
+  #owed = 0;
   #gate: InboundGate | undefined;
   #pending = 0;
   #welcomed = false;
@@ -133,9 +145,29 @@ export class Connection implements Client {
     }
     this.#pending++;
     // Each message gets its own correlation id, which follows it to the broadcasts it causes.
+    // It counts as pending until it is answered, so a broker that does not answer bounds what one
+    // connection can have in flight.
     this.#chain = this.#chain
       .then(() => withCorrelation(newCorrelationId(), () => this.#handle(event.data, current)))
-      .finally(() => this.#pending--);
+      .then(
+        (answer) => {
+          if (!answer) {
+            this.#pending--;
+            return;
+          }
+          this.#owed++;
+          this.#answers = this.#answers
+            .then(() => answer.accepted)
+            .then((accepted) => answer.send(accepted))
+            .finally(() => {
+              this.#owed--;
+              this.#pending--;
+            });
+        },
+        () => {
+          this.#pending--;
+        },
+      );
   }
 
   onClose(event: CloseEvent): void {
@@ -174,20 +206,23 @@ export class Connection implements Client {
     await this.#contained('onConnect', () => this.#route.def.onConnect?.({ clientId, ctx }, current));
   }
 
-  async #handle(data: unknown, current: Namespace): Promise<void> {
+  /** Handles one message; resolves once its handler returned, with the answer still to send after its broadcasts. */
+  async #handle(data: unknown, current: Namespace): Promise<Answer | undefined> {
     current.countIn();
     this.#host.events.emit('message', { ns: current });
     if (typeof data !== 'string') {
-      this.#replyError(ErrorCode.BINARY_NOT_SUPPORTED, 'binary frames are not accepted; send JSON text');
+      this.#answerError(ErrorCode.BINARY_NOT_SUPPORTED, 'binary frames are not accepted; send JSON text');
       return;
     }
     const parsed = parseClientFrame(data, this.#host.limits.maxDepth);
     if (!parsed.ok) {
-      this.#replyError(parsed.code, parsed.error, parsed.id);
+      this.#answerError(parsed.code, parsed.error, parsed.id);
       return;
     }
     this.#line('debug', { type: parsed.message.type }, 'message received');
     if (parsed.message.type === 'sync') {
+      // Earlier answers first: the replay is sent as it is read, in one go with the held frames.
+      await this.#answers;
       const reply = (frame: Buffer) => this.#reply(frame);
       const result = await serveSync(this.#host.broker, current, this.clientId, parsed.message.data, parsed.message.id, reply, () => this.#logger());
       if (result) this.#host.events.emit('replay', { ns: current, result });
@@ -199,15 +234,16 @@ export class Connection implements Client {
     // The ack promises that every broadcast the handler began is sequenced and published.
     const scope = new BroadcastScope();
     const result = await scope.run(() =>
-      this.#contained('onMessage', () => this.#route.def.onMessage?.({ clientId, ctx, message: message as never }, current), message.id),
+      this.#contained('onMessage', () => this.#route.def.onMessage?.({ clientId, ctx, message: message as never }, current), message.id, true),
     );
-    const accepted = await scope.settled();
-    if (result === 'failed') return;
-    if (!accepted) {
-      this.#replyError(ErrorCode.UNAVAILABLE, 'the namespace cannot take messages right now; try again', message.id);
-      return;
-    }
-    if (message.id !== undefined) this.#reply(encodeFrame('ack', result.value, { id: message.id }));
+    return {
+      accepted: scope.settled(),
+      send: (accepted) => {
+        if (result === 'failed') return;
+        if (!accepted) this.#replyError(ErrorCode.UNAVAILABLE, 'the namespace cannot take messages right now; try again', message.id);
+        else if (message.id !== undefined) this.#reply(encodeFrame('ack', result.value, { id: message.id }));
+      },
+    };
   }
 
   #validate(message: ClientMessage): ClientMessage | undefined {
@@ -215,32 +251,49 @@ export class Connection implements Client {
     if (!schemas) return message;
     const schema = Object.hasOwn(schemas, message.type) ? schemas[message.type] : undefined;
     if (!schema) {
-      this.#replyError(ErrorCode.UNKNOWN_TYPE, `unknown message type "${message.type}"`, message.id);
+      this.#answerError(ErrorCode.UNKNOWN_TYPE, `unknown message type "${message.type}"`, message.id);
       return undefined;
     }
     const result = schema.safeParse(message.data);
     if (!result.success) {
       const issues = result.error.issues.map((i) => `${i.path.join('.') || 'data'}: ${i.message}`).join('; ');
-      this.#replyError(ErrorCode.INVALID_DATA, `invalid data for "${message.type}": ${issues}`, message.id);
+      this.#answerError(ErrorCode.INVALID_DATA, `invalid data for "${message.type}": ${issues}`, message.id);
       return undefined;
     }
     return { ...message, data: result.data };
   }
 
-  /** Runs a user handler; `failed` when it threw (the client was answered with an error). */
-  async #contained(what: string, fn: () => unknown, id?: string): Promise<{ value: unknown } | 'failed'> {
+  /**
+   * Runs a user handler; `failed` when it threw (the client was answered with an error, `inOrder`
+   * behind the answers still owed to earlier messages).
+   */
+  async #contained(what: string, fn: () => unknown, id?: string, inOrder = false): Promise<{ value: unknown } | 'failed'> {
     try {
       return { value: await fn() };
     } catch (err) {
+      const answer = inOrder ? this.#answerError.bind(this) : this.#replyError.bind(this);
       if (err instanceof MessageError) {
-        this.#replyError(err.code, err.message, id);
+        answer(err.code, err.message, id);
       } else {
         this.#line('error', { err, handler: what }, `${what} handler threw`);
         if (this.#ns) this.#host.events.emit('handlerError', { ns: this.#ns, handler: what });
-        this.#replyError(ErrorCode.HANDLER_ERROR, `the ${what} handler failed`, id);
+        answer(ErrorCode.HANDLER_ERROR, `the ${what} handler failed`, id);
       }
       return 'failed';
     }
+  }
+
+  /** An error answering a message: sent now, or behind the answers still owed to earlier messages. */
+  #answerError(code: string, error: string, id?: string): void {
+    if (this.#owed === 0) {
+      this.#replyError(code, error, id);
+      return;
+    }
+    this.#owed++;
+    this.#answers = this.#answers.then(() => {
+      this.#owed--;
+      this.#replyError(code, error, id);
+    });
   }
 
   #rateLimited(): void {

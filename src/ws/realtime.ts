@@ -2,11 +2,11 @@
  * The realtime server: namespace registry, pub/sub fan-out and the WebSocket upgrade, bound to
  * one Hono app. Everything a route module or a REST handler needs goes through it.
  */
-import './node-compat.ts';
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
+import type { Server, ServerOptions } from 'node:http';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
-import { createNodeWebSocket } from '@hono/node-ws';
+import { upgradeWebSocket, type WebSocketServerLike } from '@hono/node-server';
+import { WebSocketServer } from 'ws';
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { newCorrelationId, withCorrelation } from '../correlation.ts';
@@ -33,8 +33,11 @@ import { NamespaceRegistry } from './registry.ts';
 import { Admission } from './safety/admission.ts';
 import { drainSockets, type DrainOptions } from './safety/drain.ts';
 import { startHeartbeat } from './safety/heartbeat.ts';
+import { httpServerOptions, limitConnections } from './safety/http-connections.ts';
 import { resolveLimits, type Limits } from './safety/limits.ts';
+import { answerPings } from './safety/pings.ts';
 import { DetachedUpgrade } from './upgrade-context.ts';
+import { UpgradeSockets, upgradeRequestOf } from './upgrade-socket.ts';
 import type { AppEnv } from './types.ts';
 
 export interface RealtimeOptions {
@@ -96,6 +99,16 @@ export interface Dependency {
 /** Any Node server the WebSocket upgrade can be attached to. */
 export type UpgradeServer = Server | Http2Server | Http2SecureServer;
 
+/** What `serve()` of `@hono/node-server` needs from the realtime server (`rt.serveOptions()`). */
+export interface RealtimeServeOptions {
+  /** The app's fetch, wrapped so that a refused upgrade gets its whole answer and a closed socket. */
+  fetch: (request: Request, env?: unknown) => Response | Promise<Response>;
+  /** The `ws` server every socket is accepted by, built with the limits. */
+  websocket: { server: WebSocketServerLike };
+  /** HTTP server options: header and request timeouts (`httpHeadersTimeoutMs`). */
+  serverOptions: ServerOptions;
+}
+
 export class Realtime {
   readonly instanceId: string;
   readonly registry = new NamespaceRegistry();
@@ -115,12 +128,19 @@ export class Realtime {
   readonly #dependencies: Dependency[] = [];
   /** The definition each hosted namespace was created from (its handlers, for members it never saw connect here). */
   readonly #definitions = new WeakMap<Namespace, NamespaceDefinition<MessageSchemas>>();
-  readonly #nodeWs: ReturnType<typeof createNodeWebSocket>;
+  readonly #wss: WebSocketServer;
+  /** Sockets whose close path (presence, `onDisconnect`) has begun and not ended. */
+  #leaving = 0;
+  #allLeft: (() => void) | undefined;
+  /** Broadcasts in flight while shutting down. */
+  readonly #inflight = new Set<Promise<boolean>>();
+  readonly #upgrades: UpgradeSockets;
+  readonly #fetch: RealtimeServeOptions['fetch'];
   readonly #fanout: Fanout;
   readonly #replayRoutes: ReplayRoutes;
   readonly #nsHost: NamespaceHost;
   readonly #connHost: ConnectionHost;
-  /** Errors inside @hono/node-ws's own listeners go to our log, not to console.error. */
+  /** Errors inside @hono/node-server's own socket listeners go to our log, not to console.error. */
   readonly #wsOptions = { onError: (err: unknown) => this.log.error({ err }, 'websocket event failed') };
 
   /**
@@ -139,15 +159,21 @@ export class Realtime {
     // Registered here so that it runs before any middleware added after the realtime server is
     // built (sessions, routes): a refused upgrade costs no session or routing work.
     app.use('*', this.#admission.guard, broadcastScope);
-    this.#nodeWs = createNodeWebSocket({ app: app as unknown as Hono });
-    // @hono/node-ws builds its WebSocketServer with ws defaults (100 MiB frames); ws reads these
-    // options at each handshake, so setting them here applies to every socket.
-    Object.assign(this.#nodeWs.wss.options, {
+    // closeTimeout, maxFragments and autoPong are ws 8 options that @types/ws does not list yet.
+    this.#wss = new WebSocketServer({
+      noServer: true,
       maxPayload: this.limits.maxPayload,
+      // ws's default (16,384) lets one guest pin megabytes of buffers with tiny fragments.
+      maxFragments: this.limits.maxFragments,
       closeTimeout: this.limits.closeTimeoutMs,
       perMessageDeflate: false,
-    });
-    this.#stopHeartbeat = startHeartbeat(this.#nodeWs.wss, this.limits.pingIntervalMs);
+      // Pings are answered by answerPings, which closes a ping flood with a close frame.
+      autoPong: false,
+    } as ConstructorParameters<typeof WebSocketServer>[0]);
+    answerPings(this.#wss, this.limits.maxPendingPongs);
+    this.#upgrades = new UpgradeSockets(this.log, this.#wss);
+    this.#fetch = this.#upgrades.fetch((request, env) => app.fetch(request, env as AppEnv['Bindings']));
+    this.#stopHeartbeat = startHeartbeat(this.#wss, this.limits.pingIntervalMs);
 
     this.channels = new NamespaceChannels({
       broker: this.broker,
@@ -193,10 +219,12 @@ export class Realtime {
         return { ns, ready: Promise.all([this.channels.want(path), this.presence.add(path, member, conn.ctx)]).then(() => {}) };
       },
       leave: (ns, clientId) => {
+        this.#leaving++;
         ns.delete(clientId);
         return this.presence.remove(ns.path, clientId);
       },
       left: (ns, dropWhenEmpty) => {
+        if (--this.#leaving === 0) this.#allLeft?.();
         if (dropWhenEmpty) this.#remove(ns, true);
       },
       broker: this.broker,
@@ -239,7 +267,8 @@ export class Realtime {
     const policy = replayPolicy(def);
     const route: ConnectionRoute = { def, log: policy };
     const handler: MiddlewareHandler<AppEnv> = async (c) => {
-      if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
+      // An `Upgrade: websocket` header on an ordinary request (no `Connection: upgrade`) is no upgrade.
+      if (!upgradeRequestOf(c)) {
         throw new HTTPException(426, { message: 'this path takes WebSocket upgrades only' });
       }
       this.#admission.acquireUser(c, c.get('session')?.username);
@@ -266,10 +295,11 @@ export class Realtime {
         if (!amended) throw WsRefusal.forbidden('refused by onCreate');
         ctx = amended;
       }
-      // One object per socket: it is the namespace's client and the events @hono/node-ws calls.
+      // One object per socket: it is the namespace's client and the events upgradeWebSocket calls.
       const upgrade = new DetachedUpgrade(c);
       const conn = new Connection(this.#connHost, route, path, c.req.routePath, params, ctx, upgrade);
-      return this.#nodeWs.upgradeWebSocket(upgrade.context, conn, this.#wsOptions);
+      this.#upgrades.accept(c);
+      return upgradeWebSocket(upgrade.context, conn, this.#wsOptions);
     };
     if (policy) this.#replayRoutes.register(handler, policy);
     return handler;
@@ -278,10 +308,10 @@ export class Realtime {
   /**
    * Answers a refused upgrade: a permanent refusal completes the upgrade and closes with its code
    * and reason, so that a browser can tell "forbidden" from "network down"; a retryable one, or a
-   * plain HTTP request, gets the HTTP status with a JSON body.
+   * plain HTTP request, gets the HTTP status with a JSON body (and `Retry-After` when retryable).
    */
   refuse(c: Context<AppEnv>, refusal: WsRefusal): Response | Promise<Response> {
-    const isUpgrade = c.req.header('upgrade')?.toLowerCase() === 'websocket';
+    const isUpgrade = upgradeRequestOf(c) !== undefined;
     const ip = this.clientIp(c);
     const line = { path: c.req.path, ip, reason: refusal.reason, closeCode: refusal.closeCode, status: refusal.status, error: refusal.message };
     if (isUpgrade) {
@@ -292,11 +322,14 @@ export class Realtime {
     }
     if (isUpgrade && !refusal.retryable) {
       const reason = closeReason(refusal.message);
-      return this.#nodeWs.upgradeWebSocket(c, {
+      this.#upgrades.accept(c);
+      return upgradeWebSocket(c, {
         onOpen: (_event, ws) => ws.close(refusal.closeCode, reason),
       }, this.#wsOptions);
     }
-    return c.json({ error: refusal.message, closeCode: refusal.closeCode }, refusal.status);
+    if (!refusal.retryable) return c.json({ error: refusal.message, closeCode: refusal.closeCode }, refusal.status);
+    const retryAfter = refusal.retryAfterSeconds;
+    return c.json({ error: refusal.message, closeCode: refusal.closeCode, retryAfter }, refusal.status, { 'retry-after': String(retryAfter) });
   }
 
   /**
@@ -360,6 +393,11 @@ export class Realtime {
       ? this.#fanout.publishSequenced(path, frame, target, log).then((head) => head !== undefined)
       : this.#fanout.publish(path, frame, target, false);
     if (target.to === undefined) BroadcastScope.current()?.track(accepted);
+    // While shutting down, the stores stay open until what the last disconnects broadcast is out.
+    if (this.#admission.draining) {
+      this.#inflight.add(accepted);
+      void accepted.finally(() => this.#inflight.delete(accepted));
+    }
     return accepted;
   }
 
@@ -441,19 +479,28 @@ export class Realtime {
     await this.#fanout.publishControl(path, 'remove');
   }
 
-  /** Attaches the WebSocket upgrade to a listening Node server. */
+  /**
+   * What `serve()` of `@hono/node-server` needs: the app's fetch, the WebSocket server and the
+   * HTTP timeouts. Pass it, then call `injectWebSocket` on the server it returns.
+   * @example
+   * const server = serve({ ...rt.serveOptions(), port: 3000 });
+   * rt.injectWebSocket(server);
+   */
+  serveOptions(): RealtimeServeOptions {
+    return { fetch: this.#fetch, websocket: { server: this.#wss as unknown as WebSocketServerLike }, serverOptions: httpServerOptions(this.limits) };
+  }
+
+  /**
+   * Completes the wiring of a server made by `serve({ ...rt.serveOptions() })`: every upgrade
+   * socket ends open or answered and closed, and the server's TCP connections are capped
+   * (`httpMaxConnections`, `httpMaxConnectionsPerIp`).
+   */
   injectWebSocket(server: UpgradeServer): void {
-    // The socket has no error listener while the upgrade is routed: a peer reset then would
-    // otherwise be an uncaught exception.
-    const log = this.log;
-    const upgradeSocketError = function upgradeSocketError(err: Error) {
-      log.debug({ err }, 'upgrade socket error');
-    };
-    server.on('upgrade', (_req, socket) => socket.on('error', upgradeSocketError));
-    // Once ws has the socket it listens for errors itself: ours goes, and with it a listener
-    // array per connection.
-    this.#nodeWs.wss.on('connection', (_ws, req) => req.socket.removeListener('error', upgradeSocketError));
-    this.#nodeWs.injectWebSocket(server as Server);
+    if (server.listenerCount('upgrade') === 0) {
+      throw new Error('injectWebSocket: the server takes no upgrades; create it with serve({ ...rt.serveOptions(), port })');
+    }
+    this.#upgrades.attach(server as Server);
+    limitConnections(server as Server, this.limits);
   }
 
   stats(): RealtimeStats {
@@ -475,8 +522,27 @@ export class Realtime {
    */
   async shutdown(options: DrainOptions = {}): Promise<void> {
     this.#admission.drain();
-    await drainSockets(this.#nodeWs.wss.clients, options);
+    await drainSockets(this.#wss.clients, options);
+    await this.#settle(options.timeoutMs ?? 10_000);
     await this.close();
+  }
+
+  /**
+   * Waits, at most `timeoutMs`, for the close paths of the sockets just closed (`onDisconnect`)
+   * and the broadcasts they made (a `left`), so that the stores are not closed under them.
+   */
+  async #settle(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    const settled = (async () => {
+      while (this.#leaving > 0 || this.#inflight.size > 0) {
+        if (this.#leaving > 0) await new Promise<void>((resolve) => (this.#allLeft = resolve));
+        this.#allLeft = undefined;
+        await Promise.allSettled([...this.#inflight]);
+      }
+    })();
+    await Promise.race([settled, deadline]);
+    clearTimeout(timer);
   }
 
   /** Whether `shutdown()` has begun. */
@@ -519,7 +585,7 @@ export class Realtime {
     this.#closed ??= (async () => {
       this.#stopHeartbeat();
       for (const ns of this.registry.list()) ns.closeAll(code, reason);
-      for (const client of this.#nodeWs.wss.clients) client.terminate();
+      for (const client of this.#wss.clients) client.terminate();
       this.channels.close();
       await Promise.all([this.presence.close(), this.broker.close(), ...this.#onClose.map((fn) => fn())]);
     })();

@@ -31,9 +31,11 @@ const MAX_RECONNECT_DELAY_MS = 2000;
  * Opens a connection (it connects in the background; watch `status` / the `ready` event).
  * `name` is set with CLIENT SETNAME, so that `CLIENT LIST` shows which instance and role it is.
  */
-export function connectRedis(url: string, name: string, log: Logger): Redis {
+export function connectRedis(url: string, name: string, log: Logger, options: { autoPipelining?: boolean } = {}): Redis {
   const conn = new Redis(url, {
     connectionName: name,
+    // Commands issued in one tick leave in one write (many broadcasts of one I/O phase: one syscall).
+    enableAutoPipelining: options.autoPipelining === true,
     // Fail fast: no offline queue, and a command in flight when the connection drops is rejected
     // rather than resent later (a resent PUBLISH could arrive twice, or long after the fact).
     enableOfflineQueue: false,
@@ -54,12 +56,15 @@ export function connectRedis(url: string, name: string, log: Logger): Redis {
  * `whileReady(conn)`: the client queues what it is given while it is not ready (see below).
  * `sharded`: the client also keeps one sharded-pub/sub subscriber per master (`ssubscribe`),
  * named `ioredis-cluster(ssubscriber):<name>` in `CLIENT LIST`; its own connections are `<name>`.
+ * `autoPipelining`: as for `connectRedis`, per node.
  */
-export function connectRedisCluster(nodes: readonly NodeAddress[], name: string, log: Logger, options: { sharded?: boolean } = {}): Cluster {
+export function connectRedisCluster(nodes: readonly NodeAddress[], name: string, log: Logger, options: { sharded?: boolean; autoPipelining?: boolean } = {}): Cluster {
   const conn = new Cluster(
     nodes.map((n) => ({ ...n })),
     {
       shardedSubscribers: options.sharded === true,
+      // As on one Redis: commands of one tick leave in one write per node.
+      enableAutoPipelining: options.autoPipelining === true,
       // Without its queue the client refuses ("Connection is closed.") every command to a node
       // whose connection is still being opened, and it opens them lazily, at the first command:
       // two commands to a fresh node, and the second fails. With it, such a command waits for

@@ -21,6 +21,8 @@ export class WsRefusal extends Error {
      * put a path or a user in it). Default: derived from the close code and status.
      */
     readonly reason: string = defaultReason(closeCode, status),
+    /** Seconds a retryable refusal asks the client to wait (`Retry-After`). */
+    readonly retryAfterSeconds = 2,
   ) {
     super(message);
   }
@@ -46,9 +48,9 @@ export class WsRefusal extends Error {
     return new WsRefusal(CloseCode.NOT_FOUND, message, 404);
   }
 
-  /** Retryable: server overloaded, limit reached or shutting down. */
-  static unavailable(message: string, status: 429 | 503 = 503, reason?: string): WsRefusal {
-    return new WsRefusal(CloseCode.TRY_AGAIN_LATER, message, status, reason);
+  /** Retryable: server overloaded, limit reached or shutting down; the client is asked to wait `retryAfterSeconds`. */
+  static unavailable(message: string, status: 429 | 503 = 503, reason?: string, retryAfterSeconds?: number): WsRefusal {
+    return new WsRefusal(CloseCode.TRY_AGAIN_LATER, message, status, reason, retryAfterSeconds);
   }
 }
 
@@ -65,6 +67,8 @@ export const RefusalReason = {
   DRAINING: 'draining',
   CONNECTION_LIMIT: 'connection_limit',
   IP_LIMIT: 'ip_limit',
+  /** One address's share of the admission rate used up. */
+  IP_RATE: 'ip_rate',
   USER_LIMIT: 'user_limit',
   UPGRADE_RATE: 'upgrade_rate',
   NAMESPACE_LIMIT: 'namespace_limit',

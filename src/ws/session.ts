@@ -34,6 +34,14 @@ export interface Sessions {
   read(token: string | undefined): Promise<SessionUser | null>;
 }
 
+/**
+ * The configured roles of `username`. Own keys only: a user named `constructor` or `toString`
+ * must not get the functions of `Object.prototype` as roles.
+ */
+export function rolesOf(userRoles: Readonly<Record<string, readonly string[]>>, username: string): readonly string[] {
+  return Object.hasOwn(userRoles, username) ? userRoles[username]! : [];
+}
+
 /** Creates the session reader and writer. */
 export function createSessions(options: SessionOptions): Sessions {
   const { secret, userRoles = {}, cookieName = 'session', ttlSeconds = 7 * 24 * 3600, secureCookie = false } = options;
@@ -50,7 +58,7 @@ export function createSessions(options: SessionOptions): Sessions {
         username: payload.sub,
         firstName: typeof payload.fn === 'string' ? payload.fn : '',
         lastName: typeof payload.ln === 'string' ? payload.ln : '',
-        roles: userRoles[payload.sub] ?? [],
+        roles: rolesOf(userRoles, payload.sub),
       };
     } catch {
       // Tampered, expired or malformed: the request is a guest, never an error.

@@ -111,7 +111,7 @@ describe('client against the server', () => {
     const probe = await TestClient.connect(app.wsUrl(room('Amsterdam')));
     const ack = await probe.request('chat', { text: 'after restart' });
     expect(ack.type).toBe('ack');
-    const res = await fetch(`${app.url}/api/1/rooms/Amsterdam`);
+    const res = await fetch(`${app.url}/api/1/rooms/Amsterdam`, { headers: { cookie: await login(app, 'observer') } });
     const body = (await res.json()) as { members: Array<{ clientId: string }> };
     expect(body.members.map((m) => m.clientId)).toContain(newId);
     await probe.close();

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildClient } from '../../scripts/build-client.ts';
-import { startApp, TEST_SECRET, type TestApp } from '../helpers.ts';
+import { login, startApp, TEST_SECRET, type TestApp } from '../helpers.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
@@ -221,8 +221,10 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
     await cat.page.locator('#rooms button[data-room="Amsterdam"]').click();
     await expectStatus(cat, 'connected');
     await cat.page.locator('#members li', { hasText: 'cat' }).waitFor();
+    // Member lists are for signed-in users.
+    const cookie = await login(app, 'observer');
     const members = async (room: string) => {
-      const body = (await (await fetch(`${app.url}/api/1/rooms/${room}`)).json()) as { members: Array<{ username: string }> };
+      const body = (await (await fetch(`${app.url}/api/1/rooms/${room}`, { headers: { cookie } })).json()) as { members: Array<{ username: string }> };
       return body.members.map((m) => m.username);
     };
     expect(await members('Amsterdam')).toEqual(['cat']);

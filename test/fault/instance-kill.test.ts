@@ -52,8 +52,11 @@ for (const { name, skip, get } of targets.cases) describe.skipIf(skip)(`fault: a
         const toldAll = (o: (typeof observers)[number]) => deadIn(o.room).every((id) => o.lefts.has(id));
         await Promise.all(stayed.map((o) => (toldAll(o) ? undefined : new Promise<void>((resolve) => o.on('left', () => toldAll(o) && resolve())))));
         for (const o of stayed) expect(deadIn(o.room).map((id) => o.lefts.get(id))).toEqual(deadIn(o.room).map(() => 1));
+        // Member lists are for signed-in users.
+        const signedIn = await fetch(`${started[1]!.url}/api/1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'observer' }) });
+        const cookie = signedIn.headers.get('set-cookie')!.split(';')[0]!;
         for (const room of ROOMS) {
-          const state = (await (await fetch(`${started[1]!.url}/api/1/rooms/${room}`)).json()) as { members: Array<{ clientId: string }> };
+          const state = (await (await fetch(`${started[1]!.url}/api/1/rooms/${room}`, { headers: { cookie } })).json()) as { members: Array<{ clientId: string }> };
           expect(state.members.filter((m) => dead.includes(m.clientId))).toEqual([]);
         }
       },

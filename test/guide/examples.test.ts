@@ -89,7 +89,7 @@ describe('the server of its own (server.ts, lists.ts, client.ts)', () => {
 
     const post = await fetch(`${origin}/api/1/lists/groceries/items`, { method: 'POST', body: JSON.stringify({ text: 'eggs' }), headers: { 'content-type': 'application/json' } });
     expect(post.status).toBe(201);
-    await b.until(() => b.items.some((i) => i.item.text === 'eggs' && i.item.by === '_system'));
+    await b.until(() => b.items.some((i) => i.item.text === 'eggs' && i.item.by === '(guest)'));
 
     const state = (await (await fetch(`${origin}/api/1/lists/groceries`)).json()) as { items: Item[]; seq: number; epoch: string };
     expect(state.items.map((i) => i.text)).toEqual(['milk', 'eggs']);

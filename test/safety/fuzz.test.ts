@@ -139,7 +139,9 @@ beforeAll(async () => {
       // Rate and connection limits have their own tests; here they would only hide answers.
       messageRate: 0,
       admissionRate: 0,
+      admissionRatePerIp: 0,
       maxConnectionsPerIp: 10_000,
+      httpMaxConnectionsPerIp: 20_000,
     },
   });
 });

@@ -31,6 +31,36 @@ describe('limits configuration', () => {
     expect(config.shutdown.spreadMs).toBe(1000);
   });
 
+  it('reads the limits of issue 13, and derives the TCP caps from the socket limits', () => {
+    const config = loadConfig({
+      WS_MAX_FRAGMENTS: '16',
+      WS_MAX_PENDING_PONGS: '10',
+      WS_ADMISSION_RATE_PER_IP: '5',
+      WS_ADMISSION_BURST_PER_IP: '10',
+      HTTP_MAX_BODY_BYTES: '4096',
+      HTTP_WRITE_RATE: '2',
+      HTTP_WRITE_BURST: '4',
+      HTTP_HEADERS_TIMEOUT_MS: '5000',
+      WS_MAX_CONNECTIONS: '50000',
+      WS_MAX_CONNECTIONS_PER_IP: '500',
+      BUBBLEMAP_MAX_MAPS_PER_USER: '3',
+    });
+    expect(config.limits).toMatchObject({
+      maxFragments: 16,
+      maxPendingPongs: 10,
+      admissionRatePerIp: 5,
+      admissionBurstPerIp: 10,
+      httpMaxBodyBytes: 4096,
+      httpWriteRate: 2,
+      httpWriteBurst: 4,
+      httpHeadersTimeoutMs: 5000,
+      httpMaxConnections: 52_000,
+      httpMaxConnectionsPerIp: 600,
+    });
+    expect(config.bubblemapMaxMapsPerUser).toBe(3);
+    expect(() => loadConfig({ HTTP_MAX_CONNECTIONS: '100' })).toThrow(/HTTP_MAX_CONNECTIONS="100": must be at least WS_MAX_CONNECTIONS/);
+  });
+
   it.each([
     ['WS_MAX_CONNECTIONS', '0', 'WS_MAX_CONNECTIONS'],
     ['WS_MAX_BUFFERED_BYTES', '1k', 'WS_MAX_BUFFERED_BYTES="1k": expected a whole number from 1024 to 1073741824'],
@@ -62,13 +92,16 @@ describe('client address', () => {
 });
 
 describe('origin', () => {
-  it('allows no origin, the same host and listed origins only', () => {
-    expect(originAllowed(undefined, 'a.example', [])).toBe(true);
-    expect(originAllowed('https://a.example', 'a.example', [])).toBe(true);
-    expect(originAllowed('https://a.example:8443', 'a.example', [])).toBe(false);
-    expect(originAllowed('https://evil.example', 'a.example', [])).toBe(false);
-    expect(originAllowed('https://b.example', 'a.example', ['https://b.example'])).toBe(true);
-    expect(originAllowed('null', 'a.example', [])).toBe(false);
+  it('allows no origin, the same origin (scheme, host and port) and listed origins only', () => {
+    expect(originAllowed(undefined, 'https://a.example', [])).toBe(true);
+    expect(originAllowed('https://a.example', 'https://a.example', [])).toBe(true);
+    expect(originAllowed('https://a.example:443', 'https://a.example', [])).toBe(true);
+    expect(originAllowed('https://a.example', 'http://a.example', [])).toBe(false);
+    expect(originAllowed('http://a.example', 'https://a.example', [])).toBe(false);
+    expect(originAllowed('https://a.example:8443', 'https://a.example', [])).toBe(false);
+    expect(originAllowed('https://evil.example', 'https://a.example', [])).toBe(false);
+    expect(originAllowed('https://b.example', 'https://a.example', ['https://b.example'])).toBe(true);
+    expect(originAllowed('null', 'https://a.example', [])).toBe(false);
     expect(originAllowed('https://any.example', undefined, ['*'])).toBe(true);
   });
 });

@@ -11,6 +11,7 @@ import {
   DEFAULT_LIMITS,
   EMPTY_HEAD,
   GUEST_USERNAME,
+  SYSTEM_USERNAME,
   MemoryBroker,
   MemoryHub,
   MemoryPresence,
@@ -109,6 +110,9 @@ export function ctxExamples(): { alice: Ctx; guest: Ctx; system: Ctx; shown: Pub
   const shown = publicCtx(alice); // without the IP: what the welcome frame shows the client
   return { alice, guest, system, shown };
 }
+
+/** Who a line of an audit log names: `_system` is the server acting on its own (a job), never a request. */
+export const actor = (ctx: Ctx) => (ctx.username === SYSTEM_USERNAME ? 'the server' : ctx.username);
 // #endregion
 
 // #region namespace-object

@@ -5,7 +5,7 @@
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { access, MessageError, onCreate, SYSTEM_USERNAME, validate, type AppEnv, type Realtime } from '../../../src/ws/index.ts';
+import { access, GUEST_USERNAME, MessageError, onCreate, validate, type AppEnv, type Realtime } from '../../../src/ws/index.ts';
 
 // #region store
 /** An item of a list. */
@@ -99,7 +99,8 @@ export function listRoutes(rt: Realtime, lists = new Lists()): Hono<AppEnv> {
   // #region rest-broadcast
   app.post('/api/1/lists/:listId/items', validate('param', ListParams), validate('json', NewItem), async (c) => {
     const { listId } = c.req.valid('param');
-    const item = lists.add(listId, c.req.valid('json').text, c.get('session')?.username ?? SYSTEM_USERNAME);
+    // A REST request is made by its session's user, or by a guest: never by the server itself.
+    const item = lists.add(listId, c.req.valid('json').text, c.get('session')?.username ?? GUEST_USERNAME);
     // Reaches the list's clients on every instance, whether or not the namespace lives here.
     const sent = await rt.broadcast(listPath(listId), 'item-added', item);
     return c.json({ item, sent }, 201);

@@ -45,9 +45,10 @@ export function listen(port: number): Promise<{ server: Server; rt: Realtime; po
   if (!secret || secret.length < 32) throw new Error('set SESSION_SECRET: 32+ characters, the same on every instance');
   const { app, rt } = createServer({ secret });
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch: app.fetch, port }, (info) => resolve({ server: server as Server, rt, port: info.port }));
+    // rt.serveOptions(): the app's fetch, the WebSocket server and the HTTP timeouts, with the limits.
+    const server = serve({ ...rt.serveOptions(), port }, (info) => resolve({ server: server as Server, rt, port: info.port }));
     server.once('error', reject); // a port in use, no permission
-    rt.injectWebSocket(server); // the upgrade is served by the same port as REST
+    rt.injectWebSocket(server); // the upgrade is served by the same port as REST; connections are capped
   });
 }
 // #endregion

@@ -174,7 +174,9 @@ export class RedisBroker implements Broker {
     this.#log = options.logger;
     this.kind = options.clusterNodes ? 'cluster' : 'redis';
     if (options.clusterNodes && /[{}]/.test(this.#prefix)) throw new TypeError(`prefix "${this.#prefix}" holds { or }: on a cluster that hash tag would put every namespace in one slot`);
-    const cmd = options.clusterNodes ? connectRedisCluster(options.clusterNodes, `${name}:broker`, this.#log) : connectRedis(options.url!, `${name}:broker`, this.#log);
+    const cmd = options.clusterNodes
+      ? connectRedisCluster(options.clusterNodes, `${name}:broker`, this.#log, { autoPipelining: true })
+      : connectRedis(options.url!, `${name}:broker`, this.#log, { autoPipelining: true });
     cmd.defineCommand('hnsAppend', { numberOfKeys: 3, lua: APPEND });
     cmd.defineCommand('hnsSince', { numberOfKeys: 2, lua: SINCE });
     cmd.defineCommand('hnsHistory', { numberOfKeys: 2, lua: HISTORY });

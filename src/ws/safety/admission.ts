@@ -1,18 +1,22 @@
 /**
  * Admission of WebSocket upgrades, before any session, routing or namespace work is spent on
- * them: shutdown, connection limits (global, per IP, per user), a per-instance token bucket
- * against reconnect storms, and the origin check.
+ * them: shutdown, connection limits (global, per IP, per user), token buckets against reconnect
+ * storms (one per client IP, then the instance's), and the origin check.
  *
- * A slot is held for as long as the TCP socket of the upgrade lives, whatever happens after the
- * guard (refused later, accepted, closed), so counts cannot drift.
+ * Only a genuine upgrade (Node's `upgrade` event) takes a slot: an ordinary request that merely
+ * carries `Upgrade: websocket` never becomes a socket. A slot is held for as long as the TCP
+ * socket of the upgrade lives; every upgrade that does not end in an open WebSocket has its socket
+ * destroyed once answered (`upgrade-socket.ts`), so slots cannot leak and counts cannot drift.
  */
 import type { Socket } from 'node:net';
 import type { Context, MiddlewareHandler } from 'hono';
 import { RefusalReason, WsRefusal } from '../refusal.ts';
 import type { AppEnv } from '../types.ts';
+import { upgradeRequestOf } from '../upgrade-socket.ts';
 import { clientIp } from './client-ip.ts';
 import type { Limits } from './limits.ts';
-import { originAllowed } from './origin.ts';
+import { originAllowed, requestOrigin } from './origin.ts';
+import { KeyedBuckets } from './keyed-buckets.ts';
 import { TokenBucket } from './token-bucket.ts';
 
 /** Counts per key, dropping a key at zero so a million distinct IPs leave nothing behind. */
@@ -37,6 +41,8 @@ export class Admission {
   readonly #byUser = new Counter();
   /** Null when `admissionRate` is 0 (no admission control). */
   readonly #bucket: TokenBucket | null;
+  /** Null when `admissionRatePerIp` is 0 (no per-IP share). */
+  readonly #bucketOfIp: KeyedBuckets | null;
   readonly #limits: Limits;
   /** The slots each open upgrade socket holds, released by one shared listener (no closure per socket). */
   readonly #ipOf = new Map<Socket, string>();
@@ -50,6 +56,7 @@ export class Admission {
       admission.#release(this);
     };
     this.#bucket = limits.admissionRate > 0 ? new TokenBucket(limits.admissionRate, Math.max(1, limits.admissionBurst)) : null;
+    this.#bucketOfIp = limits.admissionRatePerIp > 0 ? new KeyedBuckets(limits.admissionRatePerIp, limits.admissionBurstPerIp) : null;
   }
 
   /** Whether the server is shutting down (upgrades are refused with 503). */
@@ -72,8 +79,8 @@ export class Admission {
    * upgrade that this instance cannot or must not take.
    */
   readonly guard: MiddlewareHandler<AppEnv> = async (c, next) => {
-    const incoming = c.env?.incoming;
-    if (!incoming || c.req.header('upgrade')?.toLowerCase() !== 'websocket') return next();
+    const incoming = upgradeRequestOf(c);
+    if (!incoming) return next();
     const limits = this.#limits;
     if (this.#draining) throw WsRefusal.unavailable('server is restarting; reconnect to another instance', 503, RefusalReason.DRAINING);
     if (this.#open >= limits.maxConnections) {
@@ -83,8 +90,12 @@ export class Admission {
     if (this.#byIp.get(ip) >= limits.maxConnectionsPerIp) {
       throw WsRefusal.unavailable('too many connections from this address', 429, RefusalReason.IP_LIMIT);
     }
+    // The address's own share first: a flood from one address must not drain the instance's budget.
+    if (this.#bucketOfIp && !this.#bucketOfIp.take(ip)) {
+      throw WsRefusal.unavailable('too many connection attempts from this address; retry later', 429, RefusalReason.IP_RATE, 1);
+    }
     if (this.#bucket && !this.#bucket.take()) {
-      throw WsRefusal.unavailable('too many connection attempts; retry later', 503, RefusalReason.UPGRADE_RATE);
+      throw WsRefusal.unavailable('too many connection attempts; retry later', 503, RefusalReason.UPGRADE_RATE, 1);
     }
     // The slot is taken before the origin check: a refused upgrade still holds a socket until
     // its close completes, and must count like any other.
@@ -92,8 +103,7 @@ export class Admission {
     this.#byIp.add(ip, 1);
     this.#ipOf.set(incoming.socket, ip);
     this.#onSocketClose(incoming.socket, this.#ipOf);
-    const host = (limits.trustProxy > 0 && c.req.header('x-forwarded-host')) || c.req.header('host');
-    if (!originAllowed(c.req.header('origin'), host, limits.allowedOrigins)) {
+    if (!originAllowed(c.req.header('origin'), requestOrigin(c, limits.trustProxy), limits.allowedOrigins)) {
       throw WsRefusal.forbidden('origin not allowed', RefusalReason.ORIGIN);
     }
     return next();
@@ -101,7 +111,7 @@ export class Admission {
 
   /** Takes a per-user slot for a signed-in user; throws a 429 refusal past the limit. */
   acquireUser(c: Context<AppEnv>, username: string | undefined): void {
-    const incoming = c.env?.incoming;
+    const incoming = upgradeRequestOf(c);
     if (!incoming || username === undefined) return;
     if (this.#byUser.get(username) >= this.#limits.maxConnectionsPerUser) {
       throw WsRefusal.unavailable('too many connections for this user', 429, RefusalReason.USER_LIMIT);
