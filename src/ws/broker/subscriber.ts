@@ -7,7 +7,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import type { Logger } from '../../log.ts';
-import { closeRedis, connectRedis, connectRedisCluster, whenReady, type NodeAddress } from '../redis-connection.ts';
+import { closeRedis, connectRedis, connectRedisCluster, whenReady, whileReady, type NodeAddress } from '../redis-connection.ts';
 
 /** What a subscriber reports to the broker. */
 export interface SubscriberEvents {
@@ -122,6 +122,9 @@ export class ClusterShardSubscriber implements ShardSubscriber {
   }
 
   async subscribe(channel: string, again: boolean): Promise<void> {
+    // Fails at once while the client is not connected (it would queue the command until it is):
+    // once it is back, the broker's owner resubscribes everything anyway.
+    whileReady(this.#cluster);
     this.#confirmed.delete(channel);
     // Through the client's API, which keeps its own list of channels to restore: unsubscribing
     // first keeps that list free of copies (and the reply to the SSUBSCRIBE that follows on the
@@ -140,7 +143,11 @@ export class ClusterShardSubscriber implements ShardSubscriber {
 
   async unsubscribe(channel: string): Promise<void> {
     this.#confirmed.delete(channel);
-    await this.#cluster.sunsubscribe(channel).catch(() => {});
+    // Sent even while the client is not connected (it must leave the client's list of channels
+    // to restore, or the channel would come back with the connection), but then not awaited: the
+    // client queues it until it is back.
+    const sent = this.#cluster.sunsubscribe(channel).catch(() => {});
+    if (this.up()) await sent;
   }
 
   /** The node serving `channel`'s slot (as the client last read the slot map). */
