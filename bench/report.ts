@@ -16,6 +16,8 @@ export interface RunResult {
   error?: string;
   /** Cross-instance runs: CPU of the instances hosting clients, bytes from Redis of the one that hosts none. */
   cluster?: { cpuUs: number; quietBrokerBytesIn: number };
+  /** Cross-instance runs: calls per command on each Redis node (`:port`) over the measured window. */
+  redisCalls?: Record<string, Record<string, number>>;
   server: { before: ServerStats; warm?: { stats: ServerStats; at: number }; start?: { stats: ServerStats; at: number }; end?: { stats: ServerStats; at: number } };
 }
 
@@ -115,4 +117,31 @@ export function renderScenario(scenario: Scenario, results: RunResult[]): string
   }
   const table = rows.map((cells) => `| ${cells.join(' | ')} |`).join('\n');
   return `## ${scenario.title}\n\n${scenario.measures}\n\n${table}\n`;
+}
+
+/** Probes and connection set-up, shown apart from the work of the broadcasts. */
+const BACKGROUND_COMMANDS = /^(cluster\|info|cluster\|slots|info|ping|hello|client\|.*)$/;
+
+/**
+ * How the Redis work of each cross-instance run spread over the nodes: calls/s per node, its share
+ * of all calls, and the commands that make it up (INFO commandstats counts the commands a script
+ * runs too; a broadcast of the bench's replay namespace is one EVALSHA of the append script).
+ */
+export function renderRedisCalls(results: RunResult[]): string {
+  const rows = results.filter((r) => r.redisCalls && r.load);
+  if (rows.length === 0) return '';
+  const lines = ['', 'Redis commands per node over the measured window (INFO commandstats; probes and connection set-up apart):', '', '| run | system | node | calls/s | share | commands/s | probes/s |', '| --- | --- | --- | --- | --- | --- | --- |'];
+  for (const r of rows) {
+    const perNode = Object.entries(r.redisCalls!).map(([node, calls]) => {
+      const work = Object.entries(calls).filter(([cmd]) => !BACKGROUND_COMMANDS.test(cmd)).sort(([a], [b]) => a.localeCompare(b));
+      const probes = Object.entries(calls).filter(([cmd]) => BACKGROUND_COMMANDS.test(cmd)).reduce((n, [, c]) => n + c, 0);
+      return { node, work, probes, total: work.reduce((n, [, c]) => n + c, 0) };
+    });
+    const all = perNode.reduce((n, p) => n + p.total, 0);
+    for (const { node, work, probes, total } of perNode) {
+      const mix = work.map(([cmd, c]) => `${cmd} ${fmt(c / r.load.seconds, 0)}`).join(', ');
+      lines.push(`| ${r.spec.label} | ${NAMES[r.system]} | ${node} | ${fmt(total / r.load.seconds, 0)} | ${fmt((total / all) * 100, 0)}% | ${mix} | ${fmt(probes / r.load.seconds, 1)} |`);
+    }
+  }
+  return lines.join('\n') + '\n';
 }

@@ -4,7 +4,11 @@
  * markdown tables and writes the figures as JSON to bench/results/.
  *
  * Options: --quick (short runs to validate the harness), --only=fanout,latency,... (scenario ids),
- * --systems=ours,ws,socketio, --cpu-prof (profiles of the servers in bench/results/profiles).
+ * --systems=ours,ws,socketio, --cpu-prof (profiles of the servers in bench/results/profiles),
+ * --redis=shared|private|cluster for the cross-instance scenario: the Redis at REDIS_URL (default),
+ * a private redis-server, or a private 3-master Redis Cluster (ours only: Socket.IO's Redis
+ * adapter has no cluster mode), both started here; each node's INFO commandstats over the
+ * measured window is printed after the scenario's table.
  */
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -16,7 +20,9 @@ import type { ServerStats } from './servers/control.ts';
 import type { LoadResult } from './load.ts';
 import { SYSTEMS, type System } from './protocols.ts';
 import { scenarios, type RunSpec } from './scenarios.ts';
-import { figures, renderScenario, type RunResult } from './report.ts';
+import { figures, renderRedisCalls, renderScenario, type RunResult } from './report.ts';
+import { startRedisCluster, type RedisCluster } from '../test/support/redis-cluster.ts';
+import { redisCommand, startRedisServer, type RedisServer } from '../test/support/redis-server.ts';
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string | undefined]));
 const quick = args.has('quick');
@@ -26,7 +32,26 @@ const cpuProf = args.has('cpu-prof');
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const RESULTS = here('./results');
 const SERVER_SCRIPT: Record<System, string> = { ours: here('./servers/ours.ts'), ws: here('./servers/raw-ws.ts'), socketio: here('./servers/socketio.ts') };
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+let REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const redisMode = args.get('redis') ?? 'shared';
+if (!['shared', 'private', 'cluster'].includes(redisMode)) throw new Error(`--redis=${redisMode}: expected shared, private or cluster`);
+/** The private cluster of --redis=cluster, once started. */
+let cluster: RedisCluster | undefined;
+
+/** The Redis nodes whose commandstats a cross-instance run reports. */
+function redisPorts(): number[] {
+  return cluster ? cluster.masters.map((m) => m.port) : [Number(new URL(REDIS_URL).port || 6379)];
+}
+
+/** Calls per command on every node (INFO commandstats). */
+async function commandStats(): Promise<Record<string, Record<string, number>>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const port of redisPorts()) {
+    const text = String(await redisCommand(port, 'INFO', 'commandstats'));
+    out[`:${port}`] = Object.fromEntries([...text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
+  }
+  return out;
+}
 const hasTaskset = spawnSync('taskset', ['-V']).status === 0 && os.cpus().length >= 2;
 
 /** A child with a request/response channel over IPC. */
@@ -80,7 +105,9 @@ const stats = async (server: Child, gc = false) => (await server.request({ cmd: 
 async function runOne(spec: RunSpec, system: System): Promise<RunResult> {
   // Cross-instance runs: `instances` servers share Redis and the clients, one more hosts none of the busy rooms.
   const count = spec.instances ? spec.instances + 1 : 1;
-  const env: Record<string, string> = spec.instances ? { BENCH_REDIS_URL: REDIS_URL, BENCH_REDIS_PREFIX: `bench-${randomUUID().slice(0, 8)}:` } : {};
+  const redisEnv: Record<string, string> = cluster ? { BENCH_REDIS_CLUSTER_NODES: cluster.nodesString } : { BENCH_REDIS_URL: REDIS_URL };
+  const env: Record<string, string> = spec.instances ? { ...redisEnv, BENCH_REDIS_PREFIX: `bench-${randomUUID().slice(0, 8)}:` } : {};
+  if (spec.instances && cluster && system !== 'ours') return { system, spec, load: undefined, server: undefined, error: 'no cluster mode in its Redis adapter' } as unknown as RunResult;
   const started = await Promise.allSettled(Array.from({ length: count }, () => startServer(system, env)));
   const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   try {
@@ -88,12 +115,15 @@ async function runOne(spec: RunSpec, system: System): Promise<RunResult> {
     if (failed) throw (failed as PromiseRejectedResult).reason;
     const primary = servers[0]!.server;
     const marks: Record<string, { stats: ServerStats; at: number; all: ServerStats[] }> = {};
+    const calls: Record<string, Record<string, Record<string, number>>> = {};
     const before = await stats(primary, true);
     const outcome = await new Promise<LoadResult>((resolve, reject) => {
       const load = new Child(start(here('./load.ts'), 1), (msg) => {
         if (msg.mark) {
-          void Promise.all(servers.map((s) => stats(s.server, msg.gc))).then((all) => {
+          const redisCalls = spec.instances && msg.mark !== 'before' ? commandStats() : Promise.resolve(undefined);
+          void Promise.all([Promise.all(servers.map((s) => stats(s.server, msg.gc))), redisCalls]).then(([all, counted]) => {
             marks[msg.mark] = { stats: all[0]!, at: performance.now(), all };
+            if (counted) calls[msg.mark] = counted;
             load.proc.send({ markDone: msg.id });
           });
         } else if (msg.result) resolve(msg.result);
@@ -112,6 +142,11 @@ async function runOne(spec: RunSpec, system: System): Promise<RunResult> {
         cpuUs: busy(marks.end.all) - busy(marks.start.all),
         quietBrokerBytesIn: marks.end.all[spec.instances]!.brokerBytesIn - marks.start.all[spec.instances]!.brokerBytesIn,
       };
+      if (calls.start && calls.end) {
+        result.redisCalls = Object.fromEntries(
+          Object.entries(calls.end).map(([node, end]) => [node, Object.fromEntries(Object.entries(end).map(([cmd, n]) => [cmd, n - (calls.start![node]?.[cmd] ?? 0)]).filter(([, n]) => (n as number) > 0))]),
+        );
+      }
     }
     return result;
   } catch (err) {
@@ -150,9 +185,18 @@ async function main(): Promise<void> {
   ];
   console.log(lines.join('\n'));
   const all: Record<string, RunResult[]> = {};
+  let privateRedis: RedisServer | undefined;
+  const crossWanted = scenarios(quick).some((sc) => sc.runs.some((r) => r.instances) && (!only || only.includes(sc.id)));
+  if (crossWanted && redisMode === 'private') {
+    privateRedis = await startRedisServer();
+    REDIS_URL = privateRedis.url;
+  }
+  if (crossWanted && redisMode === 'cluster') cluster = await startRedisCluster();
+  const where = cluster ? `a private 3-master Redis Cluster (${cluster.nodesString})` : privateRedis ? `a private redis-server (${REDIS_URL})` : `the Redis at ${REDIS_URL}`;
+  if (crossWanted) lines.push(`Cross-instance runs on ${where}.`, '');
   for (const scenario of scenarios(quick)) {
     if (only && !only.includes(scenario.id)) continue;
-    if (scenario.runs.some((r) => r.instances) && !(await redisReachable())) {
+    if (scenario.runs.some((r) => r.instances) && !cluster && !(await redisReachable())) {
       const note = `## ${scenario.title}\n\nSKIPPED: Redis is not reachable at ${REDIS_URL} (set REDIS_URL).\n`;
       console.log(note);
       lines.push(note);
@@ -166,10 +210,12 @@ async function main(): Promise<void> {
       }
     }
     all[scenario.id] = results;
-    const table = renderScenario(scenario, results);
+    const table = renderScenario(scenario, results) + renderRedisCalls(results);
     console.log(table);
     lines.push(table);
   }
+  await privateRedis?.stop();
+  await cluster?.stop();
   const end = `Load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (other processes on the same cores make absolute figures drift; compare the ratios).`;
   console.log(end);
   lines.push(end);

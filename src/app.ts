@@ -35,6 +35,7 @@ import {
   type AppEnv,
   type Broker,
   type Presence,
+  type RedisTarget,
   type Sessions,
 } from 'hono-namespaces';
 
@@ -51,12 +52,12 @@ export interface BuiltApp {
 
 export interface AppDeps {
   logger?: Logger;
-  /** The broker (bus and logs); default: Redis when `config.redisUrl` is set, else in memory, private to this app. */
+  /** The broker (bus and logs); default: on Redis when `config.redisUrl` or `config.redisClusterNodes` is set, else in memory, private to this app. */
   broker?: Broker;
-  /** Presence; default: Redis when `config.redisUrl` is set, else in-memory, private to this app. */
+  /** Presence; default: on Redis when `config.redisUrl` or `config.redisClusterNodes` is set, else in-memory, private to this app. */
   presence?: Presence;
   instanceId?: string;
-  /** The bubble map store; default: Redis when `config.redisUrl` is set, else in memory. */
+  /** The bubble map store; default: on Redis when `config.redisUrl` or `config.redisClusterNodes` is set, else in memory. */
   mapStore?: MapStore;
   /** Extra route modules (REST or namespaces), mounted before the catch-all 404s. */
   routes?: (rt: Realtime) => Hono<AppEnv>[];
@@ -113,20 +114,27 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   return { app, rt, sessions, log, metrics, mapStore };
 }
 
-/** The bubble maps in Redis when `REDIS_URL` is set (one map for every instance), else in memory. */
-function mapStoreFor(config: Config, instanceId: string, log: Logger): MapStore {
-  if (!config.redisUrl) return new MemoryMapStore();
-  const logger = log.child({ instanceId });
-  return new RedisMapStore({ url: config.redisUrl, prefix: config.redisPrefix, connectionName: `${config.redisPrefix}${instanceId}:bubblemap`, logger });
+/** Where the Redis-backed services live: `REDIS_URL` (one Redis) or `REDIS_CLUSTER_NODES` (a cluster); undefined in memory. */
+function redisTarget(config: Config): RedisTarget | undefined {
+  if (config.redisClusterNodes) return { clusterNodes: config.redisClusterNodes };
+  return config.redisUrl ? { url: config.redisUrl } : undefined;
 }
 
-/** The broker and presence on Redis when `REDIS_URL` is set (each unless given in deps). */
-function redisServices(config: Config, deps: AppDeps, instanceId: string, log: Logger): { broker?: Broker; presence?: Presence } {
-  const url = config.redisUrl;
+/** The bubble maps in Redis when it is configured (one map for every instance), else in memory. */
+function mapStoreFor(config: Config, instanceId: string, log: Logger): MapStore {
+  const target = redisTarget(config);
+  if (!target) return new MemoryMapStore();
   const logger = log.child({ instanceId });
-  const broker = deps.broker ?? (url ? new RedisBroker({ url, prefix: config.redisPrefix, logger, connectionName: `${config.redisPrefix}${instanceId}` }) : undefined);
-  const presence =
-    deps.presence ?? (url ? new RedisPresence({ url, prefix: config.redisPrefix, instanceId, ttlMs: config.presenceTtlMs, logger }) : undefined);
+  return new RedisMapStore({ ...target, prefix: config.redisPrefix, connectionName: `${config.redisPrefix}${instanceId}:bubblemap`, logger });
+}
+
+/** The broker and presence on Redis when it is configured (each unless given in deps). */
+function redisServices(config: Config, deps: AppDeps, instanceId: string, log: Logger): { broker?: Broker; presence?: Presence } {
+  const target = redisTarget(config);
+  const logger = log.child({ instanceId });
+  const prefix = config.redisPrefix;
+  const broker = deps.broker ?? (target ? new RedisBroker({ ...target, prefix, logger, connectionName: `${prefix}${instanceId}` }) : undefined);
+  const presence = deps.presence ?? (target ? new RedisPresence({ ...target, prefix, instanceId, ttlMs: config.presenceTtlMs, logger }) : undefined);
   return { ...(broker ? { broker } : {}), ...(presence ? { presence } : {}) };
 }
 

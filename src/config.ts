@@ -6,7 +6,7 @@
  * a `z.enum` or a `z.string()` with a length needs nothing more to get such a message.
  */
 import { z } from 'zod';
-import { DEFAULT_LIMITS as L, resolveLimits, type Limits } from 'hono-namespaces';
+import { DEFAULT_LIMITS as L, resolveLimits, type Limits, type NodeAddress } from 'hono-namespaces';
 
 /** What a variable accepts, in words, for the schemas whose checks cannot say it themselves. */
 const ACCEPTS = z.registry<{ accepts: string }>();
@@ -63,6 +63,28 @@ const originList = accepts(
   'origins like https://app.example.com, comma separated, or *',
 );
 
+/** `REDIS_CLUSTER_NODES`: comma-separated `host:port` nodes of a Redis Cluster (some or all). */
+const clusterNodes = accepts(
+  z.string().transform((spec, ctx) => {
+    const out: NodeAddress[] = [];
+    for (const entry of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
+      const match = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(entry);
+      const port = Number(match?.[2]);
+      if (!match || !(port >= 1 && port <= 65535)) {
+        ctx.addIssue({ code: 'custom', message: `expected host:port nodes, comma separated (bad entry "${entry}")` });
+        return z.NEVER;
+      }
+      out.push({ host: match[1]!.replace(/^\[|\]$/g, ''), port });
+    }
+    if (out.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'expected host:port nodes, comma separated (none given)' });
+      return z.NEVER;
+    }
+    return out;
+  }),
+  'host:port nodes of a Redis Cluster, comma separated',
+);
+
 const Env = z.object({
   PORT: int(0, 65535).default(3000),
   HOST: accepts(z.string(), 'a host name or an IP address of this machine').optional(),
@@ -72,6 +94,7 @@ const Env = z.object({
   USER_ROLES: userRoles.default({}),
   COOKIE_SECURE: bool.default(false),
   REDIS_URL: accepts(z.string().regex(/^rediss?:\/\//), 'a redis:// or rediss:// URL').optional(),
+  REDIS_CLUSTER_NODES: clusterNodes.optional(),
   REDIS_PREFIX: z.string().min(1).max(64).default('hns:'),
   PRESENCE_TTL_MS: int(300, 600_000).default(10_000),
   UNSUBSCRIBE_DELAY_MS: int(0, 600_000).default(2000),
@@ -114,6 +137,12 @@ const Env = z.object({
   if (e.NODE_ENV === 'production' && !e.SESSION_SECRET) {
     ctx.addIssue({ code: 'custom', path: ['SESSION_SECRET'], message: 'required when NODE_ENV=production: 32 or more random characters, the same on every instance' });
   }
+  if (e.REDIS_URL && e.REDIS_CLUSTER_NODES) {
+    ctx.addIssue({ code: 'custom', path: ['REDIS_CLUSTER_NODES'], message: 'set together with REDIS_URL: set REDIS_URL for one Redis, or REDIS_CLUSTER_NODES for a Redis Cluster, not both' });
+  }
+  if (e.REDIS_CLUSTER_NODES && /[{}]/.test(e.REDIS_PREFIX)) {
+    ctx.addIssue({ code: 'custom', path: ['REDIS_PREFIX'], message: 'may hold no { or } with REDIS_CLUSTER_NODES: a hash tag in it would put every namespace in one cluster slot' });
+  }
   if (e.METRICS === 'token' && !e.METRICS_TOKEN) {
     ctx.addIssue({ code: 'custom', path: ['METRICS_TOKEN'], message: 'required when METRICS=token' });
   }
@@ -143,7 +172,10 @@ export interface Config {
   devSecretFile: string;
   userRoles: Record<string, string[]>;
   cookieSecure: boolean;
+  /** One Redis (`REDIS_URL`); at most one of `redisUrl` and `redisClusterNodes` is set. */
   redisUrl: string | undefined;
+  /** Nodes of a Redis Cluster to start from (`REDIS_CLUSTER_NODES`). */
+  redisClusterNodes: NodeAddress[] | undefined;
   redisPrefix: string;
   /** Within how long of its death a dead instance's members are gone from presence and reported as ghosts. */
   presenceTtlMs: number;
@@ -190,6 +222,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     userRoles: e.USER_ROLES,
     cookieSecure: e.COOKIE_SECURE,
     redisUrl: e.REDIS_URL,
+    redisClusterNodes: e.REDIS_CLUSTER_NODES,
     redisPrefix: e.REDIS_PREFIX,
     presenceTtlMs: e.PRESENCE_TTL_MS,
     unsubscribeDelayMs: e.UNSUBSCRIBE_DELAY_MS,

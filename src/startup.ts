@@ -14,8 +14,11 @@ export interface Listening {
 /** A log line: its fields and its message. */
 export type Line = [fields: Record<string, unknown>, message: string];
 
+/** What the mode line is told of the configuration. */
+type ModeConfig = Pick<Config, 'redisUrl' | 'redisPrefix'> & Partial<Pick<Config, 'redisClusterNodes'>>;
+
 /** The lines logged once the server listens: the address, the mode, the pages. */
-export function startupLines(config: Pick<Config, 'redisUrl' | 'redisPrefix'>, { address, host }: Listening): Line[] {
+export function startupLines(config: ModeConfig, { address, host }: Listening): Line[] {
   const wildcard = address.address === '::' || address.address === '0.0.0.0';
   // A wildcard address is reachable as localhost; a named HOST is what the user typed, so keep it.
   const origin = `http://${wildcard ? 'localhost' : urlHost(host ?? address.address)}:${address.port}`;
@@ -27,8 +30,12 @@ export function startupLines(config: Pick<Config, 'redisUrl' | 'redisPrefix'>, {
   ];
 }
 
-function modeLine({ redisUrl, redisPrefix }: Pick<Config, 'redisUrl' | 'redisPrefix'>): Line {
-  if (!redisUrl) return [{ mode: 'memory' }, 'mode: in memory, one instance (set REDIS_URL to run several)'];
+function modeLine({ redisUrl, redisPrefix, redisClusterNodes }: ModeConfig): Line {
+  if (redisClusterNodes) {
+    const nodes = redisClusterNodes.map((n) => `${urlHost(n.host)}:${n.port}`).join(', ');
+    return [{ mode: 'cluster' }, `mode: Redis Cluster from ${nodes}, key prefix "${redisPrefix}": instances with the same REDIS_CLUSTER_NODES cluster and REDIS_PREFIX serve the same namespaces`];
+  }
+  if (!redisUrl) return [{ mode: 'memory' }, 'mode: in memory, one instance (set REDIS_URL or REDIS_CLUSTER_NODES to run several)'];
   const url = new URL(redisUrl);
   const db = url.pathname.length > 1 ? ` db ${url.pathname.slice(1)}` : '';
   const redis = `${url.hostname}:${url.port || 6379}${db}`;

@@ -4,13 +4,18 @@
  * path) and the log (one sequence per path, all-or-nothing sync reads, history pages, gap past
  * what is kept or in another epoch) are one seam: what is published is what is read back.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../src/log.ts';
 import { MemoryBroker, MemoryHub } from '../src/ws/broker/memory.ts';
 import { RedisBroker } from '../src/ws/broker/redis.ts';
 import type { Broker, LogPolicy } from '../src/ws/broker/types.ts';
 import { unwrapEnvelope } from '../src/ws/envelope.ts';
 import { adminRedis, deleteKeys, REDIS_URL, redisReachable, uniquePrefix } from './redis.ts';
+import { redisClusterUsable } from './support/describe-redis.ts';
+import { lazyCluster } from './support/redis-backend.ts';
+
+const cluster = lazyCluster();
+afterAll(() => cluster.stop());
 
 interface Kind {
   name: string;
@@ -50,6 +55,23 @@ const kinds: Kind[] = [
           await deleteKeys(admin, prefix);
           await admin.quit();
         },
+      };
+    },
+  },
+  {
+    name: 'RedisBroker on a Redis Cluster',
+    skip: !redisClusterUsable,
+    async pair() {
+      const backend = await cluster.get();
+      const prefix = uniquePrefix();
+      const a = new RedisBroker({ clusterNodes: backend.nodes, prefix, logger });
+      const b = new RedisBroker({ clusterNodes: backend.nodes, prefix, logger });
+      await Promise.all([a.ready(), b.ready()]);
+      return {
+        a,
+        b,
+        keys: async () => [...(await backend.keys(prefix)).values()].flat(),
+        cleanup: () => backend.deleteKeys(prefix),
       };
     },
   },

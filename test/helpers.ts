@@ -166,3 +166,14 @@ export async function login(app: TestApp, username: string, extra: Record<string
   const cookie = res.headers.get('set-cookie')!;
   return cookie.split(';')[0]!;
 }
+
+/** Resolves once `app`'s bus channels emitted `event` (`subscribed`, `unsubscribed`) for every one of `paths`. */
+export function channelsDid(app: TestApp, event: 'subscribed' | 'unsubscribed', paths: string[]): Promise<void> {
+  const left = new Set(paths);
+  return new Promise((resolve) => {
+    app.rt.channels.on(event, (p) => {
+      left.delete(p);
+      if (left.size === 0) resolve();
+    });
+  });
+}

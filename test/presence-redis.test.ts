@@ -166,6 +166,6 @@ describeRedis('Redis presence, as Redis sees it', () => {
     expect((await presence.counts(['/rooms/given'])).get('/rooms/given')).toBe(1);
     await presence.close();
     expect(redis.status).toBe('ready');
-    expect(() => new RedisPresence({ prefix, instanceId: 'none', logger })).toThrow(/either url or redis/);
+    expect(() => new RedisPresence({ prefix, instanceId: 'none', logger })).toThrow(/one of url, clusterNodes or redis/);
   });
 });

@@ -10,6 +10,8 @@ import { RedisPresence } from '../src/ws/presence/redis.ts';
 import { startApp, type TestApp } from './helpers.ts';
 import { startProxy, type Proxy } from './proxy.ts';
 import { describeRedis, REDIS_URL, uniquePrefix } from './redis.ts';
+import { describeRedisServer } from './support/describe-redis.ts';
+import { startRedisServer } from './support/redis-server.ts';
 
 let app: TestApp | undefined;
 const proxies: Proxy[] = [];
@@ -83,5 +85,25 @@ describeRedis('readiness on Redis', () => {
     expect((await readyBecomes(app.url, 503)).reasons).toEqual(['bubble map store (redis) unreachable']);
     forStore.restore();
     await readyBecomes(app.url, 200);
+  });
+});
+
+describeRedisServer('readiness on a Redis without sharded pub/sub', () => {
+  it('says once, plainly, that Redis 7.0 is needed, and is never ready', async () => {
+    // What a Redis 6 answers to SPUBLISH and SSUBSCRIBE, from a Redis 7 with them renamed away.
+    const old = await startRedisServer({ args: ['--rename-command', 'SPUBLISH', '', '--rename-command', 'SSUBSCRIBE', ''] });
+    try {
+      const lines: Array<Record<string, any>> = [];
+      const logger = createLogger('info', { destination: { write: (s: string) => void lines.push(JSON.parse(s)) } });
+      app = await startApp({ redisUrl: old.url, redisPrefix: uniquePrefix() }, { logger });
+      const body = await readyBecomes(app.url, 503);
+      expect(body.reasons).toEqual(['broker (redis) unreachable']);
+      expect(app.rt.broker.state()).toBe('degraded');
+      expect(lines.filter((l) => l.level === 50).map((l) => l.msg)).toEqual(['this Redis has no SPUBLISH: the broker needs Redis 7.0 or later (or Valkey 7.2 or later)']);
+    } finally {
+      await app?.close();
+      app = undefined;
+      await old.stop();
+    }
   });
 });

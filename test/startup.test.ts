@@ -81,7 +81,7 @@ describe('start-up', () => {
     const listening = await app.logLine('listening');
     const origin = `http://127.0.0.1:${listening.port}`;
     expect(listening.msg).toBe(`listening on 127.0.0.1, port ${listening.port}: ${origin}`);
-    expect((await app.logLine('mode')).msg).toBe('mode: in memory, one instance (set REDIS_URL to run several)');
+    expect((await app.logLine('mode')).msg).toBe('mode: in memory, one instance (set REDIS_URL or REDIS_CLUSTER_NODES to run several)');
     expect((await app.logLine('pages')).msg).toBe(`pages: Dynamic Rooms ${origin}/ · Bubble Map ${origin}/bubblemap.html`);
     expect(await (await fetch(`${origin}/health`)).json()).toMatchObject({ status: 'ok', mode: 'memory' });
   });
@@ -115,13 +115,18 @@ describe('start-up', () => {
     const memory = startupLines({ redisUrl: undefined, redisPrefix: 'hns:' }, { address: { address: '::', family: 'IPv6', port: 3000 }, host: undefined });
     expect(memory.map(([, msg]) => msg)).toEqual([
       'listening on every interface, port 3000: http://localhost:3000',
-      'mode: in memory, one instance (set REDIS_URL to run several)',
+      'mode: in memory, one instance (set REDIS_URL or REDIS_CLUSTER_NODES to run several)',
       'pages: Dynamic Rooms http://localhost:3000/ · Bubble Map http://localhost:3000/bubblemap.html',
     ]);
     const redis = startupLines({ redisUrl: 'redis://:pw@cache.internal:6380/2', redisPrefix: 'app:' }, { address: { address: '0.0.0.0', family: 'IPv4', port: 80 }, host: '0.0.0.0' });
     expect(redis[0]![1]).toBe('listening on every IPv4 interface, port 80: http://localhost:80');
     expect(redis[1]).toEqual([{ mode: 'redis' }, 'mode: Redis at cache.internal:6380 db 2, key prefix "app:": instances with the same REDIS_URL and REDIS_PREFIX serve the same namespaces']);
     expect(JSON.stringify(redis)).not.toContain('pw');
+    const cluster = startupLines(
+      { redisUrl: undefined, redisClusterNodes: [{ host: 'r1.internal', port: 7000 }, { host: '::1', port: 7001 }], redisPrefix: 'hns:' },
+      { address: { address: '::', family: 'IPv6', port: 3000 }, host: undefined },
+    );
+    expect(cluster[1]).toEqual([{ mode: 'cluster' }, 'mode: Redis Cluster from r1.internal:7000, [::1]:7001, key prefix "hns:": instances with the same REDIS_CLUSTER_NODES cluster and REDIS_PREFIX serve the same namespaces']);
   });
 });
 

@@ -28,6 +28,14 @@ describe('config', () => {
     [{ LOG_FORMAT: 'xml' }, 'LOG_FORMAT="xml": expected one of auto, json, pretty'],
     [{ REDIS_PREFIX: 'x'.repeat(65) }, `REDIS_PREFIX="${'x'.repeat(65)}": expected 1 to 64 characters`],
     [{ METRICS: 'token' }, 'METRICS_TOKEN (not set): required when METRICS=token'],
+    [{ REDIS_CLUSTER_NODES: 'redis1' }, 'REDIS_CLUSTER_NODES="redis1": expected host:port nodes, comma separated (bad entry "redis1")'],
+    [{ REDIS_CLUSTER_NODES: 'redis1:7000,redis2:99999' }, 'REDIS_CLUSTER_NODES="redis1:7000,redis2:99999": expected host:port nodes, comma separated (bad entry "redis2:99999")'],
+    [{ REDIS_CLUSTER_NODES: ' , ' }, 'REDIS_CLUSTER_NODES=" , ": expected host:port nodes, comma separated (none given)'],
+    [
+      { REDIS_CLUSTER_NODES: 'redis1:7000', REDIS_URL: 'redis://redis1:6379' },
+      'REDIS_CLUSTER_NODES="redis1:7000": set together with REDIS_URL: set REDIS_URL for one Redis, or REDIS_CLUSTER_NODES for a Redis Cluster, not both',
+    ],
+    [{ REDIS_CLUSTER_NODES: 'redis1:7000', REDIS_PREFIX: 'app{1}:' }, 'REDIS_PREFIX="app{1}:": may hold no { or } with REDIS_CLUSTER_NODES: a hash tag in it would put every namespace in one cluster slot'],
   ])('refuses %o in one line: the variable, the value and what it accepts', (env, line) => {
     expect(() => loadConfig(env)).toThrow(new ConfigError(`invalid configuration: ${line}`));
   });
@@ -50,6 +58,19 @@ describe('config', () => {
     );
     expect(loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 'x'.repeat(32) })).toMatchObject({ production: true });
     expect(loadConfig({ NODE_ENV: 'development' })).toMatchObject({ production: false, sessionSecret: undefined, devSecretFile: '.data/session-secret' });
+  });
+
+  it('reads the nodes of a Redis Cluster from REDIS_CLUSTER_NODES (host names, IPv4, bracketed IPv6)', () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'redis1:7000, 10.0.0.2:7001,[::1]:7002' })).toMatchObject({
+      redisUrl: undefined,
+      redisClusterNodes: [
+        { host: 'redis1', port: 7000 },
+        { host: '10.0.0.2', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+    });
+    // A brace in the prefix harms nobody on one Redis.
+    expect(loadConfig({ REDIS_URL: 'redis://r:6379', REDIS_PREFIX: 'app{1}:' }).redisPrefix).toBe('app{1}:');
   });
 
   it('parses roles from USER_ROLES', () => {

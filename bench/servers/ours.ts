@@ -75,17 +75,20 @@ export async function startOurs(broker?: Broker) {
   return listen({ app, rt, sessions, log, metrics }, { port: Number(process.env.BENCH_PORT ?? 0), hostname: '127.0.0.1' });
 }
 
-/** The Redis broker of the cross-instance scenario. */
-async function redisBroker(url: string, prefix: string | undefined): Promise<Broker> {
+/** The Redis broker of the cross-instance scenario: on one Redis (`url`) or a cluster (`host:port,...`). */
+async function redisBroker(url: string | undefined, clusterNodes: string | undefined, prefix: string | undefined): Promise<Broker> {
   trackBrokerSockets();
-  const broker = new RedisBroker({ url, prefix, logger: createLogger('silent'), connectionName: 'bench' });
+  const target = clusterNodes
+    ? { clusterNodes: clusterNodes.split(',').map((n) => ({ host: n.slice(0, n.lastIndexOf(':')), port: Number(n.slice(n.lastIndexOf(':') + 1)) })) }
+    : { url: url! };
+  const broker = new RedisBroker({ ...target, prefix, logger: createLogger('silent'), connectionName: 'bench' });
   await broker.ready();
   return broker;
 }
 
 if (process.env.BENCH_CHILD === '1') {
-  const url = process.env.BENCH_REDIS_URL;
-  const broker = url ? await redisBroker(url, process.env.BENCH_REDIS_PREFIX) : undefined;
+  const { BENCH_REDIS_URL: url, BENCH_REDIS_CLUSTER_NODES: clusterNodes } = process.env;
+  const broker = url || clusterNodes ? await redisBroker(url, clusterNodes, process.env.BENCH_REDIS_PREFIX) : undefined;
   const running = await startOurs(broker);
   serveControl(running.port, () => running.close());
 }

@@ -115,11 +115,13 @@ export class ReplayTracker {
 
   /**
    * The server says where the log stands (its subscription was down a while, and frames may
-   * have been published that never came): a hole or another epoch is synced over.
+   * have been published that never came): a hole or another epoch is synced over, and so is a
+   * log that stands behind what this client has (it lost its newest entries with a Redis node,
+   * and would give their seqs to new broadcasts: the sync answers `gap`).
    */
   #told(head: ReplayHead): void {
     if (this.#phase !== 'live' || this.#last === null || typeof head?.seq !== 'number') return;
-    if (head.epoch !== this.#epoch || head.seq > this.#last) this.#sync();
+    if (head.epoch !== this.#epoch || head.seq !== this.#last) this.#sync();
   }
 
   #catchUp(head: ReplayHead | null): void {

@@ -2,8 +2,9 @@
  * Liveness, readiness and namespace statistics.
  * - `GET /health` (liveness): 200 while the process serves requests; restart it when this fails.
  * - `GET /ready` (readiness): 200 when it should get new clients; 503 while shutting down or while
- *   any connection it depends on is down (the broker, presence, the app's stores), with the
- *   reasons: a client connected here could not be served as promised.
+ *   any connection it depends on is down (the broker, presence, the app's stores) or, on a Redis
+ *   Cluster, a node serving namespaces it hosts is, with the reasons: a client connected here
+ *   could not be served as promised.
  */
 import { Hono } from 'hono';
 import type { AppEnv, Realtime } from 'hono-namespaces';
@@ -16,7 +17,9 @@ export function systemRoutes(rt: Realtime) {
       // restarted in the middle of its graceful shutdown. Readiness (`/ready`) turns it away.
       const down = rt.unhealthy();
       const status = rt.draining ? 'draining' : down.length === 0 ? 'ok' : 'degraded';
-      return c.json({ status, mode: rt.broker.kind, broker: rt.broker.state(), presence: rt.presence.state(), ...(down.length ? { degraded: down } : {}) });
+      // On a cluster: the masters and replicas its client routes to.
+      const nodes = rt.broker.nodes?.();
+      return c.json({ status, mode: rt.broker.kind, ...(nodes ? { nodes } : {}), broker: rt.broker.state(), presence: rt.presence.state(), ...(down.length ? { degraded: down } : {}) });
     })
     .get('/ready', (c) => {
       const reasons = rt.unhealthy().map((name) => `${name} unreachable`);

@@ -2,8 +2,9 @@
  * The bus subscription of each namespace this instance hosts, kept in step with the registry
  * (the source of truth): subscribed when a namespace comes to exist, unsubscribed a short delay
  * after it is removed unless it came back meanwhile (so a client leaving and another joining does
- * not thrash Redis), rolled back when subscribing fails, and restored for every hosted namespace
- * after the broker reconnects. Operations on one path run one after the other.
+ * not thrash Redis), rolled back and retried with backoff when subscribing fails, restored for
+ * every hosted namespace after the broker reconnects, and for those the broker reports lost (a
+ * cluster node's subscriber died, a slot moved). Operations on one path run one after the other.
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from './observe/logger.ts';
@@ -22,15 +23,27 @@ export interface NamespaceChannelsOptions {
 
 interface Entry {
   subscribed: boolean;
+  /** Its last subscribe failed (it is retried). */
+  failed: boolean;
+  /** What was published while it was not subscribed never came: `restored` is due once it is. */
+  behind: boolean;
+  /** Failed subscribes in a row (the retry backoff). */
+  attempts: number;
   /** Tail of this path's operations. */
   op: Promise<void>;
+  /** The delayed unsubscribe. */
   timer: NodeJS.Timeout | undefined;
+  retry: NodeJS.Timeout | undefined;
 }
+
+/** Retries of a failed subscribe: full jitter up to this, doubling from `RETRY_BASE_MS`. */
+const RETRY_MAX_MS = 2000;
+const RETRY_BASE_MS = 50;
 
 /**
  * Emits `subscribed`, `unsubscribed` and `failed` with the path (logs, tests), and `restored` when
- * a subscription lost with the broker's connection is back (what was published meanwhile never
- * came here).
+ * a subscription that was lost or had failed is back (what was published meanwhile never came
+ * here).
  */
 export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsubscribed: [string]; failed: [string]; restored: [string] }> {
   readonly #entries = new Map<string, Entry>();
@@ -40,12 +53,13 @@ export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsu
     super();
     if (!(options.unsubscribeDelayMs >= 0)) throw new TypeError('unsubscribeDelayMs must be 0 or more');
     this.#o = options;
+    options.broker.onSubscriptionsLost((paths) => this.#resubscribe(paths));
   }
 
   /** The namespace came to exist: subscribe (or keep) its channel. Resolves when done; never rejects. */
   want(path: string): Promise<void> {
     let entry = this.#entries.get(path);
-    if (!entry) this.#entries.set(path, (entry = { subscribed: false, op: Promise.resolve(), timer: undefined }));
+    if (!entry) this.#entries.set(path, (entry = { subscribed: false, failed: false, behind: false, attempts: 0, op: Promise.resolve(), timer: undefined, retry: undefined }));
     clearTimeout(entry.timer);
     entry.timer = undefined;
     return this.#sync(path, entry);
@@ -68,6 +82,11 @@ export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsu
     return this.#entries.get(path)?.subscribed === true;
   }
 
+  /** Hosted namespaces whose subscription failed and is being retried: this instance misses their broadcasts from others. */
+  failing(): string[] {
+    return [...this.#entries].filter(([path, e]) => e.failed && this.#o.isHosted(path)).map(([path]) => path);
+  }
+
   /** Resolves once every pending operation has settled (tests, shutdown). */
   async settled(): Promise<void> {
     await Promise.all([...this.#entries.values()].map((e) => e.op));
@@ -77,21 +96,40 @@ export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsu
   resubscribeAll(): void {
     const paths = [...this.#entries.keys()];
     if (paths.length) this.#o.log.info({ namespaces: paths.length }, 'resubscribing namespaces after reconnect');
-    for (const [path, entry] of this.#entries) {
+    this.#resubscribe(paths);
+  }
+
+  /** Stops pending unsubscribe and retry timers (the broker is about to close). */
+  close(): void {
+    for (const entry of this.#entries.values()) {
+      clearTimeout(entry.timer);
+      clearTimeout(entry.retry);
+    }
+    this.#entries.clear();
+  }
+
+  /** Subscriptions of `paths` are gone (or may be): subscribe them again, and say `restored` once they are. */
+  #resubscribe(paths: Iterable<string>): void {
+    for (const path of paths) {
+      const entry = this.#entries.get(path);
+      if (!entry) continue;
       entry.op = entry.op.then(() => {
         entry.subscribed = false;
+        entry.behind = true;
       });
-      if (entry.timer !== undefined) continue;
-      void this.#sync(path, entry).then(() => {
-        if (entry.subscribed && this.#entries.get(path) === entry) this.emit('restored', path);
-      });
+      if (entry.timer === undefined) void this.#sync(path, entry);
     }
   }
 
-  /** Stops pending unsubscribe timers (the broker is about to close). */
-  close(): void {
-    for (const entry of this.#entries.values()) clearTimeout(entry.timer);
-    this.#entries.clear();
+  /** Tries a failed subscribe again later, while the namespace is hosted; a broker that is down resubscribes everything once it is back. */
+  #retryLater(path: string, entry: Entry): void {
+    if (entry.retry !== undefined || this.#o.broker.state() !== 'ok') return;
+    const delay = Math.round(Math.random() * Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** entry.attempts));
+    entry.retry = setTimeout(() => {
+      entry.retry = undefined;
+      if (this.#entries.get(path) === entry) void this.#sync(path, entry);
+    }, delay);
+    entry.retry.unref();
   }
 
   #sync(path: string, entry: Entry): Promise<void> {
@@ -102,17 +140,33 @@ export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsu
         if (entry.subscribed) return;
         try {
           await broker.subscribe(path, (payload) => onPayload(path, payload));
-          entry.subscribed = true;
-          this.emit('subscribed', path);
         } catch (err) {
           // The broker rolled its side back; this stays unsubscribed, local clients are still
-          // served, and the next reconnect (or the next creation of the namespace) tries again.
-          log.warn({ err, path }, 'subscribe failed: namespace serves local clients only');
+          // served, and it is tried again (or resubscribed with the rest when the broker is back).
+          if (!entry.failed) log.warn({ err: String(err), path }, 'subscribe failed: namespace serves local clients only until it is subscribed');
+          else log.debug({ err: String(err), path }, 'subscribe failed again');
+          entry.failed = true;
+          entry.behind = true;
+          entry.attempts++;
           this.emit('failed', path);
+          this.#retryLater(path, entry);
+          return;
+        }
+        entry.subscribed = true;
+        entry.attempts = 0;
+        clearTimeout(entry.retry);
+        entry.retry = undefined;
+        if (entry.failed) log.info({ path }, 'subscribed again');
+        entry.failed = false;
+        this.emit('subscribed', path);
+        if (entry.behind && this.#entries.get(path) === entry) {
+          entry.behind = false;
+          this.emit('restored', path);
         }
         return;
       }
       if (entry.timer !== undefined) return;
+      clearTimeout(entry.retry);
       this.#entries.delete(path);
       const was = entry.subscribed;
       entry.subscribed = false;

@@ -11,6 +11,7 @@ export { RedisPresence, type RedisPresenceOptions } from './presence/redis.ts';
 export type { Presence, PresenceAddOptions, PresenceEntry, PresenceResult, PresenceState } from './presence/types.ts';
 export { MemoryBroker, MemoryHub, type MemoryHubOptions } from './broker/memory.ts';
 export { RedisBroker, type RedisBrokerOptions } from './broker/redis.ts';
+export type { NodeAddress, RedisTarget } from './redis-connection.ts';
 export { EMPTY_HEAD, type Broker, type BrokerState, type HistoryQuery, type LogEntry, type LogPage, type LogPolicy, type LogRead, type PayloadHandler } from './broker/types.ts';
 export { RealtimeEvents, type RealtimeEventMap } from './events.ts';
 export { Realtime, type Dependency, type History, type HistoryEntry, type RealtimeOptions, type RealtimeStats } from './realtime.ts';
@@ -24,4 +25,4 @@ export { createSessions, rolesOf, type SessionOptions, type Sessions } from './s
 export type { AppEnv, OnCreateFn } from './types.ts';
 export { correlationId, newCorrelationId, withCorrelation } from './observe/correlation.ts';
 export { silentLogger, type LogFn, type Logger } from './observe/logger.ts';
-export { closeRedis, connectRedis, whenReady } from './redis-connection.ts';
+export { closeRedis, connectRedis, openRedis, whenReady, whileReady } from './redis-connection.ts';

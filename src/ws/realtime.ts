@@ -465,16 +465,22 @@ export class Realtime {
     }
   }
 
-  /** Tells the local clients of a logged namespace where its log stands, so that they sync over a hole. */
+  /**
+   * Tells the local clients of a logged namespace where its log stands, so that they sync over a
+   * hole. Tries again while the log cannot be read but the channel stays subscribed (a cluster
+   * node that just came back takes subscriptions a moment before it serves reads); once the
+   * channel is lost again, the next restoration tells them.
+   */
   async #tellHead(path: string): Promise<void> {
-    const ns = this.registry.get(path);
-    if (!ns?.log) return;
-    try {
-      const head = await this.broker.head(path);
-      this.registry.get(path)?.deliver(encodeFrame('head', head));
-    } catch (err) {
-      // The broker went down again: the next restoration tells them.
-      this.log.debug({ err: String(err), path }, 'could not read the head after resubscribing');
+    for (let attempt = 0; this.registry.get(path)?.log && this.channels.isSubscribed(path); attempt++) {
+      try {
+        const head = await this.broker.head(path);
+        this.registry.get(path)?.deliver(encodeFrame('head', head));
+        return;
+      } catch (err) {
+        this.log.debug({ err: String(err), path }, 'could not read the head after resubscribing');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 50 * 2 ** attempt)).unref());
+      }
     }
   }
 
@@ -590,7 +596,12 @@ export class Realtime {
       { name: `presence (${this.presence.kind})`, state: () => this.presence.state() },
       ...this.#dependencies,
     ];
-    return all.filter((d) => d.state() !== 'ok').map((d) => d.name);
+    const down = all.filter((d) => d.state() !== 'ok').map((d) => d.name);
+    // On a cluster one node can be lost while the broker still works: the namespaces it served
+    // here receive nothing from other instances until they are subscribed again.
+    const failing = this.channels.failing();
+    if (failing.length > 0) down.push(`broker channels of ${failing.length} hosted namespace${failing.length > 1 ? 's' : ''} (${failing.slice(0, 3).join(', ')}${failing.length > 3 ? ', ...' : ''})`);
+    return down;
   }
 
   /** Runs `fn` when the realtime server closes, with its own connections (e.g. an app's Redis connection). */

@@ -9,6 +9,9 @@ import { RedisMapStore } from '../../src/bubblemap/redis-store.ts';
 import { StoreFullError, type Bubble, type MapInfo, type MapStore } from '../../src/bubblemap/store.ts';
 import { createLogger } from '../../src/log.ts';
 import { adminRedis, deleteKeys, redisReachable, REDIS_URL, uniquePrefix } from '../redis.ts';
+import { redisClusterUsable } from '../support/describe-redis.ts';
+import { lazyCluster } from '../support/redis-backend.ts';
+import type { RedisTarget } from '../../src/ws/redis-connection.ts';
 
 const log = createLogger('silent');
 const at = (n: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString();
@@ -127,24 +130,20 @@ afterEach(() => {
   run++;
 });
 
-async function redisStore(runPrefix: string, maxBubbles = 500, maxMaps = 100): Promise<RedisMapStore> {
-  const store = new RedisMapStore({ url: REDIS_URL, prefix: runPrefix, connectionName: `${prefix}store`, logger: log, maxBubbles, maxMaps });
-  await store.ready();
-  return store;
+const prefixes = new WeakMap<MapStore, string>();
+/** The contract on Redis at `target`: each test its own prefix; a twin shares it, over a connection of its own. */
+function redisContract(name: string, target: () => Promise<RedisTarget>, skip: boolean) {
+  const open = async (runPrefix: string, maxBubbles = 500, maxMaps = 100) => {
+    const store = new RedisMapStore({ ...(await target()), prefix: runPrefix, connectionName: `${prefix}store`, logger: log, maxBubbles, maxMaps });
+    await store.ready();
+    prefixes.set(store, runPrefix);
+    return store;
+  };
+  contract(name, { make: (maxBubbles, maxMaps) => open(`${prefix}${run}:`, maxBubbles, maxMaps), twin: (store) => open(prefixes.get(store)!) }, skip);
 }
 
-const prefixes = new WeakMap<MapStore, string>();
-contract(
-  'redis',
-  {
-    // Each test its own prefix; a twin shares it, over a connection of its own.
-    async make(maxBubbles, maxMaps) {
-      const runPrefix = `${prefix}${run}:`;
-      const store = await redisStore(runPrefix, maxBubbles, maxMaps);
-      prefixes.set(store, runPrefix);
-      return store;
-    },
-    twin: (store) => redisStore(prefixes.get(store)!),
-  },
-  !redisReachable,
-);
+redisContract('redis', async () => ({ url: REDIS_URL }), !redisReachable);
+// On a cluster a map's keys share a slot and the index has one of its own: nothing spans two.
+const cluster = lazyCluster();
+afterAll(() => cluster.stop());
+redisContract('redis cluster', async () => ({ clusterNodes: (await cluster.get()).nodes }), !redisClusterUsable);

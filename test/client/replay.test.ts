@@ -134,7 +134,7 @@ describe('client replay', () => {
     expect(late.seqs()).toEqual([1, 2, 3]);
   });
 
-  it('syncs when the server tells it a head it has not reached, or another epoch; not when it is there', () => {
+  it('syncs when the server tells it a head it has not reached, one behind it, or another epoch; not when it is there', () => {
     const { seqs } = open();
     welcome(FakeSocket.last, 2);
     const s = FakeSocket.last;
@@ -148,5 +148,10 @@ describe('client replay', () => {
     expect(seqs()).toEqual([3, 4]);
     s.receive({ type: 'head', data: { seq: 0, epoch: '' } });
     expect(s.sent.at(-1)).toEqual({ type: 'sync', data: { since: 4, epoch: E } });
+    s.receive({ type: 'synced', data: { seq: 4, epoch: E } });
+    // The log lost its newest entries (a failover): the sync is answered with a gap.
+    s.receive({ type: 'head', data: { seq: 3, epoch: E } });
+    expect(s.sent.at(-1)).toEqual({ type: 'sync', data: { since: 4, epoch: E } });
+    expect(s.sent).toHaveLength(3);
   });
 });

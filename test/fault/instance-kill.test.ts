@@ -1,38 +1,39 @@
 /**
- * Fault: one of three instances (real processes) SIGKILLed while chats flow. Its clients reconnect
- * to the others through the balancer and catch up from the room's log; nothing accepted by any
- * instance before it died is lost for anyone.
+ * Fault: one of three instances (real processes) SIGKILLed while chats flow, on one Redis and on a
+ * Redis Cluster. Its clients reconnect to the others through the balancer and catch up from the
+ * room's log; nothing accepted by any instance before it died is lost for anyone.
  */
-import type { Redis } from 'ioredis';
-import { afterEach, beforeEach, expect, it } from 'vitest';
-import { adminRedis, deleteKeys, describeRedis, REDIS_URL, uniquePrefix } from '../redis.ts';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { REDIS_URL, redisReachable, uniquePrefix } from '../redis.ts';
 import { startAppProcess, type AppProcess } from '../support/app-process.ts';
+import { redisClusterUsable } from '../support/describe-redis.ts';
+import { redisBackends, type RedisBackend } from '../support/redis-backend.ts';
 import { expectClean, ROOMS, run } from './scenario.ts';
 
 const PRESENCE_TTL_MS = 2000;
 
-let prefix: string;
-let admin: Redis;
+const targets = redisBackends(REDIS_URL, redisReachable, redisClusterUsable);
+const prefix = uniquePrefix();
 const instances: AppProcess[] = [];
-beforeEach(() => {
-  prefix = uniquePrefix();
-  admin = adminRedis();
-});
+let used: RedisBackend | undefined;
 afterEach(async () => {
   await Promise.all(instances.splice(0).map((i) => i.kill('SIGKILL')));
-  await deleteKeys(admin, prefix);
-  await admin.quit();
+  await used?.deleteKeys(prefix);
+});
+afterAll(async () => {
+  await targets.stop();
 });
 
-describeRedis('fault: an instance SIGKILLed mid-stream', () => {
+for (const { name, skip, get } of targets.cases) describe.skipIf(skip)(`fault: an instance SIGKILLed mid-stream, on ${name}`, () => {
   it('loses nothing accepted, shows nothing twice, and keeps one order', { timeout: 60_000 }, async () => {
+    const backend = (used = await get());
     // A short presence TTL: the dead instance's members must be gone, with one goodbye each, within it.
-    const started = await Promise.all([0, 1, 2].map(() => startAppProcess({ REDIS_URL, REDIS_PREFIX: prefix, PRESENCE_TTL_MS: String(PRESENCE_TTL_MS) })));
+    const started = await Promise.all([0, 1, 2].map(() => startAppProcess({ ...backend.env(prefix), PRESENCE_TTL_MS: String(PRESENCE_TTL_MS) })));
     instances.push(...started);
     await Promise.all(started.map((i) => i.ready()));
     const backends = started.map((i) => ({ url: i.url, alive: true }));
     const { tallies } = await run({
-      name: 'instance SIGKILL',
+      name: `instance SIGKILL (${backend.kind})`,
       backends,
       async fault() {
         backends[0]!.alive = false;

@@ -264,7 +264,7 @@ describeRedis('the API reference on Redis', () => {
       await admin.del(key);
       await admin.quit();
     });
-    const audit = auditLog(app.rt, REDIS_URL, key);
+    const audit = auditLog(app.rt, { url: REDIS_URL }, key);
     await audit.ready();
     expect(app.rt.unhealthy()).toEqual([]);
     expect(await audit.append('hello')).toBeGreaterThan(0);

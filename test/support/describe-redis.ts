@@ -20,14 +20,15 @@ const major = Number(redisServerVersion?.split('.')[0] ?? 0);
 /** For suites that start their own `redis-server` (test/support/redis-server.ts). */
 export const describeRedisServer = describe.skipIf(!usable(redisServerVersion ? undefined : 'redis-server is not installed', 'private redis-server'));
 
-/** For suites that start their own cluster (test/support/redis-cluster.ts): Redis 7+ (sharded pub/sub, cluster-port) and redis-cli. */
-export const describeRedisCluster = describe.skipIf(
-  !usable(
-    !redisServerVersion || !redisCliVersion
-      ? 'redis-server or redis-cli is not installed'
-      : major < 7
-        ? `redis-server ${redisServerVersion} is older than 7 (sharded pub/sub, cluster-port)`
-        : undefined,
-    'Redis Cluster',
-  ),
+/** Whether suites may start their own cluster (test/support/redis-cluster.ts): Redis 7+ (sharded pub/sub, cluster-port) and redis-cli. */
+export const redisClusterUsable = usable(
+  !redisServerVersion || !redisCliVersion
+    ? 'redis-server or redis-cli is not installed'
+    : major < 7
+      ? `redis-server ${redisServerVersion} is older than 7 (sharded pub/sub, cluster-port)`
+      : undefined,
+  'Redis Cluster',
 );
+
+/** For suites that start their own cluster (see `redisClusterUsable`). */
+export const describeRedisCluster = describe.skipIf(!redisClusterUsable);

@@ -21,7 +21,9 @@ import {
   resolveLimits,
   rolesOf,
   silentLogger,
+  openRedis,
   whenReady,
+  whileReady,
   withCorrelation,
   type LogFn,
   type Logger,
@@ -78,6 +80,8 @@ import {
   type RealtimeStats,
   type RedisBrokerOptions,
   type RedisPresenceOptions,
+  type RedisTarget,
+  type NodeAddress,
   type RestError,
   type RestIssue,
   type ReplayHead,
@@ -182,12 +186,19 @@ export function twoInstances(): [Realtime, Realtime] {
 // #endregion
 
 // #region redis
-/** One instance of several: the same Redis URL and prefix on every one. */
-export function onRedis(app: Hono<AppEnv>, url: string, prefix = 'hns:'): Realtime {
+/** One instance of several: the same Redis (or cluster) and prefix on every one. */
+export function onRedis(app: Hono<AppEnv>, target: RedisTarget, prefix = 'hns:'): Realtime {
+  // { url: 'redis://redis:6379' }, or { clusterNodes: [{ host: 'redis-1', port: 7000 }, ...] }
   const instanceId = crypto.randomUUID();
-  const broker: RedisBrokerOptions = { url, prefix, logger, connectionName: `${prefix}${instanceId}` }; // :broker and :subscriber
-  const presence: RedisPresenceOptions = { url, prefix, instanceId, ttlMs: 10_000, logger };
+  const broker: RedisBrokerOptions = { ...target, prefix, logger, connectionName: `${prefix}${instanceId}` }; // :broker and :subscriber
+  const presence: RedisPresenceOptions = { ...target, prefix, instanceId, ttlMs: 10_000, logger };
   return new Realtime(app, { logger, instanceId, broker: new RedisBroker(broker), presence: new RedisPresence(presence) });
+}
+
+/** `host:port,host:port` (as in `REDIS_CLUSTER_NODES`): some nodes of a cluster; the client finds the rest. */
+export function clusterOf(spec: string): RedisTarget {
+  const clusterNodes = spec.split(',').map((node): NodeAddress => ({ host: node.slice(0, node.lastIndexOf(':')), port: Number(node.slice(node.lastIndexOf(':') + 1)) }));
+  return { clusterNodes };
 }
 // #endregion
 
@@ -261,6 +272,9 @@ export class CountingBroker implements Broker {
   }
   onStateChange(listener: (state: BrokerState) => void): void {
     this.inner.onStateChange(listener);
+  }
+  onSubscriptionsLost(listener: (paths: string[]) => void): void {
+    this.inner.onSubscriptionsLost(listener); // a cluster node's subscriber died, or a slot moved
   }
   close(): Promise<void> {
     return this.inner.close();
@@ -352,15 +366,18 @@ export function traced<T>(work: () => T): { id: string; result: T } {
 
 // #region redis-connection
 /** An app's store on Redis with the framework's kind of connection: fails fast while down, reconnects by itself, logs once per outage. */
-export function auditLog(rt: Realtime, url: string, key = 'myapp:audit') {
-  const redis = connectRedis(url, key, rt.log); // named in CLIENT LIST
+export function auditLog(rt: Realtime, target: RedisTarget, key = 'myapp:audit') {
+  const redis = openRedis(target, key, rt.log); // one Redis ({ url }) or a cluster ({ clusterNodes }); named in CLIENT LIST
   rt.dependsOn({ name: 'audit log', state: () => (redis.status === 'ready' ? 'ok' : 'degraded') }); // /ready waits for it
   rt.onClose(() => closeRedis(redis));
   return {
     ready: () => whenReady(redis),
-    append: (line: string) => redis.rpush(key, line),
+    append: (line: string) => whileReady(redis).rpush(key, line), // refused at once while it is down: nothing queued
   };
 }
+
+/** One Redis only, by URL: the same kind of connection, as a `Redis`. */
+export const jobsConnection = (url: string, log: Logger) => connectRedis(url, 'myapp:jobs', log);
 // #endregion
 
 // #region log

@@ -174,6 +174,9 @@ export class MemoryBroker implements Broker {
   /** An in-process hub never goes away: the listener is never called. */
   onStateChange(_listener: (state: BrokerState) => void): void {}
 
+  /** Nor does it drop a subscription: never called either. */
+  onSubscriptionsLost(_listener: (paths: string[]) => void): void {}
+
   async subscribe(path: string, handler: PayloadHandler): Promise<void> {
     this.#open();
     this.#handlers.set(path, handler);

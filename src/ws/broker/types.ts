@@ -4,7 +4,8 @@
  * halves of a broadcast's way out: the bus (publish/subscribe per namespace) and the namespace's
  * log (seq, stored frames, replay and history). A sequenced broadcast is numbered, logged and
  * published in one atomic step of the broker, so no combination of a bus and a log can disagree.
- * Memory (one process) and Redis (several instances) each implement the whole seam.
+ * Memory (one process) and Redis (several instances, on one Redis or a Redis Cluster) each
+ * implement the whole seam.
  */
 import type { ReplayHead } from '../../protocol/frames.ts';
 
@@ -55,7 +56,7 @@ export interface HistoryQuery {
 export const EMPTY_HEAD: Readonly<ReplayHead> = Object.freeze({ seq: 0, epoch: '' });
 
 export interface Broker {
-  /** `memory` or `redis`. */
+  /** `memory`, `redis` (one Redis) or `cluster` (a Redis Cluster). */
   readonly kind: string;
   /** Current health of every connection the broker needs. */
   state(): BrokerState;
@@ -65,6 +66,16 @@ export interface Broker {
    * from what it hosts.
    */
   onStateChange(listener: (state: BrokerState) => void): void;
+  /**
+   * Calls `listener` with subscribed paths whose subscriptions were lost while `state()` stayed
+   * `ok` (on a cluster: one node's subscriber connection died, or a slot moved to another node):
+   * what was published on them meanwhile never came here. The caller subscribes them again (a
+   * subscribe of a subscribed path makes sure of it anew) and tells their clients where the log
+   * stands.
+   */
+  onSubscriptionsLost(listener: (paths: string[]) => void): void;
+  /** On a cluster: the masters and replicas the broker's client knows of (`/health`). */
+  nodes?(): { masters: number; replicas: number } | undefined;
   /** Subscribes this instance to the namespace's channel; one handler per path. Resolves once subscribed. */
   subscribe(path: string, handler: PayloadHandler): Promise<void>;
   /** Drops the subscription at once; a no-op when not subscribed. */

@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../observe/logger.ts';
 import type { Member } from '../namespace.ts';
-import { closeRedis, connectRedis } from '../redis-connection.ts';
+import { closeRedis, openRedis, whileReady, type NodeAddress } from '../redis-connection.ts';
 import { InstancePresence } from './instance.ts';
 import { ADD, BEAT, COUNT, LEAVE, LIST_PATHS, LISTED, MEMBERS, REMOVE, REWRITE } from './scripts.ts';
 import { DEFAULT_PRESENCE_TTL_MS, timingOf, userKeyOf, type PathStatus, type PresenceStore, type PresenceTiming, type RefreshReply } from './store.ts';
@@ -10,9 +10,11 @@ import type { PresenceEntry } from './types.ts';
 export interface RedisPresenceOptions {
   /** `redis://` or `rediss://` URL: presence opens its own connection (`<prefix><instanceId>:presence`) and closes it. */
   url?: string;
+  /** Or nodes of a Redis Cluster: presence opens its own cluster client (same name) and closes it. */
+  clusterNodes?: readonly NodeAddress[];
   /**
    * Or a connection to use instead (a `Redis`, or a `Cluster`: every command stays in one slot):
-   * the caller made it (fail fast: no offline queue) and closes it.
+   * the caller made it (fail fast: no offline queue) and closes it. Exactly one of the three.
    */
   redis?: Redis | Cluster;
   /** Key prefix shared by all instances (`REDIS_PREFIX`). */
@@ -72,7 +74,7 @@ export class RedisPresence extends InstancePresence {
 class RedisPresenceStore implements PresenceStore {
   readonly timing: PresenceTiming;
   readonly #redis: Redis | Cluster;
-  readonly #commands: PresenceCommands;
+  readonly #scripts: PresenceCommands;
   readonly #owned: boolean;
   readonly #prefix: string;
   readonly #me: string;
@@ -91,23 +93,30 @@ class RedisPresenceStore implements PresenceStore {
 
   constructor(options: RedisPresenceOptions, timing: PresenceTiming) {
     if (!INSTANCE_ID.test(options.instanceId)) throw new TypeError(`instanceId must match ${INSTANCE_ID} (got "${options.instanceId}")`);
-    if ((options.url === undefined) === (options.redis === undefined)) throw new TypeError('RedisPresence takes either url or redis');
+    if ([options.url, options.clusterNodes, options.redis].filter((o) => o !== undefined).length !== 1) throw new TypeError('RedisPresence takes one of url, clusterNodes or redis');
     this.timing = timing;
     this.#prefix = options.prefix;
     this.#me = options.instanceId;
     this.#log = options.logger;
     this.#owned = options.redis === undefined;
-    this.#redis = options.redis ?? connectRedis(options.url!, `${options.prefix}${options.instanceId}:presence`, this.#log);
+    const name = `${options.prefix}${options.instanceId}:presence`;
+    this.#redis = options.redis ?? (options.clusterNodes ? openRedis({ clusterNodes: options.clusterNodes }, name, this.#log) : openRedis({ url: options.url! }, name, this.#log));
     const scripts = { Add: ADD, Remove: REMOVE, Beat: BEAT, Rewrite: REWRITE, Leave: LEAVE };
     for (const [name, lua] of Object.entries(scripts)) this.#redis.defineCommand(`hnsPresence${name}`, { lua, numberOfKeys: 4 });
     this.#redis.defineCommand('hnsPresenceMembers', { lua: MEMBERS, numberOfKeys: 1 });
     this.#redis.defineCommand('hnsPresenceCount', { lua: COUNT, numberOfKeys: 2 });
     this.#redis.defineCommand('hnsPresenceListPaths', { lua: LIST_PATHS, numberOfKeys: 1 });
     this.#redis.defineCommand('hnsPresenceListed', { lua: LISTED, numberOfKeys: 1 });
-    this.#commands = this.#redis as unknown as PresenceCommands;
+    this.#scripts = this.#redis as unknown as PresenceCommands;
     this.#redis.on('ready', this.#onReady);
     this.#redis.on('close', this.#onClose);
     this.#redis.on('end', this.#onClose);
+  }
+
+  /** The scripts, on a connection that is up (a call fails at once otherwise). */
+  get #commands(): PresenceCommands {
+    whileReady(this.#redis);
+    return this.#scripts;
   }
 
   ready(): Promise<void> {
@@ -179,7 +188,7 @@ class RedisPresenceStore implements PresenceStore {
     this.#redis.off('end', this.#onClose);
     this.#listeners.length = 0;
     if (!this.#owned) return;
-    await closeRedis(this.#redis as Redis);
+    await closeRedis(this.#redis);
   }
 
   /** KEYS i, u, r, m:<me> of a path, then this instance, deadline and expiry. */
@@ -203,7 +212,7 @@ class RedisPresenceStore implements PresenceStore {
   }
 
   #unlist(path: string): Promise<number> {
-    return this.#redis.zrem(this.#listKey(), `${this.#me} ${path}`);
+    return whileReady(this.#redis).zrem(this.#listKey(), `${this.#me} ${path}`);
   }
 
   #refreshReply([status, ghosts, next]: Reply): RefreshReply {
