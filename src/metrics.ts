@@ -155,6 +155,7 @@ export function createMetrics(rt: Realtime, options: MetricsOptions = {}): Metri
     if (recipients > 0) c.sent.inc(recipients);
     if (broadcast) c.fanout.observe(recipients);
   });
+  ev.on('replied', ({ ns }) => of(ns).sent.inc());
   ev.on('errorSent', ({ code }) => errorsSent.inc({ code }));
   ev.on('handlerError', ({ ns, handler }) => handlerErrors.inc({ pattern: ns.pattern, handler }));
   ev.on('rateLimited', ({ ns }) => rateLimited.inc({ pattern: ns.pattern }));

@@ -28,13 +28,8 @@ function setup(unsubscribeDelayMs: number) {
   const pubsub = new RefusingBroker(bus);
   const hosted = new Set<string>();
   const received: string[] = [];
-  const channels = new NamespaceChannels({
-    broker: pubsub,
-    isHosted: (path) => hosted.has(path),
-    onPayload: (path, payload) => received.push(`${path} ${payload}`),
-    unsubscribeDelayMs,
-    log: createLogger('silent'),
-  });
+  const receiver = { receive: (path: string, payload: Buffer) => received.push(`${path} ${payload}`) };
+  const channels = new NamespaceChannels(pubsub, hosted, receiver, unsubscribeDelayMs, createLogger('silent'));
   return { bus, pubsub, hosted, received, channels };
 }
 
@@ -44,7 +39,7 @@ describe('NamespaceChannels', () => {
     hosted.add('/a');
     pubsub.refuse = true;
     const failed = once(channels, 'failed');
-    await channels.want('/a');
+    await channels.subscribe('/a');
     await failed;
     expect(channels.isSubscribed('/a')).toBe(false);
     expect(bus.channels()).toEqual([]);
@@ -60,16 +55,16 @@ describe('NamespaceChannels', () => {
   it('keeps the subscription when the namespace comes back before the delay, and re-checks when it ends', async () => {
     const { pubsub, hosted, channels } = setup(30);
     hosted.add('/a');
-    await channels.want('/a');
+    await channels.subscribe('/a');
     hosted.delete('/a');
-    channels.release('/a');
+    channels.unsubscribeLater('/a');
     hosted.add('/a');
-    await channels.want('/a');
+    await channels.subscribe('/a');
     expect(pubsub.calls).toEqual(['subscribe /a']);
 
     hosted.delete('/a');
     const unsubscribed = once(channels, 'unsubscribed');
-    channels.release('/a');
+    channels.unsubscribeLater('/a');
     await unsubscribed;
     expect(pubsub.calls).toEqual(['subscribe /a', 'unsubscribe /a']);
     expect(channels.isSubscribed('/a')).toBe(false);
@@ -78,8 +73,8 @@ describe('NamespaceChannels', () => {
   it('does not unsubscribe a namespace that was removed and re-created while the timer ran', async () => {
     const { pubsub, hosted, channels } = setup(0);
     hosted.add('/a');
-    await channels.want('/a');
-    channels.release('/a'); // still hosted when the timer fires: the re-check keeps it
+    await channels.subscribe('/a');
+    channels.unsubscribeLater('/a'); // still hosted when the timer fires: the re-check keeps it
     // Timers of equal delay run in the order they were set: this one runs after the release timer.
     await new Promise((resolve) => setTimeout(resolve, 0));
     await channels.settled();

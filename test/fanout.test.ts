@@ -7,7 +7,7 @@ import { createLogger } from '../src/log.ts';
 import { MemoryBroker, MemoryHub } from '../src/ws/broker/memory.ts';
 import type { BrokerState, LogPolicy } from '../src/ws/broker/types.ts';
 import { RealtimeEvents } from '../src/ws/events.ts';
-import { Fanout } from '../src/ws/fanout.ts';
+import { Fanout, MAX_REMEMBERED, type Recipients } from '../src/ws/fanout.ts';
 
 class UnreliableBroker extends MemoryBroker {
   reported: BrokerState = 'ok';
@@ -42,16 +42,14 @@ async function node(hub: MemoryHub, instanceId: string, options: { subscribed?: 
   const delivered: string[] = [];
   const controls: string[] = [];
   const subscribed = options.subscribed ?? true;
-  const fanout = new Fanout({
-    instanceId,
-    broker,
-    isHosted: () => true,
+  // This instance's namespaces, as the fanout sees them: one hosted namespace, `/a`.
+  const recipients: Recipients = {
+    has: () => true,
     isSubscribed: () => subscribed,
     deliver: (_path, frame) => delivered.push(frame.toString()),
-    control: (path, command) => controls.push(`${command} ${path}`),
-    log: createLogger('silent'),
-    events: new RealtimeEvents(),
-  });
+    removeEverywhere: (path) => controls.push(`remove ${path}`),
+  };
+  const fanout = new Fanout(instanceId, broker, recipients, new RealtimeEvents(), createLogger('silent'));
   if (subscribed) await broker.subscribe('/a', (payload) => fanout.receive('/a', payload));
   return { broker, fanout, delivered, controls };
 }
@@ -139,5 +137,13 @@ describe('Fanout', () => {
     expect(await a.fanout.publish('/a', Buffer.from('m1'), {}, false)).toBe(false);
     expect(a.delivered).toEqual(['m1']);
     expect(b.delivered).toEqual(['m1']);
+  });
+
+  it('remembers at most MAX_REMEMBERED of the messages it delivered itself, however many copies never come back', async () => {
+    const hub = new MemoryHub();
+    const a = await node(hub, 'A', { subscribed: false });
+    for (let i = 0; i < MAX_REMEMBERED + 50; i++) await a.fanout.publish('/a', Buffer.from(`m${i}`), {}, false);
+    expect(a.delivered).toHaveLength(MAX_REMEMBERED + 50);
+    expect(a.fanout.remembered).toBe(MAX_REMEMBERED);
   });
 });

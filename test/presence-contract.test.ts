@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../src/log.ts';
 import { buildCtx, type Ctx } from '../src/ws/ctx.ts';
-import type { Member } from '../src/ws/namespace.ts';
+import type { Member } from '../src/ws/presence/types.ts';
 import type { InstancePresence } from '../src/ws/presence/instance.ts';
 import { MemoryPresence, MemoryPresenceStore } from '../src/ws/presence/memory.ts';
 import { RedisPresence } from '../src/ws/presence/redis.ts';

@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { afterEach, expect, it, vi } from 'vitest';
 import { createLogger } from '../src/log.ts';
 import { buildCtx } from '../src/ws/ctx.ts';
-import type { Member } from '../src/ws/namespace.ts';
+import type { Member } from '../src/ws/presence/types.ts';
 import { RedisPresence } from '../src/ws/presence/redis.ts';
 import { startProxy } from './proxy.ts';
 import { adminRedis, deleteKeys, describeRedis, REDIS_URL, uniquePrefix } from './redis.ts';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { buildCtx, initialsOf, publicCtx, systemCtx } from '../src/ws/ctx.ts';
 import { unwrapEnvelope, wrapEnvelope } from '../src/ws/envelope.ts';
-import { parseClientFrame } from '../src/ws/protocol.ts';
+import { parseClientFrame } from '../src/ws/messages.ts';
 import { closeReason } from '../src/ws/refusal.ts';
 
 describe('config', () => {

@@ -31,8 +31,9 @@ export function access(options: AccessOptions = {}): MiddlewareHandler<AppEnv> {
 }
 
 /**
- * Adds an `onCreate` callback. It runs on every connect to the pattern, after the namespace's
- * params are validated and ctx is built, so it can authorize per resource: return ctx (amended or
+ * Adds an `onCreate` callback: it creates the connection's ctx, not the namespace. It runs on
+ * every connect to the pattern (the namespace's first and every later one), after the params are
+ * validated and ctx is built, so it can authorize per resource: return ctx (amended or
  * not) to accept, null to refuse with 4403. Several run in the order given.
  * @example
  * onCreate(async (c, ctx) => (await maps.canRead(ctx.params.mapId, ctx.roles)) ? ctx : null)

@@ -5,6 +5,8 @@
  * answer a retryable error instead when one was not. A handler need not await its broadcasts.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { MiddlewareHandler } from 'hono';
+import type { AppEnv } from './types.ts';
 
 const storage = new AsyncLocalStorage<BroadcastScope>();
 
@@ -42,3 +44,19 @@ export class BroadcastScope {
     return ok;
   }
 }
+
+/**
+ * Runs a REST request in a broadcast scope: when a broadcast it began (awaited or not) could not
+ * be sequenced and published, the client gets a retryable 503 instead of the route's success.
+ */
+export const restBroadcastScope: MiddlewareHandler<AppEnv> = async function restBroadcastScope(c, next) {
+  if (c.req.header('upgrade')?.toLowerCase() === 'websocket') return next();
+  const scope = new BroadcastScope();
+  await scope.run(next);
+  if (!(await scope.settled()) && c.res.status < 400) {
+    c.res = new Response(JSON.stringify({ error: 'the broadcast could not be delivered right now; try again' }), {
+      status: 503,
+      headers: { 'content-type': 'application/json', 'retry-after': '1' },
+    });
+  }
+};

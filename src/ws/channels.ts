@@ -10,15 +10,14 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from './observe/logger.ts';
 import type { Broker } from './broker/types.ts';
 
-export interface NamespaceChannelsOptions {
-  broker: Broker;
-  /** Whether the namespace exists on this instance now. */
-  isHosted(path: string): boolean;
-  /** A payload arrived on the channel of `path`. */
-  onPayload(path: string, payload: Buffer): void;
-  /** Wait after a namespace is removed before unsubscribing. */
-  unsubscribeDelayMs: number;
-  log: Logger;
+/** Who gets what arrives on a namespace's channel (the fanout). */
+export interface PayloadReceiver {
+  receive(path: string, payload: Buffer): void;
+}
+
+/** Which namespaces live here (the registry): a channel is kept subscribed only for those. */
+export interface HostedPaths {
+  has(path: string): boolean;
 }
 
 interface Entry {
@@ -47,17 +46,25 @@ const RETRY_BASE_MS = 50;
  */
 export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsubscribed: [string]; failed: [string]; restored: [string] }> {
   readonly #entries = new Map<string, Entry>();
-  readonly #o: NamespaceChannelsOptions;
+  readonly #broker: Broker;
+  readonly #hosted: HostedPaths;
+  readonly #receiver: PayloadReceiver;
+  readonly #unsubscribeDelayMs: number;
+  readonly #log: Logger;
 
-  constructor(options: NamespaceChannelsOptions) {
+  constructor(broker: Broker, hosted: HostedPaths, receiver: PayloadReceiver, unsubscribeDelayMs: number, log: Logger) {
     super();
-    if (!(options.unsubscribeDelayMs >= 0)) throw new TypeError('unsubscribeDelayMs must be 0 or more');
-    this.#o = options;
-    options.broker.onSubscriptionsLost((paths) => this.#resubscribe(paths));
+    if (!(unsubscribeDelayMs >= 0)) throw new TypeError('unsubscribeDelayMs must be 0 or more');
+    this.#broker = broker;
+    this.#hosted = hosted;
+    this.#receiver = receiver;
+    this.#unsubscribeDelayMs = unsubscribeDelayMs;
+    this.#log = log;
+    broker.onSubscriptionsLost((paths) => this.#resubscribe(paths));
   }
 
-  /** The namespace came to exist: subscribe (or keep) its channel. Resolves when done; never rejects. */
-  want(path: string): Promise<void> {
+  /** A namespace lives here: subscribe (or keep) its channel. Resolves when done; never rejects. */
+  subscribe(path: string): Promise<void> {
     let entry = this.#entries.get(path);
     if (!entry) this.#entries.set(path, (entry = { subscribed: false, failed: false, behind: false, attempts: 0, op: Promise.resolve(), timer: undefined, retry: undefined }));
     clearTimeout(entry.timer);
@@ -66,14 +73,14 @@ export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsu
   }
 
   /** The namespace was removed: unsubscribe after the delay, if it has not come back by then. */
-  release(path: string): void {
+  unsubscribeLater(path: string): void {
     const entry = this.#entries.get(path);
     if (!entry) return;
     clearTimeout(entry.timer);
     entry.timer = setTimeout(() => {
       entry.timer = undefined;
       void this.#sync(path, entry);
-    }, this.#o.unsubscribeDelayMs);
+    }, this.#unsubscribeDelayMs);
     entry.timer.unref();
   }
 
@@ -84,7 +91,7 @@ export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsu
 
   /** Hosted namespaces whose subscription failed and is being retried: this instance misses their broadcasts from others. */
   failing(): string[] {
-    return [...this.#entries].filter(([path, e]) => e.failed && this.#o.isHosted(path)).map(([path]) => path);
+    return [...this.#entries].filter(([path, e]) => e.failed && this.#hosted.has(path)).map(([path]) => path);
   }
 
   /** Resolves once every pending operation has settled (tests, shutdown). */
@@ -95,7 +102,7 @@ export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsu
   /** The broker reconnected and lost every subscription: subscribe each hosted namespace again. */
   resubscribeAll(): void {
     const paths = [...this.#entries.keys()];
-    if (paths.length) this.#o.log.info({ namespaces: paths.length }, 'resubscribing namespaces after reconnect');
+    if (paths.length) this.#log.info({ namespaces: paths.length }, 'resubscribing namespaces after reconnect');
     this.#resubscribe(paths);
   }
 
@@ -123,7 +130,7 @@ export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsu
 
   /** Tries a failed subscribe again later, while the namespace is hosted; a broker that is down resubscribes everything once it is back. */
   #retryLater(path: string, entry: Entry): void {
-    if (entry.retry !== undefined || this.#o.broker.state() !== 'ok') return;
+    if (entry.retry !== undefined || this.#broker.state() !== 'ok') return;
     const delay = Math.round(Math.random() * Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** entry.attempts));
     entry.retry = setTimeout(() => {
       entry.retry = undefined;
@@ -133,13 +140,13 @@ export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsu
   }
 
   #sync(path: string, entry: Entry): Promise<void> {
-    const { broker, isHosted, onPayload, log } = this.#o;
+    const log = this.#log;
     entry.op = entry.op.then(async () => {
       if (this.#entries.get(path) !== entry) return;
-      if (isHosted(path)) {
+      if (this.#hosted.has(path)) {
         if (entry.subscribed) return;
         try {
-          await broker.subscribe(path, (payload) => onPayload(path, payload));
+          await this.#broker.subscribe(path, (payload) => this.#receiver.receive(path, payload));
         } catch (err) {
           // The broker rolled its side back; this stays unsubscribed, local clients are still
           // served, and it is tried again (or resubscribed with the rest when the broker is back).
@@ -171,7 +178,7 @@ export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsu
       const was = entry.subscribed;
       entry.subscribed = false;
       try {
-        await broker.unsubscribe(path);
+        await this.#broker.unsubscribe(path);
         if (was) this.emit('unsubscribed', path);
       } catch (err) {
         log.warn({ err, path }, 'unsubscribe failed');

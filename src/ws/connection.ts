@@ -4,7 +4,7 @@
  * never reaches the process or another connection.
  *
  * A connection is one object, which is also its namespace's `Client` and the `WSEvents` handed
- * to `@hono/node-ws` (it calls them as methods): thousands of idle sockets must cost little, so
+ * to `upgradeWebSocket` (it calls them as methods): thousands of idle sockets must cost little, so
  * there are no closures per connection, its rate limit is built at its first message and its
  * logger only for a line that is written.
  */
@@ -20,20 +20,20 @@ import type { RealtimeEvents } from './events.ts';
 import { MessageError } from './message-error.ts';
 import { BroadcastScope } from './broadcast-scope.ts';
 import type { Broker, LogPolicy } from './broker/types.ts';
-import type { Client, Namespace } from './namespace.ts';
-import { encodeError, encodeFrame, parseClientFrame, type ClientMessage } from './protocol.ts';
+import type { Client, LiveNamespace } from './live-namespace.ts';
+import { encodeError, encodeFrame, parseClientFrame, type ClientMessage } from './messages.ts';
 import { serveSync, welcomeHead } from './replay/serve.ts';
 import { InboundGate } from './safety/inbound.ts';
 import type { Limits } from './safety/limits.ts';
 
-/** What a connection needs from the realtime server. */
+/** What a connection needs from the hub it joins. */
 export interface ConnectionHost {
   /** Gets or creates the namespace, adds the client; `ready` resolves once it receives broadcasts and counts in presence. */
-  join(conn: Connection): { ns: Namespace; ready: Promise<void> };
+  join(conn: Connection): { ns: LiveNamespace; ready: Promise<void> };
   /** Removes the client from the namespace; resolves once presence forgot it. */
-  leave(ns: Namespace, clientId: string): Promise<void>;
+  leave(ns: LiveNamespace, clientId: string): Promise<void>;
   /** Called after the client left; drops the namespace if the definition says so. */
-  left(ns: Namespace, dropWhenEmpty: boolean): void;
+  left(ns: LiveNamespace, dropWhenEmpty: boolean): void;
   /** Where the welcome's head and a sync's frames are read. */
   broker: Broker;
   log: Logger;
@@ -70,7 +70,7 @@ export class Connection implements Client {
   /** Set when the socket opens. */
   socket!: WebSocket;
   connectedAt = 0;
-  #ns: Namespace | undefined;
+  #ns: LiveNamespace | undefined;
   // Messages of one connection are handled one after the other, after the welcome.
   #chain = settled;
   // Their acks go out in the same order, each once its broadcasts are out; the next message's
@@ -123,7 +123,7 @@ export class Connection implements Client {
     this.#host.events.emit('connect', { ns: current, clientId: this.clientId, ctx: this.ctx });
     // A replay namespace's welcome says where the sequence stands: broadcasts arriving before
     // it are held back and sent after it, less those the reported seq already counts.
-    if (current.log) current.hold(this.clientId);
+    if (current.log) current.pause(this.clientId);
     this.#chain = joined.ready.then(() => this.#welcome(current));
   }
 
@@ -192,11 +192,11 @@ export class Connection implements Client {
     this.#line('debug', { err: (event as ErrorEvent).error }, 'socket error');
   }
 
-  async #welcome(current: Namespace): Promise<void> {
+  async #welcome(current: LiveNamespace): Promise<void> {
     const { clientId, path, ctx } = this;
     if (current.log) {
       const head = await welcomeHead(path, this.#host.broker, () => this.#logger());
-      const held = current.release(clientId, head);
+      const held = current.resume(clientId, head);
       this.#reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx), replay: head }));
       for (const frame of held) this.#reply(frame);
     } else {
@@ -207,8 +207,8 @@ export class Connection implements Client {
   }
 
   /** Handles one message; resolves once its handler returned, with the answer still to send after its broadcasts. */
-  async #handle(data: unknown, current: Namespace): Promise<Answer | undefined> {
-    current.countIn();
+  async #handle(data: unknown, current: LiveNamespace): Promise<Answer | undefined> {
+    current.countMessageIn();
     this.#host.events.emit('message', { ns: current });
     if (typeof data !== 'string') {
       this.#answerError(ErrorCode.BINARY_NOT_SUPPORTED, 'binary frames are not accepted; send JSON text');
@@ -301,7 +301,7 @@ export class Connection implements Client {
   }
 
   #reply(frame: Buffer): void {
-    this.#ns?.deliver(frame, undefined, this.clientId);
+    this.#ns?.reply(this.clientId, frame);
   }
 
   #replyError(code: string, error: string, id?: string): void {

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Conn } from './ctx.ts';
 import type { Namespace } from './namespace.ts';
-import { RESERVED_TYPES } from './protocol.ts';
+import { RESERVED_TYPES } from '../protocol/frames.ts';
 import type { LogPolicy } from './broker/types.ts';
 
 /** Message schemas of a namespace, by message type. */

@@ -20,8 +20,10 @@ export interface RealtimeEventMap {
   refused: [{ reason: string; closeCode: number; status: number; ip: string }];
   /** A frame was received from a client (before validation). */
   message: [{ ns: Namespace }];
-  /** Frames were handed to local sockets: a broadcast (`to` unset) or a message to one client. */
+  /** Frames of the app were handed to local sockets: a broadcast, or a message to one client (`ns.send`). */
   delivered: [{ ns: Namespace; recipients: number; broadcast: boolean }];
+  /** The framework answered one client: its welcome, an ack, an error, a replayed frame. */
+  replied: [{ ns: Namespace }];
   /** An `error` frame was sent to a client. */
   errorSent: [{ ns: Namespace; code: string }];
   /** A handler (onConnect, onMessage, onDisconnect) threw. */

@@ -14,41 +14,42 @@
 import { correlationId, withCorrelation } from './observe/correlation.ts';
 import type { Logger } from './observe/logger.ts';
 import type { Broker, LogPolicy } from './broker/types.ts';
+import type { PayloadReceiver } from './channels.ts';
 import { unwrapEnvelope, wrapEnvelope, type EnvelopeHeader } from './envelope.ts';
 import type { RealtimeEvents } from './events.ts';
-import { sequenceFrame } from './replay/frame.ts';
+import { sequenceFrame } from './replay/sequence.ts';
 import type { ReplayHead } from '../protocol/frames.ts';
 
-export interface FanoutOptions {
-  instanceId: string;
-  broker: Broker;
-  /** Whether the namespace exists on this instance (has local clients to deliver to). */
-  isHosted(path: string): boolean;
-  /** Whether this instance receives the channel of `path` now. */
-  isSubscribed(path: string): boolean;
-  /** Hands a frame to the local clients of `path` (except one, or only one). */
-  deliver(path: string, frame: Buffer, except?: string, to?: string): void;
-  /** A control message for `path` came from the broker. */
-  control(path: string, command: 'remove'): void;
-  log: Logger;
-  /** Broker traffic (`published`, `received`, `brokerError`) for metrics. */
-  events: RealtimeEvents;
-}
-
-/** Delivery target of one message. */
+/** Who a frame goes to: everyone (but `except`), or one client (`to`). */
 export interface Target {
   except?: string;
   to?: string;
+}
+
+/** Where a fanout delivers what it receives: the namespaces this instance hosts (the hub). */
+export interface Recipients {
+  /** Whether the namespace lives on this instance (has local clients to deliver to). */
+  has(path: string): boolean;
+  /** Whether this instance receives the channel of `path` now. */
+  isSubscribed(path: string): boolean;
+  /** Hands a frame to the local clients of `path`. */
+  deliver(path: string, frame: Buffer, target: Target): void;
+  /** Another instance removed the namespace everywhere. */
+  removeEverywhere(path: string): void;
 }
 
 /** Sent and not settled yet; came back before its publish settled; delivered locally by the origin. */
 type Pending = 'sent' | 'received' | 'local';
 
 /** Locally delivered messages remembered in case their copy comes back; older ones are forgotten. */
-const MAX_REMEMBERED = 10_000;
+export const MAX_REMEMBERED = 10_000;
 
-export class Fanout {
-  readonly #o: FanoutOptions;
+export class Fanout implements PayloadReceiver {
+  readonly #instanceId: string;
+  readonly #broker: Broker;
+  readonly #recipients: Recipients;
+  readonly #events: RealtimeEvents;
+  readonly #log: Logger;
   readonly #pending = new Map<number, Pending>();
   #n = 0;
   /** Volatile broadcasts delivered to local clients only, the broker being down (stats). */
@@ -56,8 +57,19 @@ export class Fanout {
   /** Broadcasts the broker could not take: sent to nobody, their senders told (stats). */
   refused = 0;
 
-  constructor(options: FanoutOptions) {
-    this.#o = options;
+  constructor(instanceId: string, broker: Broker, recipients: Recipients, events: RealtimeEvents, log: Logger) {
+    this.#instanceId = instanceId;
+    this.#broker = broker;
+    this.#recipients = recipients;
+    this.#events = events;
+    this.#log = log;
+  }
+
+  /** Locally delivered messages remembered in case their copy comes back (bounded by `MAX_REMEMBERED`). */
+  get remembered(): number {
+    let n = 0;
+    for (const state of this.#pending.values()) if (state === 'local') n++;
+    return n;
   }
 
   /**
@@ -66,18 +78,17 @@ export class Fanout {
    * it was dropped). Never rejects.
    */
   async publish(path: string, frame: Buffer, target: Target, volatile: boolean): Promise<boolean> {
-    const { broker, isHosted, events } = this.#o;
     const n = ++this.#n;
-    if (volatile && broker.state() !== 'ok') {
-      if (isHosted(path)) this.#deliverLocally(path, n, frame, target);
+    if (volatile && this.#broker.state() !== 'ok') {
+      if (this.#recipients.has(path)) this.#deliverLocally(path, n, frame, target);
       return true;
     }
     const payload = wrapEnvelope(this.#header(n, target), frame);
     this.#published(path, frame, target);
     this.#pending.set(n, 'sent');
-    events.emit('published', { bytes: payload.length });
+    this.#events.emit('published', { bytes: payload.length });
     try {
-      await broker.publish(path, payload);
+      await this.#broker.publish(path, payload);
     } catch (err) {
       this.#pending.delete(n);
       this.#failed(path, err, volatile ? 'volatile broadcast dropped' : 'broadcast refused');
@@ -94,21 +105,20 @@ export class Fanout {
    * Never rejects.
    */
   async publishSequenced(path: string, body: Buffer, target: Target, policy: LogPolicy): Promise<ReplayHead | undefined> {
-    const { broker, events } = this.#o;
     const n = ++this.#n;
     const header = JSON.stringify(this.#header(n, target));
     this.#published(path, body, target);
     this.#pending.set(n, 'sent');
     let head: ReplayHead;
     try {
-      head = await broker.append(path, header, body, policy);
+      head = await this.#broker.append(path, header, body, policy);
     } catch (err) {
       this.#pending.delete(n);
       this.#failed(path, err, 'broadcast refused (it would have had no seq)');
       return undefined;
     }
     // Header, newline and body, plus the time, seq and epoch put in front of them.
-    events.emit('published', { bytes: header.length + body.length + 60 });
+    this.#events.emit('published', { bytes: header.length + body.length + 60 });
     this.#settled(path, n, sequenceFrame(body, head), target);
     return head;
   }
@@ -118,33 +128,32 @@ export class Fanout {
    * Rejects when the broker cannot carry it: unlike a broadcast, the caller must know it was not sent.
    */
   publishControl(path: string, command: 'remove'): Promise<void> {
-    const { broker, instanceId, events } = this.#o;
-    const payload = wrapEnvelope({ o: instanceId, k: command }, Buffer.alloc(0));
-    events.emit('published', { bytes: payload.length });
-    return broker.publish(path, payload).catch((err: unknown) => {
-      events.emit('brokerError', { op: 'publish' });
+    const payload = wrapEnvelope({ o: this.#instanceId, k: command }, Buffer.alloc(0));
+    this.#events.emit('published', { bytes: payload.length });
+    return this.#broker.publish(path, payload).catch((err: unknown) => {
+      this.#events.emit('brokerError', { op: 'publish' });
       throw err;
     });
   }
 
   /** A payload came from the broker on the channel of `path`. */
   receive(path: string, payload: Buffer): void {
-    this.#o.events.emit('received', { bytes: payload.length });
+    this.#events.emit('received', { bytes: payload.length });
     const envelope = unwrapEnvelope(payload);
     if (!envelope) {
-      this.#o.events.emit('brokerError', { op: 'malformed' });
-      this.#o.log.warn({ path }, 'dropped a malformed broker message');
+      this.#events.emit('brokerError', { op: 'malformed' });
+      this.#log.warn({ path }, 'dropped a malformed broker message');
       return;
     }
     const { header, frame } = envelope;
     if (header.k !== undefined) {
       // The origin acted before publishing; acting again could remove a namespace created since.
-      if (header.o === this.#o.instanceId) return;
-      if (header.k === 'remove') this.#o.control(path, header.k);
-      else this.#o.log.warn({ path, command: header.k }, 'dropped an unknown broker control message');
+      if (header.o === this.#instanceId) return;
+      if (header.k === 'remove') this.#recipients.removeEverywhere(path);
+      else this.#log.warn({ path, command: header.k }, 'dropped an unknown broker control message');
       return;
     }
-    if (header.o === this.#o.instanceId && typeof header.n === 'number') {
+    if (header.o === this.#instanceId && typeof header.n === 'number') {
       const state = this.#pending.get(header.n);
       if (state === 'local') {
         this.#pending.delete(header.n);
@@ -152,34 +161,34 @@ export class Fanout {
       }
       if (state === 'sent') this.#pending.set(header.n, 'received');
     }
-    const deliver = () => this.#o.deliver(path, frame, header.x, header.t);
-    if (header.c) withCorrelation(header.c, deliver);
-    else deliver();
+    const target: Target = header.t !== undefined ? { to: header.t } : header.x !== undefined ? { except: header.x } : {};
+    if (header.c) withCorrelation(header.c, () => this.#recipients.deliver(path, frame, target));
+    else this.#recipients.deliver(path, frame, target);
   }
 
   /** The broker took message `n`: if its copy has not come back and will not, deliver it here. */
   #settled(path: string, n: number, frame: Buffer, target: Target): void {
     const state = this.#pending.get(n);
     this.#pending.delete(n);
-    if (state === 'sent' && this.#o.isHosted(path) && !(this.#o.broker.state() === 'ok' && this.#o.isSubscribed(path))) {
+    if (state === 'sent' && this.#recipients.has(path) && !(this.#broker.state() === 'ok' && this.#recipients.isSubscribed(path))) {
       this.#deliverLocally(path, n, frame, target);
     }
   }
 
   #published(path: string, frame: Buffer, target: Target): void {
-    if (target.to === undefined && this.#o.log.isLevelEnabled('debug')) this.#o.log.debug({ path, bytes: frame.length }, 'broadcast published');
+    if (target.to === undefined && this.#log.isLevelEnabled('debug')) this.#log.debug({ path, bytes: frame.length }, 'broadcast published');
   }
 
   #failed(path: string, err: unknown, what: string): void {
     this.refused++;
-    this.#o.events.emit('brokerError', { op: 'publish' });
+    this.#events.emit('brokerError', { op: 'publish' });
     // Expected while degraded (one line per broadcast would flood the log); a surprise otherwise.
-    if (this.#o.broker.state() === 'ok') this.#o.log.warn({ err: String(err), path }, `broker unavailable: ${what}`);
-    else this.#o.log.debug({ err: String(err), path }, `broker down: ${what}`);
+    if (this.#broker.state() === 'ok') this.#log.warn({ err: String(err), path }, `broker unavailable: ${what}`);
+    else this.#log.debug({ err: String(err), path }, `broker down: ${what}`);
   }
 
   #header(n: number, target: Target): EnvelopeHeader {
-    const header: EnvelopeHeader = { o: this.#o.instanceId, n, ...(target.except ? { x: target.except } : {}), ...(target.to ? { t: target.to } : {}) };
+    const header: EnvelopeHeader = { o: this.#instanceId, n, ...(target.except ? { x: target.except } : {}), ...(target.to ? { t: target.to } : {}) };
     // The correlation id travels with the message, so the delivering instances log the same id.
     const corr = correlationId();
     if (corr) header.c = corr;
@@ -188,7 +197,7 @@ export class Fanout {
 
   #deliverLocally(path: string, n: number, frame: Buffer, target: Target): void {
     this.localOnly++;
-    this.#o.deliver(path, frame, target.except, target.to);
+    this.#recipients.deliver(path, frame, target);
     this.#pending.set(n, 'local');
     if (this.#pending.size > MAX_REMEMBERED) {
       const oldest = this.#pending.keys().next().value;

@@ -4,7 +4,7 @@ export { CloseCode, ErrorCode, isPermanentClose } from '../protocol/codes.ts';
 export { buildCtx, GUEST_USERNAME, initialsOf, publicCtx, SYSTEM_USERNAME, systemCtx, type Conn, type Ctx, type PublicCtx, type SessionUser } from './ctx.ts';
 export type { IncomingMessage, MessageSchemas, NamespaceDefinition } from './definition.ts';
 export { MessageError } from './message-error.ts';
-export { Namespace, type BroadcastOptions, type Member, type NamespaceStats } from './namespace.ts';
+export type { BroadcastOptions, Member, Namespace, NamespaceStats } from './namespace.ts';
 export { NamespaceChannels } from './channels.ts';
 export { MemoryPresence, MemoryPresenceStore, type MemoryPresenceOptions } from './presence/memory.ts';
 export { RedisPresence, type RedisPresenceOptions } from './presence/redis.ts';

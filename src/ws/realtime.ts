@@ -5,42 +5,32 @@
 import { randomUUID } from 'node:crypto';
 import type { Server, ServerOptions } from 'node:http';
 import type { Http2SecureServer, Http2Server } from 'node:http2';
-import { upgradeWebSocket, type WebSocketServerLike } from '@hono/node-server';
-import { WebSocketServer } from 'ws';
+import type { WebSocketServerLike } from '@hono/node-server';
 import type { Context, ErrorHandler, Hono, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { newCorrelationId, withCorrelation } from './observe/correlation.ts';
 import type { Logger } from './observe/logger.ts';
-import { buildCtx } from './ctx.ts';
-import { BroadcastScope } from './broadcast-scope.ts';
 import { MemoryBroker } from './broker/memory.ts';
 import type { Broker, BrokerState, HistoryQuery, LogPolicy } from './broker/types.ts';
-import { Connection, type ConnectionHost, type ConnectionRoute } from './connection.ts';
-import { NamespaceChannels } from './channels.ts';
+import type { NamespaceChannels } from './channels.ts';
 import { checkDefinition, replayPolicy, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
-import { MessageError } from './message-error.ts';
 import { RealtimeEvents } from './events.ts';
-import { Fanout, type Target } from './fanout.ts';
-import { encodeFrame } from './protocol.ts';
-import { Namespace, type BroadcastOptions, type NamespaceHost, type NamespaceStats } from './namespace.ts';
+import { Hub } from './hub.ts';
+import { encodeFrame } from './messages.ts';
+import type { BroadcastOptions, NamespaceStats } from './namespace.ts';
 import { MemoryPresence } from './presence/memory.ts';
-import type { Presence, PresenceEntry, PresenceState } from './presence/types.ts';
+import type { Presence, PresenceState } from './presence/types.ts';
 import { ReplayRoutes } from './replay/routes.ts';
 import type { ReplayHead } from '../protocol/frames.ts';
 import { unwrapEnvelope } from './envelope.ts';
-import { closeReason, RefusalReason, WsRefusal } from './refusal.ts';
+import { WsRefusal } from './refusal.ts';
+import type { NamespaceRegistry } from './registry.ts';
 import { httpErrorResponse } from './rest.ts';
 import { restGuards } from './safety/rest-guard.ts';
-import { NamespaceRegistry } from './registry.ts';
-import { Admission } from './safety/admission.ts';
-import { drainSockets, type DrainOptions } from './safety/drain.ts';
-import { startHeartbeat } from './safety/heartbeat.ts';
-import { httpServerOptions, limitConnections } from './safety/http-connections.ts';
+import type { DrainOptions } from './safety/drain.ts';
+import { httpServerOptions } from './safety/http-connections.ts';
 import { resolveLimits, type Limits } from './safety/limits.ts';
-import { answerPings } from './safety/pings.ts';
-import { DetachedUpgrade } from './upgrade-context.ts';
-import { UpgradeSockets, upgradeRequestOf } from './upgrade-socket.ts';
 import type { AppEnv } from './types.ts';
+import { UpgradePipeline, type Fetch } from './upgrade-pipeline.ts';
 
 export interface RealtimeOptions {
   /**
@@ -104,16 +94,22 @@ export type UpgradeServer = Server | Http2Server | Http2SecureServer;
 /** What `serve()` of `@hono/node-server` needs from the realtime server (`rt.serveOptions()`). */
 export interface RealtimeServeOptions {
   /** The app's fetch, wrapped so that a refused upgrade gets its whole answer and a closed socket. */
-  fetch: (request: Request, env?: unknown) => Response | Promise<Response>;
+  fetch: Fetch;
   /** The `ws` server every socket is accepted by, built with the limits. */
   websocket: { server: WebSocketServerLike };
   /** HTTP server options: header and request timeouts (`httpHeadersTimeoutMs`). */
   serverOptions: ServerOptions;
 }
 
+/**
+ * The realtime server bound to one Hono app: what route modules, REST handlers and the app's
+ * root use. The namespaces and their way to the broker are the hub's; the way from an upgrade to a
+ * connection is the upgrade pipeline's.
+ */
 export class Realtime {
   readonly instanceId: string;
-  readonly registry = new NamespaceRegistry();
+  /** This instance's namespaces by literal path. */
+  readonly registry: NamespaceRegistry;
   /** The bus and the logs between instances. */
   readonly broker: Broker;
   readonly presence: Presence;
@@ -123,27 +119,12 @@ export class Realtime {
   /** Typed events (connect, disconnect, refused, delivered...) that metrics subscribe to. */
   readonly events = new RealtimeEvents();
   readonly limits: Limits;
-  readonly #admission: Admission;
-  readonly #stopHeartbeat: () => void;
+  readonly #hub: Hub;
+  readonly #pipeline: UpgradePipeline;
+  readonly #replayRoutes: ReplayRoutes;
   #closed: Promise<void> | undefined;
   readonly #onClose: Array<() => Promise<void>> = [];
   readonly #dependencies: Dependency[] = [];
-  /** The definition each hosted namespace was created from (its handlers, for members it never saw connect here). */
-  readonly #definitions = new WeakMap<Namespace, NamespaceDefinition<MessageSchemas>>();
-  readonly #wss: WebSocketServer;
-  /** Sockets whose close path (presence, `onDisconnect`) has begun and not ended. */
-  #leaving = 0;
-  #allLeft: (() => void) | undefined;
-  /** Broadcasts in flight while shutting down. */
-  readonly #inflight = new Set<Promise<boolean>>();
-  readonly #upgrades: UpgradeSockets;
-  readonly #fetch: RealtimeServeOptions['fetch'];
-  readonly #fanout: Fanout;
-  readonly #replayRoutes: ReplayRoutes;
-  readonly #nsHost: NamespaceHost;
-  readonly #connHost: ConnectionHost;
-  /** Errors inside @hono/node-server's own socket listeners go to our log, not to console.error. */
-  readonly #wsOptions = { onError: (err: unknown) => this.log.error({ err }, 'websocket event failed') };
 
   /**
    * Binds to `app` and installs the upgrade guard (shutdown, connection limits, admission, origin)
@@ -154,106 +135,21 @@ export class Realtime {
     this.instanceId = options.instanceId ?? randomUUID();
     this.broker = options.broker ?? new MemoryBroker();
     this.presence = options.presence ?? new MemoryPresence();
-    this.#replayRoutes = new ReplayRoutes(app);
     this.log = options.logger.child({ instanceId: this.instanceId });
     this.limits = resolveLimits(options.limits);
-    this.#admission = new Admission(this.limits);
-    // Registered here so that it runs before any middleware added after the realtime server is
-    // built (sessions, routes): a refused upgrade costs no session or routing work.
-    app.use('*', this.#admission.guard, broadcastScope);
-    // closeTimeout, maxFragments and autoPong are ws 8 options that @types/ws does not list yet.
-    this.#wss = new WebSocketServer({
-      noServer: true,
-      maxPayload: this.limits.maxPayload,
-      // ws's default (16,384) lets one guest pin megabytes of buffers with tiny fragments.
-      maxFragments: this.limits.maxFragments,
-      closeTimeout: this.limits.closeTimeoutMs,
-      perMessageDeflate: false,
-      // Pings are answered by answerPings, which closes a ping flood with a close frame.
-      autoPong: false,
-    } as ConstructorParameters<typeof WebSocketServer>[0]);
-    answerPings(this.#wss, this.limits.maxPendingPongs);
-    this.#upgrades = new UpgradeSockets(this.log, this.#wss);
-    this.#fetch = this.#upgrades.fetch((request, env) => app.fetch(request, env as AppEnv['Bindings']));
-    this.#stopHeartbeat = startHeartbeat(this.#wss, this.limits.pingIntervalMs);
-
-    this.channels = new NamespaceChannels({
-      broker: this.broker,
-      isHosted: (path) => this.registry.has(path),
-      onPayload: (path, payload) => this.#fanout.receive(path, payload),
-      unsubscribeDelayMs: options.unsubscribeDelayMs ?? 2000,
-      log: this.log,
-    });
-    this.#fanout = new Fanout({
+    this.#hub = new Hub({
       instanceId: this.instanceId,
       broker: this.broker,
-      isHosted: (path) => this.registry.has(path),
-      isSubscribed: (path) => this.channels.isSubscribed(path),
-      deliver: (path, frame, except, to) => {
-        const recipients = this.registry.get(path)?.deliver(frame, except, to) ?? 0;
-        if (to === undefined) this.log.debug({ path, recipients }, 'broadcast delivered');
-      },
-      control: (path) => void this.removeNamespace(path, { removeIfEmpty: false }),
-      log: this.log,
-      events: this.events,
-    });
-    this.channels.on('failed', () => this.events.emit('brokerError', { op: 'subscribe' }));
-    // Whatever was published while this instance's subscription was down never came here: its
-    // clients are told where each log stands, and sync over what they missed.
-    this.channels.on('restored', (path) => void this.#tellHead(path));
-    this.#nsHost = {
-      maxBufferedBytes: this.limits.maxBufferedBytes,
-      publish: (path, frame, target, log, volatile) => this.#publish(path, frame, target, log, volatile),
-      remove: (ns, opts) => this.#remove(ns, opts.removeIfEmpty),
-      events: this.events,
-    };
-    this.#connHost = {
-      join: (conn) => {
-        const { path } = conn;
-        // Created when the socket opens, not before: a handshake that fails leaves nothing behind.
-        const ns = this.registry.getOrCreate(path, () => {
-          const created = new Namespace(path, conn.pattern, conn.params, this.#nsHost, conn.log);
-          this.#definitions.set(created, conn.definition);
-          return created;
-        });
-        ns.add(conn);
-        const member = { clientId: conn.clientId, username: conn.ctx.username, connectedAt: conn.connectedAt };
-        return { ns, ready: Promise.all([this.channels.want(path), this.presence.add(path, member, conn.ctx)]).then(() => {}) };
-      },
-      leave: (ns, clientId) => {
-        this.#leaving++;
-        ns.delete(clientId);
-        return this.presence.remove(ns.path, clientId);
-      },
-      left: (ns, dropWhenEmpty) => {
-        if (--this.#leaving === 0) this.#allLeft?.();
-        if (dropWhenEmpty) this.#remove(ns, true);
-      },
-      broker: this.broker,
-      log: this.log,
+      presence: this.presence,
       events: this.events,
       limits: this.limits,
-    };
-    // A dead instance's members leave through the namespace's own onDisconnect, on the one instance
-    // that reaped them; members others took for ghosts while this instance was cut off come back
-    // through onConnect.
-    this.presence.onGhosts((path, ghosts) => this.#ghostsLeft(path, ghosts));
-    this.presence.onRestored((path, restored) => this.#restored(path, restored));
-    this.registry.on('create', (ns) => void this.channels.want(ns.path));
-    this.registry.on('delete', (ns) => this.channels.release(ns.path));
-    let previous = this.broker.state();
-    let everUp = previous === 'ok';
-    // One line per change of state, never one per request or broadcast.
-    this.broker.onStateChange((state) => {
-      const line = { broker: this.broker.kind, state };
-      if (state !== 'ok') this.log.warn(line, 'broker connection lost: broadcasts are refused until it is back');
-      else if (everUp) this.log.info(line, 'broker connection restored');
-      else this.log.info(line, 'broker connected');
-      this.events.emit('brokerState', { state, previous });
-      previous = state;
-      if (state === 'ok' && everUp) this.channels.resubscribeAll();
-      everUp ||= state === 'ok';
+      log: this.log,
+      unsubscribeDelayMs: options.unsubscribeDelayMs ?? 2000,
     });
+    this.registry = this.#hub.registry;
+    this.channels = this.#hub.channels;
+    this.#replayRoutes = new ReplayRoutes(app);
+    this.#pipeline = new UpgradePipeline(app, this.#hub);
   }
 
   /**
@@ -267,42 +163,7 @@ export class Realtime {
     const def = definition as unknown as NamespaceDefinition<MessageSchemas>;
     checkDefinition(def);
     const policy = replayPolicy(def);
-    const route: ConnectionRoute = { def, log: policy };
-    const handler: MiddlewareHandler<AppEnv> = async (c) => {
-      // An `Upgrade: websocket` header on an ordinary request (no `Connection: upgrade`) is no upgrade.
-      if (!upgradeRequestOf(c)) {
-        throw new HTTPException(426, { message: 'this path takes WebSocket upgrades only' });
-      }
-      this.#admission.acquireUser(c, c.get('session')?.username);
-      // The namespace's own string when it is hosted: one copy for all its connections.
-      const path = this.registry.get(c.req.path)?.path ?? c.req.path;
-      if (!this.registry.has(path) && this.registry.size >= this.limits.maxNamespaces) {
-        throw WsRefusal.unavailable('this instance hosts its maximum of namespaces', 503, RefusalReason.NAMESPACE_LIMIT);
-      }
-      const rawParams = c.req.param() as Record<string, string>;
-      let params: Record<string, string> = rawParams;
-      if (def.params) {
-        const result = def.params.safeParse(rawParams);
-        if (!result.success) {
-          const issues = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-          throw WsRefusal.invalidParams(`invalid params: ${issues}`);
-        }
-        params = result.data;
-      }
-      // Every connection of a namespace has the same params: they share the namespace's object.
-      params = sameParams(this.registry.get(path)?.params, params) ?? params;
-      let ctx = buildCtx(c.get('session') ?? null, this.clientIp(c), params);
-      for (const fn of c.get('onCreate') ?? []) {
-        const amended = await fn(c, ctx);
-        if (!amended) throw WsRefusal.forbidden('refused by onCreate');
-        ctx = amended;
-      }
-      // One object per socket: it is the namespace's client and the events upgradeWebSocket calls.
-      const upgrade = new DetachedUpgrade(c);
-      const conn = new Connection(this.#connHost, route, path, c.req.routePath, params, ctx, upgrade);
-      this.#upgrades.accept(c);
-      return upgradeWebSocket(upgrade.context, conn, this.#wsOptions);
-    };
+    const handler = this.#pipeline.handler(def, policy);
     if (policy) this.#replayRoutes.register(handler, policy);
     return handler;
   }
@@ -313,25 +174,7 @@ export class Realtime {
    * plain HTTP request, gets the HTTP status with a JSON body (and `Retry-After` when retryable).
    */
   refuse(c: Context<AppEnv>, refusal: WsRefusal): Response | Promise<Response> {
-    const isUpgrade = upgradeRequestOf(c) !== undefined;
-    const ip = this.clientIp(c);
-    const line = { path: c.req.path, ip, reason: refusal.reason, closeCode: refusal.closeCode, status: refusal.status, error: refusal.message };
-    if (isUpgrade) {
-      this.log.info(line, 'upgrade refused');
-      this.events.emit('refused', { reason: refusal.reason, closeCode: refusal.closeCode, status: refusal.status, ip });
-    } else {
-      this.log.debug(line, 'request to a namespace path refused');
-    }
-    if (isUpgrade && !refusal.retryable) {
-      const reason = closeReason(refusal.message);
-      this.#upgrades.accept(c);
-      return upgradeWebSocket(c, {
-        onOpen: (_event, ws) => ws.close(refusal.closeCode, reason),
-      }, this.#wsOptions);
-    }
-    if (!refusal.retryable) return c.json({ error: refusal.message, closeCode: refusal.closeCode }, refusal.status);
-    const retryAfter = refusal.retryAfterSeconds;
-    return c.json({ error: refusal.message, closeCode: refusal.closeCode, retryAfter }, refusal.status, { 'retry-after': String(retryAfter) });
+    return this.#pipeline.refuse(c, refusal);
   }
 
   /**
@@ -370,7 +213,7 @@ export class Realtime {
    */
   broadcast(path: string, type: string, data: unknown, options: BroadcastOptions = {}): Promise<boolean> {
     const target = options.except ? { except: options.except } : {};
-    return this.#publish(path, encodeFrame(type, data), target, this.#policyOf(path), options.volatile === true);
+    return this.#hub.publish(path, encodeFrame(type, data), target, this.#policyOf(path), options.volatile === true);
   }
 
   /**
@@ -407,81 +250,8 @@ export class Realtime {
 
   /** The log policy of the namespace at `path`: its own if hosted here, else its route's. */
   #policyOf(path: string): LogPolicy | undefined {
-    const hosted = this.registry.get(path);
+    const hosted = this.#hub.registry.get(path);
     return hosted ? hosted.log : this.#replayRoutes.policyOf(path);
-  }
-
-  /**
-   * Every broadcast's way out: sequenced and logged in a namespace with a log, plain otherwise,
-   * volatile when asked. A non-volatile one counts in the scope of the message or request that
-   * began it (its ack or 2xx waits for it).
-   */
-  #publish(path: string, frame: Buffer, target: Target, log: LogPolicy | undefined, volatile: boolean): Promise<boolean> {
-    if (volatile) return this.#fanout.publish(path, frame, target, true);
-    const accepted = log
-      ? this.#fanout.publishSequenced(path, frame, target, log).then((head) => head !== undefined)
-      : this.#fanout.publish(path, frame, target, false);
-    if (target.to === undefined) BroadcastScope.current()?.track(accepted);
-    // While shutting down, the stores stay open until what the last disconnects broadcast is out.
-    if (this.#admission.draining) {
-      this.#inflight.add(accepted);
-      void accepted.finally(() => this.#inflight.delete(accepted));
-    }
-    return accepted;
-  }
-
-  /** Runs the namespace's onDisconnect for members of an instance that died (code 1006: it never closed). */
-  #ghostsLeft(path: string, ghosts: PresenceEntry[]): void {
-    const ns = this.registry.get(path);
-    const def = ns && this.#definitions.get(ns);
-    this.log.info({ path, members: ghosts.length }, 'members of a lost instance left');
-    if (!ns || !def?.onDisconnect) return;
-    for (const { member, ctx } of ghosts) {
-      const conn = { clientId: member.clientId, ctx, code: 1006, reason: 'instance lost' };
-      void withCorrelation(newCorrelationId(), () => this.#runHandler(ns, 'onDisconnect', () => def.onDisconnect!(conn, ns)));
-    }
-  }
-
-  /** Runs onConnect again for local members that other instances had said goodbye to. */
-  #restored(path: string, restored: PresenceEntry[]): void {
-    const ns = this.registry.get(path);
-    const def = ns && this.#definitions.get(ns);
-    this.log.info({ path, members: restored.length }, 'members taken for ghosts are back');
-    if (!ns || !def?.onConnect) return;
-    for (const { member, ctx } of restored) {
-      if (!ns.ctxOf(member.clientId)) continue;
-      void withCorrelation(newCorrelationId(), () => this.#runHandler(ns, 'onConnect', () => def.onConnect!({ clientId: member.clientId, ctx }, ns)));
-    }
-  }
-
-  /** A handler run for no connection of this instance: a throw is logged, never the process's problem. */
-  async #runHandler(ns: Namespace, handler: string, fn: () => unknown): Promise<void> {
-    try {
-      await fn();
-    } catch (err) {
-      if (err instanceof MessageError) return;
-      this.log.error({ err, path: ns.path, handler }, `${handler} handler threw`);
-      this.events.emit('handlerError', { ns, handler });
-    }
-  }
-
-  /**
-   * Tells the local clients of a logged namespace where its log stands, so that they sync over a
-   * hole. Tries again while the log cannot be read but the channel stays subscribed (a cluster
-   * node that just came back takes subscriptions a moment before it serves reads); once the
-   * channel is lost again, the next restoration tells them.
-   */
-  async #tellHead(path: string): Promise<void> {
-    for (let attempt = 0; this.registry.get(path)?.log && this.channels.isSubscribed(path); attempt++) {
-      try {
-        const head = await this.broker.head(path);
-        this.registry.get(path)?.deliver(encodeFrame('head', head));
-        return;
-      } catch (err) {
-        this.log.debug({ err: String(err), path }, 'could not read the head after resubscribing');
-        await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 50 * 2 ** attempt)).unref());
-      }
-    }
   }
 
   /**
@@ -489,8 +259,8 @@ export class Realtime {
    * `removeIfEmpty: false` its clients are closed with 4410 first. Returns whether it was removed.
    */
   removeNamespace(path: string, options: { removeIfEmpty?: boolean } = {}): boolean {
-    const ns = this.registry.get(path);
-    return ns ? this.#remove(ns, options.removeIfEmpty !== false) : false;
+    const ns = this.#hub.registry.get(path);
+    return ns ? this.#hub.remove(ns, options.removeIfEmpty !== false) : false;
   }
 
   /**
@@ -505,7 +275,7 @@ export class Realtime {
    */
   async removeNamespaceEverywhere(path: string): Promise<void> {
     this.removeNamespace(path, { removeIfEmpty: false });
-    await this.#fanout.publishControl(path, 'remove');
+    await this.#hub.fanout.publishControl(path, 'remove');
   }
 
   /**
@@ -516,7 +286,7 @@ export class Realtime {
    * rt.injectWebSocket(server);
    */
   serveOptions(): RealtimeServeOptions {
-    return { fetch: this.#fetch, websocket: { server: this.#wss as unknown as WebSocketServerLike }, serverOptions: httpServerOptions(this.limits) };
+    return { fetch: this.#pipeline.fetch, websocket: { server: this.#pipeline.websocketServer }, serverOptions: httpServerOptions(this.limits) };
   }
 
   /**
@@ -528,15 +298,14 @@ export class Realtime {
     if (server.listenerCount('upgrade') === 0) {
       throw new Error('injectWebSocket: the server takes no upgrades; create it with serve({ ...rt.serveOptions(), port })');
     }
-    this.#upgrades.attach(server as Server);
-    limitConnections(server as Server, this.limits);
+    this.#pipeline.attach(server as Server);
   }
 
   stats(): RealtimeStats {
     const list = this.registry.list().map((ns) => ns.getStats());
     return {
       instanceId: this.instanceId,
-      broker: { kind: this.broker.kind, state: this.broker.state(), localOnly: this.#fanout.localOnly, refused: this.#fanout.refused },
+      broker: { kind: this.broker.kind, state: this.broker.state(), localOnly: this.#hub.fanout.localOnly, refused: this.#hub.fanout.refused },
       presence: { kind: this.presence.kind, state: this.presence.state() },
       namespaces: list.length,
       clients: list.reduce((n, s) => n + s.clients, 0),
@@ -550,33 +319,15 @@ export class Realtime {
    * terminated; then the broker connections are closed.
    */
   async shutdown(options: DrainOptions = {}): Promise<void> {
-    this.#admission.drain();
-    await drainSockets(this.#wss.clients, options);
-    await this.#settle(options.timeoutMs ?? 10_000);
+    this.#hub.drain();
+    await this.#pipeline.drain(options);
+    await this.#hub.settle(options.timeoutMs ?? 10_000);
     await this.close();
-  }
-
-  /**
-   * Waits, at most `timeoutMs`, for the close paths of the sockets just closed (`onDisconnect`)
-   * and the broadcasts they made (a `left`), so that the stores are not closed under them.
-   */
-  async #settle(timeoutMs: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-    const settled = (async () => {
-      while (this.#leaving > 0 || this.#inflight.size > 0) {
-        if (this.#leaving > 0) await new Promise<void>((resolve) => (this.#allLeft = resolve));
-        this.#allLeft = undefined;
-        await Promise.allSettled([...this.#inflight]);
-      }
-    })();
-    await Promise.race([settled, deadline]);
-    clearTimeout(timer);
   }
 
   /** Whether `shutdown()` has begun. */
   get draining(): boolean {
-    return this.#admission.draining;
+    return this.#pipeline.draining;
   }
 
   /**
@@ -612,49 +363,16 @@ export class Realtime {
   /** Closes every client with `code`, forgets this instance's presence and closes the broker connections. Idempotent. */
   close(code = 1001, reason = 'server closing'): Promise<void> {
     this.#closed ??= (async () => {
-      this.#stopHeartbeat();
-      for (const ns of this.registry.list()) ns.closeAll(code, reason);
-      for (const client of this.#wss.clients) client.terminate();
-      this.channels.close();
-      await Promise.all([this.presence.close(), this.broker.close(), ...this.#onClose.map((fn) => fn())]);
+      // The hub closes every client with `code` first; what is still open then is terminated.
+      const closing = this.#hub.close(code, reason);
+      this.#pipeline.close();
+      await Promise.all([closing, ...this.#onClose.map((fn) => fn())]);
     })();
     return this.#closed;
   }
 
   /** The client address of a request (through trusted proxies, see `docs/limits.md`). */
   clientIp(c: Context<AppEnv>): string {
-    return this.#admission.ipOf(c);
+    return this.#pipeline.clientIp(c);
   }
-
-  #remove(ns: Namespace, onlyIfEmpty: boolean): boolean {
-    if (this.registry.get(ns.path) !== ns) return false;
-    if (onlyIfEmpty && ns.size > 0) return false;
-    ns.closeAll();
-    return this.registry.delete(ns);
-  }
-}
-
-/**
- * Runs a REST request in a broadcast scope: when a broadcast it began (awaited or not) could not
- * be sequenced and published, the client gets a retryable 503 instead of the route's success.
- */
-const broadcastScope: MiddlewareHandler<AppEnv> = async function broadcastScope(c, next) {
-  if (c.req.header('upgrade')?.toLowerCase() === 'websocket') return next();
-  const scope = new BroadcastScope();
-  await scope.run(next);
-  if (!(await scope.settled()) && c.res.status < 400) {
-    c.res = new Response(JSON.stringify({ error: 'the broadcast could not be delivered right now; try again' }), {
-      status: 503,
-      headers: { 'content-type': 'application/json', 'retry-after': '1' },
-    });
-  }
-};
-
-/** `hosted` when it holds the same params as `params`, so a connection can share it. */
-function sameParams(hosted: Readonly<Record<string, string>> | undefined, params: Record<string, string>): Record<string, string> | undefined {
-  if (!hosted) return undefined;
-  const keys = Object.keys(params);
-  if (keys.length !== Object.keys(hosted).length) return undefined;
-  for (const key of keys) if (hosted[key] !== params[key]) return undefined;
-  return hosted as Record<string, string>;
 }

@@ -1,14 +1,14 @@
 /**
- * The namespaces this instance hosts, by literal path. It emits `create` and `delete`, which the
- * realtime server follows to subscribe to and unsubscribe from each namespace's bus channel.
+ * The namespaces this instance hosts, by literal path. It emits `create` and `delete` (metrics,
+ * logs, an app's own bookkeeping); the hub is the only one that adds or removes.
  */
 import { EventEmitter } from 'node:events';
 import type { Namespace } from './namespace.ts';
 
-export class NamespaceRegistry extends EventEmitter<{ create: [Namespace]; delete: [Namespace] }> {
-  readonly #byPath = new Map<string, Namespace>();
+export class NamespaceRegistry<N extends Namespace = Namespace> extends EventEmitter<{ create: [N]; delete: [N] }> {
+  readonly #byPath = new Map<string, N>();
 
-  get(path: string): Namespace | undefined {
+  get(path: string): N | undefined {
     return this.#byPath.get(path);
   }
 
@@ -17,7 +17,7 @@ export class NamespaceRegistry extends EventEmitter<{ create: [Namespace]; delet
   }
 
   /** Live namespaces of this instance. */
-  list(): Namespace[] {
+  list(): N[] {
     return [...this.#byPath.values()];
   }
 
@@ -25,8 +25,8 @@ export class NamespaceRegistry extends EventEmitter<{ create: [Namespace]; delet
     return this.#byPath.size;
   }
 
-  /** The namespace at `path`, created with `create` the first time. */
-  getOrCreate(path: string, create: () => Namespace): Namespace {
+  /** @internal The namespace at `path`, created with `create` the first time. */
+  getOrCreate(path: string, create: () => N): N {
     let ns = this.#byPath.get(path);
     if (!ns) {
       ns = create();
@@ -36,8 +36,8 @@ export class NamespaceRegistry extends EventEmitter<{ create: [Namespace]; delet
     return ns;
   }
 
-  /** @internal Drops the namespace from the map (the caller has closed its clients). */
-  delete(ns: Namespace): boolean {
+  /** @internal Drops the namespace from the map (its clients are closed). */
+  delete(ns: N): boolean {
     if (this.#byPath.get(ns.path) !== ns) return false;
     this.#byPath.delete(ns.path);
     this.emit('delete', ns);

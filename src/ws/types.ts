@@ -3,7 +3,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Ctx, SessionUser } from './ctx.ts';
 
 /**
- * Called during the upgrade, after params validation, with the Hono context and the built ctx.
+ * Called on every connect (not only the one that creates the namespace), after params
+ * validation, with the Hono context and the built ctx.
  * Return ctx (amended or not) to accept, or null to refuse with 4403.
  */
 export type OnCreateFn = (

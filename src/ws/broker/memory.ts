@@ -4,7 +4,7 @@
  * behave like several nodes on one Redis.
  */
 import { stampHeader } from '../envelope.ts';
-import { newEpoch, sequenceFrame } from '../replay/frame.ts';
+import { newEpoch, sequenceFrame } from '../replay/sequence.ts';
 import type { ReplayHead } from '../../protocol/frames.ts';
 import { EMPTY_HEAD, type Broker, type BrokerState, type HistoryQuery, type LogEntry, type LogPage, type LogPolicy, type LogRead, type PayloadHandler } from './types.ts';
 

@@ -1,9 +1,8 @@
 import type { Logger } from '../observe/logger.ts';
 import type { Ctx } from '../ctx.ts';
-import type { Member } from '../namespace.ts';
 import { LocalMembers } from './local.ts';
 import { countUsers, timingOf, type PresenceStore, type PresenceTiming, type RefreshReply } from './store.ts';
-import type { GhostListener, Presence, PresenceAddOptions, PresenceEntry, PresenceResult, PresenceState, RestoredListener } from './types.ts';
+import type { GhostListener, Member, Presence, PresenceAddOptions, PresenceEntry, PresenceResult, PresenceState, RestoredListener } from './types.ts';
 
 /** Paths refreshed at once in a round: bounds the commands in flight on a large instance. */
 const REFRESH_BATCH = 500;

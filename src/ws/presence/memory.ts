@@ -1,5 +1,5 @@
 import { silentLogger, type Logger } from '../observe/logger.ts';
-import type { Member } from '../namespace.ts';
+import type { Member } from './types.ts';
 import { InstancePresence } from './instance.ts';
 import { countUsers, DEFAULT_PRESENCE_TTL_MS, REAPED_KEEP_MS, timingOf, type PathStatus, type PresenceStore, type PresenceTiming, type RefreshReply } from './store.ts';
 import type { PresenceEntry } from './types.ts';

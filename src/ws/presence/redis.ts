@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../observe/logger.ts';
-import type { Member } from '../namespace.ts';
+import type { Member } from './types.ts';
 import { closeRedis, openRedis, whileReady, type NodeAddress } from '../redis-connection.ts';
 import { InstancePresence } from './instance.ts';
 import { ADD, BEAT, COUNT, LEAVE, LIST_PATHS, LISTED, MEMBERS, REMOVE, REWRITE } from './scripts.ts';

@@ -4,8 +4,7 @@
  * and repairs; a store only keeps, per path, each instance's members and liveness deadline.
  */
 import { GUEST_USERNAME } from '../ctx.ts';
-import type { Member } from '../namespace.ts';
-import type { PresenceEntry } from './types.ts';
+import type { Member, PresenceEntry } from './types.ts';
 
 /** Default `ttlMs`: a dead instance's members are gone (and reported) within 10 s. */
 export const DEFAULT_PRESENCE_TTL_MS = 10_000;

@@ -5,7 +5,13 @@
  * surviving instance (exactly one) gets its members back as ghosts, to say goodbye for them.
  */
 import type { Ctx } from '../ctx.ts';
-import type { Member } from '../namespace.ts';
+
+/** A member as presence shows it: who, which connection, since when. */
+export interface Member {
+  clientId: string;
+  username: string;
+  connectedAt: number;
+}
 
 export type PresenceState = 'ok' | 'degraded';
 

@@ -8,9 +8,9 @@ import type { Logger } from '../observe/logger.ts';
 import { ErrorCode } from '../../protocol/codes.ts';
 import { unwrapEnvelope } from '../envelope.ts';
 import type { Broker } from '../broker/types.ts';
-import type { Namespace } from '../namespace.ts';
-import { encodeError, encodeFrame } from '../protocol.ts';
-import { headOf, markReplayed, skipFrame } from './frame.ts';
+import type { LiveNamespace } from '../live-namespace.ts';
+import { encodeError, encodeFrame } from '../messages.ts';
+import { headOf, markReplayed, skipFrame } from './sequence.ts';
 import type { ReplayHead } from '../../protocol/frames.ts';
 
 const SyncData = z.object({
@@ -40,7 +40,7 @@ export async function welcomeHead(path: string, broker: Broker, log: () => Logge
  */
 export async function serveSync(
   broker: Broker,
-  ns: Namespace,
+  ns: LiveNamespace,
   clientId: string,
   data: unknown,
   id: string | undefined,
@@ -58,7 +58,7 @@ export async function serveSync(
     return undefined;
   }
   const { since, epoch } = parsed.data;
-  ns.hold(clientId);
+  ns.pause(clientId);
   let frames: Buffer[] | null = null;
   let head: ReplayHead | null = null;
   try {
@@ -69,7 +69,7 @@ export async function serveSync(
     log().debug({ err: String(err), path: ns.path }, 'broker unavailable: sync answered with gap');
   }
   // Everything from here on is synchronous: nothing can come between the replay and the held frames.
-  const held = ns.release(clientId, head);
+  const held = ns.resume(clientId, head);
   if (frames) {
     for (const frame of frames) send(frame);
     send(encodeFrame('synced', head, { id }));

@@ -1,13 +1,10 @@
 /**
- * The wire protocol: JSON text frames.
- * Client to server `{ type, data?, id? }`; server to client `{ type, data, seq?, id? }`.
+ * Messages as JSON text: a client's frame parsed and checked (`{ type, data?, id? }`), a server's
+ * frame serialized once (`{ type, data, seq?, id? }`). The shapes are in `protocol/frames.ts`.
  */
 import { z } from 'zod';
 import { ErrorCode, type ErrorCodeValue } from '../protocol/codes.ts';
 import { nestsDeeperThan } from './safety/json-depth.ts';
-
-/** Message types the framework itself sends; a namespace cannot declare them. */
-export const RESERVED_TYPES = new Set(['welcome', 'error', 'ack', 'sync', 'synced', 'gap', 'skip', 'head']);
 
 const ClientMessage = z.object({
   type: z.string().min(1).max(64),

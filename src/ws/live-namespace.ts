@@ -1,0 +1,182 @@
+/**
+ * A namespace as this instance runs it: its local clients, the frames it hands them (framed once
+ * for all), and what it asks of the hub (publishing, removal). Handlers see it only through the
+ * `Namespace` interface.
+ */
+import type { WebSocket } from 'ws';
+import { CloseCode } from '../protocol/codes.ts';
+import type { ReplayHead } from '../protocol/frames.ts';
+import type { LogPolicy } from './broker/types.ts';
+import type { Conn, Ctx } from './ctx.ts';
+import type { RealtimeEvents } from './events.ts';
+import type { Target } from './fanout.ts';
+import { encodeFrame } from './messages.ts';
+import type { BroadcastOptions, Member, Namespace, NamespaceStats } from './namespace.ts';
+import { closeReason } from './refusal.ts';
+import { ReplayGates } from './replay/gate.ts';
+import { headOf, skipFrame } from './replay/sequence.ts';
+import { sendFrame } from './safety/send.ts';
+import { preFrame, type PreFramed } from './wire.ts';
+
+/** A connected client of this instance. */
+export interface Client extends Conn {
+  socket: WebSocket;
+  connectedAt: number;
+}
+
+/** What a live namespace asks of the hub it lives in. */
+export interface NamespaceHost {
+  /** Queued bytes past which a socket is closed as a slow consumer (1013). */
+  readonly maxBufferedBytes: number;
+  readonly events: RealtimeEvents;
+  /** Resolves false when the broker could not take the frame (then nobody got it); never rejects. */
+  publish(path: string, frame: Buffer, target: Target, log: LogPolicy | undefined, volatile: boolean): Promise<boolean>;
+  /** Removes the namespace (only if it has no clients, with `onlyIfEmpty`); returns whether it was removed. */
+  remove(ns: LiveNamespace, onlyIfEmpty: boolean): boolean;
+}
+
+export class LiveNamespace implements Namespace {
+  readonly createdAt = Date.now();
+  readonly #clients = new Map<string, Client>();
+  readonly #host: NamespaceHost;
+  /** Clients whose replay (or welcome) is being prepared or was just sent. */
+  readonly #gates = new ReplayGates();
+  #messagesIn = 0;
+  #messagesOut = 0;
+  readonly #slow = () => this.#host.events.emit('slowConsumer', { ns: this });
+
+  constructor(
+    readonly path: string,
+    readonly pattern: string,
+    readonly params: Readonly<Record<string, string>>,
+    host: NamespaceHost,
+    /** Set when the namespace keeps a log (its broadcasts carry seq and epoch, and replay). */
+    readonly log?: LogPolicy,
+  ) {
+    this.#host = host;
+  }
+
+  get size(): number {
+    return this.#clients.size;
+  }
+
+  broadcast(type: string, data: unknown, options: BroadcastOptions = {}): Promise<boolean> {
+    const target = options.except ? { except: options.except } : {};
+    return this.#host.publish(this.path, encodeFrame(type, data), target, this.log, options.volatile === true);
+  }
+
+  send(clientId: string, type: string, data: unknown, options: { id?: string } = {}): Promise<void> {
+    const frame = encodeFrame(type, data, { id: options.id });
+    if (this.#clients.has(clientId)) {
+      this.deliverTo(clientId, frame);
+      return Promise.resolve();
+    }
+    return this.#host.publish(this.path, frame, { to: clientId }, undefined, false).then(() => {});
+  }
+
+  members(): Member[] {
+    const out: Member[] = [];
+    for (const c of this.#clients.values()) {
+      out.push({ clientId: c.clientId, username: c.ctx.username, connectedAt: c.connectedAt });
+    }
+    return out;
+  }
+
+  ctxOf(clientId: string): Ctx | undefined {
+    return this.#clients.get(clientId)?.ctx;
+  }
+
+  getStats(): NamespaceStats {
+    return {
+      path: this.path,
+      pattern: this.pattern,
+      clients: this.#clients.size,
+      messagesIn: this.#messagesIn,
+      messagesOut: this.#messagesOut,
+      createdAt: this.createdAt,
+    };
+  }
+
+  removeIfEmpty(): boolean {
+    return this.#host.remove(this, true);
+  }
+
+  /** Hands a broadcast to every local client but `except`, framed once for all of them; returns how many got it. */
+  deliverBroadcast(payload: Buffer, except?: string): number {
+    let sent = 0;
+    if (this.#clients.size > 0) {
+      if (except !== undefined && this.log) this.#skip(except, payload);
+      const frame = preFrame(payload);
+      for (const client of this.#clients.values()) {
+        if (client.clientId !== except && this.#send(client, frame)) sent++;
+      }
+    }
+    this.#messagesOut += sent;
+    this.#host.events.emit('delivered', { ns: this, recipients: sent, broadcast: true });
+    return sent;
+  }
+
+  /** Hands a frame of the app to one local client (`send`); returns whether it went out now. */
+  deliverTo(clientId: string, payload: Buffer): boolean {
+    const client = this.#clients.get(clientId);
+    const sent = client !== undefined && this.#send(client, preFrame(payload));
+    if (sent) this.#messagesOut++;
+    this.#host.events.emit('delivered', { ns: this, recipients: sent ? 1 : 0, broadcast: false });
+    return sent;
+  }
+
+  /**
+   * Answers one client (welcome, ack, error, replay): in order with what the namespace sends it,
+   * held back like the rest during its replay, but not counted as a delivery of the app.
+   */
+  reply(clientId: string, payload: Buffer): void {
+    const client = this.#clients.get(clientId);
+    if (client && this.#send(client, preFrame(payload))) this.#host.events.emit('replied', { ns: this });
+  }
+
+  /** Holds back every frame for this client until `resume` (its replay or welcome must come first). */
+  pause(clientId: string): void {
+    this.#gates.close(clientId);
+  }
+
+  /** Ends the pause: the frames held back, in order, less the sequenced ones at or below `floor` (the replay carried them). */
+  resume(clientId: string, floor: ReplayHead | null): Buffer[] {
+    return this.#gates.open(clientId, floor, this.#clients.has(clientId));
+  }
+
+  addClient(client: Client): void {
+    this.#clients.set(client.clientId, client);
+  }
+
+  /** Returns whether the client was here. */
+  deleteClient(clientId: string): boolean {
+    this.#gates.forget(clientId);
+    return this.#clients.delete(clientId);
+  }
+
+  countMessageIn(): void {
+    this.#messagesIn++;
+  }
+
+  /** Closes every local client (forced removal, shutdown). */
+  closeClients(code: number = CloseCode.NAMESPACE_REMOVED, reason = 'namespace removed'): void {
+    for (const client of this.#clients.values()) client.socket.close(code, closeReason(reason));
+  }
+
+  /** Sends (or holds back) one frame to one client; returns whether it went out now. */
+  #send(client: Client, frame: PreFramed): boolean {
+    if (this.#gates.active) {
+      const verdict = this.#gates.admit(client.clientId, frame.payload);
+      if (verdict === 'overflow') client.socket.close(CloseCode.TRY_AGAIN_LATER, 'too many messages held during a replay');
+      if (verdict !== 'send') return false;
+    }
+    return sendFrame(client.socket, frame, this.#host.maxBufferedBytes, this.#slow);
+  }
+
+  /** The client left out of a sequenced broadcast gets its seq alone, so it sees no hole. */
+  #skip(clientId: string, payload: Buffer): void {
+    const client = this.#clients.get(clientId);
+    const head = client && headOf(payload);
+    if (head) this.#send(client, preFrame(skipFrame(head)));
+  }
+}
