@@ -5,7 +5,8 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
-import type { BuiltApp } from './app.ts';
+import type { Hono } from 'hono';
+import type { AppEnv, Realtime } from 'hono-namespaces';
 
 export interface RunningServer {
   port: number;
@@ -15,7 +16,7 @@ export interface RunningServer {
 }
 
 /** Starts listening; resolves once the port is bound (pass port 0 for an ephemeral one). */
-export function listen(built: Pick<BuiltApp, 'app' | 'rt'> & Partial<BuiltApp>, options: { port: number; hostname?: string | undefined }): Promise<RunningServer> {
+export function listen(built: { app: Hono<AppEnv>; rt: Realtime }, options: { port: number; hostname?: string | undefined }): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     const server = serve(
       { ...built.rt.serveOptions(), port: options.port, ...(options.hostname ? { hostname: options.hostname } : {}) },

@@ -8,14 +8,15 @@
  * reaches this process directly and again through its parent (`npm start` relays it): a copy
  * arriving within `DUPLICATE_SIGNAL_MS` of the first is that relay, not a deliberate second signal.
  */
-import type { BuiltApp } from './app.ts';
+import type { Realtime } from 'hono-namespaces';
+import type { Logger } from './log.ts';
 import type { RunningServer } from './server.ts';
 
 /** Signals this close to the first are one signal delivered twice (to the group, and relayed by the parent). */
 export const DUPLICATE_SIGNAL_MS = 1000;
 
 /** Installs the signal handlers of a running app. */
-export function exitOnSignals(built: BuiltApp, running: RunningServer, options: { spreadMs: number; timeoutMs: number }): void {
+export function exitOnSignals(built: { rt: Realtime; log: Logger }, running: RunningServer, options: { spreadMs: number; timeoutMs: number }): void {
   let stoppingSince: number | undefined;
   const stop = async function stop(signal: NodeJS.Signals): Promise<void> {
     if (stoppingSince !== undefined) {

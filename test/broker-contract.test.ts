@@ -9,7 +9,7 @@ import { createLogger } from '../src/log.ts';
 import { MemoryBroker, MemoryHub } from '../src/ws/broker/memory.ts';
 import { RedisBroker } from '../src/ws/broker/redis.ts';
 import type { Broker, LogPolicy } from '../src/ws/broker/types.ts';
-import { unwrapEnvelope } from '../src/ws/envelope.ts';
+import { unwrapEnvelope } from '../src/ws/broker/envelope.ts';
 import { adminRedis, deleteKeys, REDIS_URL, redisReachable, uniquePrefix } from './redis.ts';
 import { redisClusterUsable } from './support/describe-redis.ts';
 import { lazyCluster } from './support/redis-backend.ts';

@@ -4,7 +4,7 @@
  */
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { NamespaceChannels } from '../src/ws/channels.ts';
+import { NamespaceChannels } from '../src/ws/hub/channels.ts';
 import { createLogger } from '../src/log.ts';
 import { MemoryBroker, MemoryHub } from '../src/ws/broker/memory.ts';
 import type { PayloadHandler } from '../src/ws/broker/types.ts';

@@ -7,7 +7,7 @@ import { createLogger } from '../src/log.ts';
 import { MemoryBroker, MemoryHub } from '../src/ws/broker/memory.ts';
 import type { BrokerState, LogPolicy } from '../src/ws/broker/types.ts';
 import { RealtimeEvents } from '../src/ws/events.ts';
-import { Fanout, MAX_REMEMBERED, type Recipients } from '../src/ws/fanout.ts';
+import { Fanout, MAX_REMEMBERED, type Recipients } from '../src/ws/hub/fanout.ts';
 
 class UnreliableBroker extends MemoryBroker {
   reported: BrokerState = 'ok';

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.ts';
 import { MemoryBroker, MemoryHub } from '../src/ws/broker/memory.ts';
-import { unwrapEnvelope } from '../src/ws/envelope.ts';
+import { unwrapEnvelope } from '../src/ws/broker/envelope.ts';
 import { testRoutes } from './fixtures/test-routes.ts';
 import { startApp, TestClient, type TestApp } from './helpers.ts';
 

@@ -3,7 +3,7 @@
  * connection at once, and of each one the instance depends on alone (presence, the app's store).
  */
 import { afterEach, expect, it } from 'vitest';
-import { RedisMapStore } from '../src/bubblemap/redis-store.ts';
+import { RedisMapStore } from '../src/routes/bubblemap/redis-store.ts';
 import { createLogger } from '../src/log.ts';
 import type { Broker, BrokerState } from '../src/ws/broker/types.ts';
 import { RedisPresence } from '../src/ws/presence/redis.ts';

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { buildCtx, initialsOf, publicCtx, systemCtx } from '../src/ws/ctx.ts';
-import { unwrapEnvelope, wrapEnvelope } from '../src/ws/envelope.ts';
-import { parseClientFrame } from '../src/ws/messages.ts';
-import { closeReason } from '../src/ws/refusal.ts';
+import { unwrapEnvelope, wrapEnvelope } from '../src/ws/broker/envelope.ts';
+import { parseClientFrame } from '../src/ws/wire/messages.ts';
+import { closeReason } from '../src/ws/wire/framing.ts';
 
 describe('config', () => {
   it('has defaults that need no environment', () => {

@@ -9,12 +9,12 @@ import { createLogger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { authRoutes } from '../../src/routes/auth.ts';
 import { listen } from '../../src/server.ts';
-import { access } from '../../src/ws/access.ts';
+import { access } from '../../src/ws/auth/access.ts';
 import type { Limits } from '../../src/ws/safety/limits.ts';
 import { RedisBroker } from '../../src/ws/broker/redis.ts';
 import type { Broker } from '../../src/ws/broker/types.ts';
 import { Realtime } from '../../src/ws/realtime.ts';
-import { createSessions } from '../../src/ws/session.ts';
+import { createSessions } from '../../src/ws/auth/session.ts';
 import type { AppEnv } from '../../src/ws/types.ts';
 import { serveControl, trackBrokerSockets } from './control.ts';
 
@@ -71,8 +71,8 @@ export async function startOurs(broker?: Broker) {
   );
   app.onError(rt.errorHandler());
   // Metrics on, as by default: their counters are part of the per-delivery cost users pay.
-  const metrics = createMetrics(rt);
-  return listen({ app, rt, sessions, log, metrics }, { port: Number(process.env.BENCH_PORT ?? 0), hostname: '127.0.0.1' });
+  createMetrics(rt);
+  return listen({ app, rt }, { port: Number(process.env.BENCH_PORT ?? 0), hostname: '127.0.0.1' });
 }
 
 /** The Redis broker of the cross-instance scenario: on one Redis (`url`) or a cluster (`host:port,...`). */

@@ -1,6 +1,7 @@
 /**
- * The realtime server: namespace registry, pub/sub fan-out and the WebSocket upgrade, bound to
- * one Hono app. Everything a route module or a REST handler needs goes through it.
+ * The realtime server's public API, bound to one Hono app: declaring namespaces, broadcasting and
+ * reading logs from REST, removal, health, stats, serving and shutdown. It builds the hub (the
+ * namespaces and their way to the broker) and the upgrade pipeline, and delegates to them.
  */
 import { randomUUID } from 'node:crypto';
 import type { Server, ServerOptions } from 'node:http';
@@ -11,26 +12,26 @@ import { HTTPException } from 'hono/http-exception';
 import type { Logger } from './observe/logger.ts';
 import { MemoryBroker } from './broker/memory.ts';
 import type { Broker, BrokerState, HistoryQuery, LogPolicy } from './broker/types.ts';
-import type { NamespaceChannels } from './channels.ts';
+import type { NamespaceChannels } from './hub/channels.ts';
 import { checkDefinition, replayPolicy, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
 import { RealtimeEvents } from './events.ts';
-import { Hub } from './hub.ts';
-import { encodeFrame } from './messages.ts';
+import { Hub } from './hub/hub.ts';
+import { encodeFrame } from './wire/messages.ts';
 import type { BroadcastOptions, NamespaceStats } from './namespace.ts';
 import { MemoryPresence } from './presence/memory.ts';
 import type { Presence, PresenceState } from './presence/types.ts';
 import { ReplayRoutes } from './replay/routes.ts';
 import type { ReplayHead } from '../protocol/frames.ts';
-import { unwrapEnvelope } from './envelope.ts';
-import { WsRefusal } from './refusal.ts';
-import type { NamespaceRegistry } from './registry.ts';
+import { unwrapEnvelope } from './broker/envelope.ts';
+import { WsRefusal } from './upgrade/refusal.ts';
+import type { NamespaceRegistry } from './hub/registry.ts';
 import { httpErrorResponse } from './rest.ts';
 import { restGuards } from './safety/rest-guard.ts';
 import type { DrainOptions } from './safety/drain.ts';
 import { httpServerOptions } from './safety/http-connections.ts';
 import { resolveLimits, type Limits } from './safety/limits.ts';
 import type { AppEnv } from './types.ts';
-import { UpgradePipeline, type Fetch } from './upgrade-pipeline.ts';
+import { UpgradePipeline, type Fetch } from './upgrade/pipeline.ts';
 
 export interface RealtimeOptions {
   /**

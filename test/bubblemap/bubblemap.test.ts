@@ -87,7 +87,7 @@ describe('bubble map', () => {
 
   it('bounds the bubbles of a map', async () => {
     await app.close();
-    const { MemoryMapStore } = await import('../../src/bubblemap/memory-store.ts');
+    const { MemoryMapStore } = await import('../../src/routes/bubblemap/memory-store.ts');
     app = await startApp({}, { mapStore: new MemoryMapStore(2) });
     ada = await login(app, 'ada');
     const a = await joinMap(app, await createMap(app, ada), ada);

@@ -4,9 +4,9 @@
  */
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryMapStore } from '../../src/bubblemap/memory-store.ts';
-import { RedisMapStore } from '../../src/bubblemap/redis-store.ts';
-import { StoreFullError, type Bubble, type MapInfo, type MapStore } from '../../src/bubblemap/store.ts';
+import { MemoryMapStore } from '../../src/routes/bubblemap/memory-store.ts';
+import { RedisMapStore } from '../../src/routes/bubblemap/redis-store.ts';
+import { StoreFullError, type Bubble, type MapInfo, type MapStore } from '../../src/routes/bubblemap/store.ts';
 import { createLogger } from '../../src/log.ts';
 import { adminRedis, deleteKeys, redisReachable, REDIS_URL, uniquePrefix } from '../redis.ts';
 import { redisClusterUsable } from '../support/describe-redis.ts';

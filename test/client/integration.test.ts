@@ -6,7 +6,7 @@ import { Hono } from 'hono';
 import WebSocket from 'ws';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connect, type ClientOptions, type RealtimeClient, type Status, type StatusDetail, type WebSocketConstructor } from '../../src/client/index.ts';
-import { WsRefusal } from '../../src/ws/refusal.ts';
+import { WsRefusal } from '../../src/ws/upgrade/refusal.ts';
 import type { AppEnv } from '../../src/ws/types.ts';
 import { login, startApp, TestClient, type TestApp } from '../helpers.ts';
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { clientIp } from '../../src/ws/safety/client-ip.ts';
 import { InboundGate } from '../../src/ws/safety/inbound.ts';
-import { nestsDeeperThan } from '../../src/ws/safety/json-depth.ts';
+import { nestsDeeperThan } from '../../src/ws/wire/json-depth.ts';
 import { DEFAULT_LIMITS, resolveLimits } from '../../src/ws/safety/limits.ts';
 import { originAllowed } from '../../src/ws/safety/origin.ts';
 import { TokenBucket } from '../../src/ws/safety/token-bucket.ts';

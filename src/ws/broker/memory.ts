@@ -3,8 +3,8 @@
  * Every app instance gets its own `MemoryBroker` on the hub, so several servers in one process
  * behave like several nodes on one Redis.
  */
-import { stampHeader } from '../envelope.ts';
-import { newEpoch, sequenceFrame } from '../replay/sequence.ts';
+import { stampHeader } from './envelope.ts';
+import { newEpoch, sequenceFrame } from './sequence.ts';
 import type { ReplayHead } from '../../protocol/frames.ts';
 import { EMPTY_HEAD, type Broker, type BrokerState, type HistoryQuery, type LogEntry, type LogPage, type LogPolicy, type LogRead, type PayloadHandler } from './types.ts';
 

@@ -13,9 +13,9 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../observe/logger.ts';
-import { loggedAt } from '../envelope.ts';
+import { loggedAt } from './envelope.ts';
 import { closeRedis, connectRedis, connectRedisCluster, whenReady, whileReady, type NodeAddress } from '../redis-connection.ts';
-import { newEpoch } from '../replay/sequence.ts';
+import { newEpoch } from './sequence.ts';
 import type { ReplayHead } from '../../protocol/frames.ts';
 import { ClusterShardSubscriber, RedisShardSubscriber, type ShardSubscriber, type SubscriberEvents } from './subscriber.ts';
 import { EMPTY_HEAD, type Broker, type BrokerState, type HistoryQuery, type LogEntry, type LogPage, type LogPolicy, type LogRead, type PayloadHandler } from './types.ts';

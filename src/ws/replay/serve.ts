@@ -6,11 +6,11 @@
 import { z } from 'zod';
 import type { Logger } from '../observe/logger.ts';
 import { ErrorCode } from '../../protocol/codes.ts';
-import { unwrapEnvelope } from '../envelope.ts';
+import { unwrapEnvelope } from '../broker/envelope.ts';
 import type { Broker } from '../broker/types.ts';
-import type { LiveNamespace } from '../live-namespace.ts';
-import { encodeError, encodeFrame } from '../messages.ts';
-import { headOf, markReplayed, skipFrame } from './sequence.ts';
+import type { LiveNamespace } from '../live/live-namespace.ts';
+import { encodeError, encodeFrame } from '../wire/messages.ts';
+import { headOf, markReplayed, skipFrame } from '../broker/sequence.ts';
 import type { ReplayHead } from '../../protocol/frames.ts';
 
 const SyncData = z.object({

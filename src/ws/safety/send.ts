@@ -3,7 +3,7 @@
  */
 import type { WebSocket } from 'ws';
 import { CloseCode } from '../../protocol/codes.ts';
-import { writeFrame, type PreFramed } from '../wire.ts';
+import { writeFrame, type PreFramed } from '../wire/framing.ts';
 
 /**
  * How many close timeouts a slow consumer's closing handshake may take. Its close frame waits

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../log.ts';
 import { closeRedis, openRedis, whenReady, whileReady, type NodeAddress } from 'hono-namespaces';
 import {
   QuotaError,

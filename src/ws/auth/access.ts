@@ -2,8 +2,8 @@
  * Access checks of a namespace route, as middleware placed before `namespace()`.
  */
 import type { MiddlewareHandler } from 'hono';
-import { WsRefusal } from './refusal.ts';
-import type { AppEnv, OnCreateFn } from './types.ts';
+import { WsRefusal } from '../upgrade/refusal.ts';
+import type { AppEnv, OnCreateFn } from '../types.ts';
 
 export interface AccessOptions {
   /** Refuse guests with 4401. Default false. */

@@ -4,24 +4,28 @@
  * `Namespace` interface.
  */
 import type { WebSocket } from 'ws';
-import { CloseCode } from '../protocol/codes.ts';
-import type { ReplayHead } from '../protocol/frames.ts';
-import type { LogPolicy } from './broker/types.ts';
-import type { Conn, Ctx } from './ctx.ts';
-import type { RealtimeEvents } from './events.ts';
-import type { Target } from './fanout.ts';
-import { encodeFrame } from './messages.ts';
-import type { BroadcastOptions, Member, Namespace, NamespaceStats } from './namespace.ts';
-import { closeReason } from './refusal.ts';
-import { ReplayGates } from './replay/gate.ts';
-import { headOf, skipFrame } from './replay/sequence.ts';
-import { sendFrame } from './safety/send.ts';
-import { preFrame, type PreFramed } from './wire.ts';
+import { CloseCode } from '../../protocol/codes.ts';
+import type { ReplayHead } from '../../protocol/frames.ts';
+import type { LogPolicy } from '../broker/types.ts';
+import type { Conn, Ctx } from '../ctx.ts';
+import type { RealtimeEvents } from '../events.ts';
+import { encodeFrame } from '../wire/messages.ts';
+import type { BroadcastOptions, Member, Namespace, NamespaceStats } from '../namespace.ts';
+import { ReplayGates } from './replay-gate.ts';
+import { headOf, skipFrame } from '../broker/sequence.ts';
+import { sendFrame } from '../safety/send.ts';
+import { closeReason, preFrame, type PreFramed } from '../wire/framing.ts';
 
 /** A connected client of this instance. */
 export interface Client extends Conn {
   socket: WebSocket;
   connectedAt: number;
+}
+
+/** Who a frame goes to: everyone (but `except`), or one client (`to`). */
+export interface Target {
+  except?: string;
+  to?: string;
 }
 
 /** What a live namespace asks of the hub it lives in. */

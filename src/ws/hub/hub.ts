@@ -8,21 +8,21 @@
  * every instance hosting the namespace `NamespaceChannels` (its subscription) -> `Fanout.receive`
  * -> `Hub.deliver` -> `LiveNamespace.deliverBroadcast` -> the sockets.
  */
-import { BroadcastScope } from './broadcast-scope.ts';
-import type { Broker, LogPolicy } from './broker/types.ts';
+import { BroadcastScope } from '../live/broadcast-scope.ts';
+import type { Broker, LogPolicy } from '../broker/types.ts';
 import { NamespaceChannels } from './channels.ts';
-import type { Connection, ConnectionHost } from './connection.ts';
-import type { MessageSchemas, NamespaceDefinition } from './definition.ts';
-import type { RealtimeEvents } from './events.ts';
-import { Fanout, type Recipients, type Target } from './fanout.ts';
-import { LiveNamespace, type NamespaceHost } from './live-namespace.ts';
-import { encodeFrame } from './messages.ts';
-import { MessageError } from './message-error.ts';
-import { newCorrelationId, withCorrelation } from './observe/correlation.ts';
-import type { Logger } from './observe/logger.ts';
-import type { Presence, PresenceEntry } from './presence/types.ts';
+import type { Connection, ConnectionHost } from '../connection.ts';
+import type { MessageSchemas, NamespaceDefinition } from '../definition.ts';
+import type { RealtimeEvents } from '../events.ts';
+import { Fanout, type Recipients } from './fanout.ts';
+import { LiveNamespace, type NamespaceHost, type Target } from '../live/live-namespace.ts';
+import { encodeFrame } from '../wire/messages.ts';
+import { MessageError } from '../message-error.ts';
+import { newCorrelationId, withCorrelation } from '../observe/correlation.ts';
+import type { Logger } from '../observe/logger.ts';
+import type { Presence, PresenceEntry } from '../presence/types.ts';
 import { NamespaceRegistry } from './registry.ts';
-import type { Limits } from './safety/limits.ts';
+import type { Limits } from '../safety/limits.ts';
 
 export interface HubOptions {
   instanceId: string;

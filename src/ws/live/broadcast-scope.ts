@@ -6,7 +6,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { MiddlewareHandler } from 'hono';
-import type { AppEnv } from './types.ts';
+import type { AppEnv } from '../types.ts';
 
 const storage = new AsyncLocalStorage<BroadcastScope>();
 

@@ -3,7 +3,7 @@
  * logs, an app's own bookkeeping); the hub is the only one that adds or removes.
  */
 import { EventEmitter } from 'node:events';
-import type { Namespace } from './namespace.ts';
+import type { Namespace } from '../namespace.ts';
 
 export class NamespaceRegistry<N extends Namespace = Namespace> extends EventEmitter<{ create: [N]; delete: [N] }> {
   readonly #byPath = new Map<string, N>();

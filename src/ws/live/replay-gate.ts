@@ -6,7 +6,7 @@
  * newer one comes by.
  */
 import type { ReplayHead } from '../../protocol/frames.ts';
-import { headOf } from './sequence.ts';
+import { headOf } from '../broker/sequence.ts';
 
 /** Frames held back for one client during its replay or welcome, at most. */
 export const MAX_HELD = 10_000;

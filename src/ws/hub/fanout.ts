@@ -11,20 +11,15 @@
  * the origin's number, so a copy that still comes back is dropped: local clients get every message
  * exactly once.
  */
-import { correlationId, withCorrelation } from './observe/correlation.ts';
-import type { Logger } from './observe/logger.ts';
-import type { Broker, LogPolicy } from './broker/types.ts';
+import { correlationId, withCorrelation } from '../observe/correlation.ts';
+import type { Logger } from '../observe/logger.ts';
+import type { Broker, LogPolicy } from '../broker/types.ts';
 import type { PayloadReceiver } from './channels.ts';
-import { unwrapEnvelope, wrapEnvelope, type EnvelopeHeader } from './envelope.ts';
-import type { RealtimeEvents } from './events.ts';
-import { sequenceFrame } from './replay/sequence.ts';
-import type { ReplayHead } from '../protocol/frames.ts';
-
-/** Who a frame goes to: everyone (but `except`), or one client (`to`). */
-export interface Target {
-  except?: string;
-  to?: string;
-}
+import type { Target } from '../live/live-namespace.ts';
+import { unwrapEnvelope, wrapEnvelope, type EnvelopeHeader } from '../broker/envelope.ts';
+import type { RealtimeEvents } from '../events.ts';
+import { sequenceFrame } from '../broker/sequence.ts';
+import type { ReplayHead } from '../../protocol/frames.ts';
 
 /** Where a fanout delivers what it receives: the namespaces this instance hosts (the hub). */
 export interface Recipients {

@@ -14,8 +14,8 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Context } from 'hono';
 import type { WebSocketServer } from 'ws';
-import type { Logger } from './observe/logger.ts';
-import type { AppEnv } from './types.ts';
+import type { Logger } from '../observe/logger.ts';
+import type { AppEnv } from '../types.ts';
 
 /** What `@hono/node-server` passes as `env` to the app's fetch for a request of the `upgrade` event. */
 interface UpgradeEnv {

@@ -1,4 +1,4 @@
-import { CloseCode, isPermanentClose } from '../protocol/codes.ts';
+import { CloseCode, isPermanentClose } from '../../protocol/codes.ts';
 
 /**
  * A refused WebSocket upgrade. Thrown by any middleware of a namespace route; the app's error
@@ -84,15 +84,4 @@ const REASON_BY_CODE: Record<number, string> = {
 
 function defaultReason(closeCode: number, status: number): string {
   return REASON_BY_CODE[closeCode] ?? (status === 429 ? RefusalReason.TOO_MANY : RefusalReason.UNAVAILABLE);
-}
-
-/** Close reasons are limited to 123 bytes by RFC 6455; longer ones are cut on a character. */
-export function closeReason(text: string): string {
-  if (Buffer.byteLength(text) <= 123) return text;
-  let out = '';
-  for (const ch of text) {
-    if (Buffer.byteLength(out + ch) > 120) break;
-    out += ch;
-  }
-  return `${out}...`;
 }

@@ -6,18 +6,18 @@
  * Only a genuine upgrade (Node's `upgrade` event) takes a slot: an ordinary request that merely
  * carries `Upgrade: websocket` never becomes a socket. A slot is held for as long as the TCP
  * socket of the upgrade lives; every upgrade that does not end in an open WebSocket has its socket
- * destroyed once answered (`upgrade-socket.ts`), so slots cannot leak and counts cannot drift.
+ * destroyed once answered (`upgrade/sockets.ts`), so slots cannot leak and counts cannot drift.
  */
 import type { Socket } from 'node:net';
 import type { Context, MiddlewareHandler } from 'hono';
-import { RefusalReason, WsRefusal } from '../refusal.ts';
+import { RefusalReason, WsRefusal } from './refusal.ts';
 import type { AppEnv } from '../types.ts';
-import { upgradeRequestOf } from '../upgrade-socket.ts';
-import { clientIp } from './client-ip.ts';
-import type { Limits } from './limits.ts';
-import { originAllowed, requestOrigin } from './origin.ts';
-import { KeyedBuckets } from './keyed-buckets.ts';
-import { TokenBucket } from './token-bucket.ts';
+import { upgradeRequestOf } from './sockets.ts';
+import { clientIp } from '../safety/client-ip.ts';
+import type { Limits } from '../safety/limits.ts';
+import { originAllowed, requestOrigin } from '../safety/origin.ts';
+import { KeyedBuckets } from '../safety/keyed-buckets.ts';
+import { TokenBucket } from '../safety/token-bucket.ts';
 
 /** Counts per key, dropping a key at zero so a million distinct IPs leave nothing behind. */
 class Counter {

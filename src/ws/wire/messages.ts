@@ -3,8 +3,8 @@
  * frame serialized once (`{ type, data, seq?, id? }`). The shapes are in `protocol/frames.ts`.
  */
 import { z } from 'zod';
-import { ErrorCode, type ErrorCodeValue } from '../protocol/codes.ts';
-import { nestsDeeperThan } from './safety/json-depth.ts';
+import { ErrorCode, type ErrorCodeValue } from '../../protocol/codes.ts';
+import { nestsDeeperThan } from './json-depth.ts';
 
 const ClientMessage = z.object({
   type: z.string().min(1).max(64),

@@ -7,8 +7,8 @@
  * cluster node's subscriber died, a slot moved). Operations on one path run one after the other.
  */
 import { EventEmitter } from 'node:events';
-import type { Logger } from './observe/logger.ts';
-import type { Broker } from './broker/types.ts';
+import type { Logger } from '../observe/logger.ts';
+import type { Broker } from '../broker/types.ts';
 
 /** Who gets what arrives on a namespace's channel (the fanout). */
 export interface PayloadReceiver {

@@ -74,3 +74,14 @@ function flushHeld(): void {
   for (const raw of held) raw.uncork();
   held.clear();
 }
+
+/** Close reasons are limited to 123 bytes by RFC 6455; longer ones are cut on a character. */
+export function closeReason(text: string): string {
+  if (Buffer.byteLength(text) <= 123) return text;
+  let out = '';
+  for (const ch of text) {
+    if (Buffer.byteLength(out + ch) > 120) break;
+    out += ch;
+  }
+  return `${out}...`;
+}

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { preFrame, writeFrame } from '../src/ws/wire.ts';
+import { preFrame, writeFrame } from '../src/ws/wire/framing.ts';
 
 /** A bare ws server whose sockets the test writes to with writeFrame. */
 async function serve(perMessageDeflate: boolean) {

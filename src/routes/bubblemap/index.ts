@@ -10,8 +10,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import { BOARD, BubbleColor, MapId, QuotaError, StoreFullError, type Bubble, type BubbleChange, type MapInfo, type MapStore } from '../bubblemap/store.ts';
-import type { Logger } from '../log.ts';
+import { BOARD, BubbleColor, MapId, QuotaError, StoreFullError, type Bubble, type BubbleChange, type MapInfo, type MapStore } from './store.ts';
+import type { Logger } from '../../log.ts';
 import { access, MessageError, onCreate, validate, WsRefusal, type AppEnv, type Ctx, type Realtime } from 'hono-namespaces';
 
 /** May change any bubble of a map they can open. */

@@ -7,8 +7,8 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { sign, verify } from 'hono/jwt';
-import type { SessionUser } from './ctx.ts';
-import type { AppEnv } from './types.ts';
+import type { SessionUser } from '../ctx.ts';
+import type { AppEnv } from '../types.ts';
 
 export interface SessionOptions {
   /** HMAC secret (at least 32 characters). */
