@@ -4,7 +4,9 @@
  * markdown tables and writes the figures as JSON to bench/results/.
  *
  * Options: --quick (short runs to validate the harness), --only=fanout,latency,... (scenario ids),
- * --systems=ours,ws,socketio, --cpu-prof (profiles of the servers in bench/results/profiles).
+ * --systems=ours,ws,socketio, --cpu-prof (profiles of the servers in bench/results/profiles),
+ * --profile-window (a profile of the measured window only: the connects of `idle`, the load
+ * window of the others; read it with `npx tsx bench/profile.ts FILE`).
  */
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -23,6 +25,7 @@ const quick = args.has('quick');
 const only = args.get('only')?.split(',');
 const systems = (args.get('systems')?.split(',') as System[] | undefined) ?? [...SYSTEMS];
 const cpuProf = args.has('cpu-prof');
+const profileWindow = args.has('profile-window');
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const RESULTS = here('./results');
 const SERVER_SCRIPT: Record<System, string> = { ours: here('./servers/ours.ts'), ws: here('./servers/raw-ws.ts'), socketio: here('./servers/socketio.ts') };
@@ -89,13 +92,21 @@ async function runOne(spec: RunSpec, system: System): Promise<RunResult> {
     const primary = servers[0]!.server;
     const marks: Record<string, { stats: ServerStats; at: number; all: ServerStats[] }> = {};
     const before = await stats(primary, true);
+    // The measured window: from after the warm-up connects to the memory reading in `idle`.
+    const [opens, closes] = spec.kind === 'idle' ? ['before', 'start'] : ['start', 'end'];
+    const profileFile = `${RESULTS}/profiles/${spec.kind}-${system}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`;
+    const onMark = async (name: string, gc: boolean) => {
+      // Stopped before the reading (its forced GC stays out of the profile), started after it.
+      if (profileWindow && name === closes) await primary.request({ cmd: 'profile', action: 'stop', file: profileFile });
+      const all = await Promise.all(servers.map((s) => stats(s.server, gc)));
+      marks[name] = { stats: all[0]!, at: performance.now(), all };
+      if (profileWindow && name === opens) await primary.request({ cmd: 'profile', action: 'start' });
+    };
+    if (profileWindow) mkdirSync(`${RESULTS}/profiles`, { recursive: true });
     const outcome = await new Promise<LoadResult>((resolve, reject) => {
       const load = new Child(start(here('./load.ts'), 1), (msg) => {
         if (msg.mark) {
-          void Promise.all(servers.map((s) => stats(s.server, msg.gc))).then((all) => {
-            marks[msg.mark] = { stats: all[0]!, at: performance.now(), all };
-            load.proc.send({ markDone: msg.id });
-          });
+          void onMark(msg.mark, msg.gc).then(() => load.proc.send({ markDone: msg.id }));
         } else if (msg.result) resolve(msg.result);
         else if (msg.error) reject(new Error(msg.error));
       });
@@ -105,6 +116,7 @@ async function runOne(spec: RunSpec, system: System): Promise<RunResult> {
       load.proc.send({ job: { ...job, system, ports: instances ? ports.slice(0, instances) : ports, ...(instances ? { quietPort: ports[instances] } : {}) } });
     });
     const result: RunResult = { system, spec, load: outcome, server: { before, warm: marks.before, start: marks.start, end: marks.end } };
+    if (profileWindow) process.stderr.write(`    profile: ${profileFile}\n`);
     if (spec.instances && marks.start && marks.end) {
       const cpu = (s: ServerStats) => s.cpuUser + s.cpuSystem;
       const busy = (m: ServerStats[]) => m.slice(0, spec.instances).reduce((n, s) => n + cpu(s), 0);

@@ -3,10 +3,16 @@
  * read its CPU time and memory, and to stop it (so `--cpu-prof` profiles get written).
  */
 
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import net from 'node:net';
 
 /** A request from the runner. */
-export type ControlRequest = { id: number; cmd: 'stats'; gc?: boolean } | { id: number; cmd: 'stop' };
+export type ControlRequest =
+  | { id: number; cmd: 'stats'; gc?: boolean }
+  | { id: number; cmd: 'stop' }
+  /** Starts the V8 CPU profiler, or stops it and writes the profile to `file` (`--profile-window`). */
+  | { id: number; cmd: 'profile'; action: 'start' | 'stop'; file?: string; intervalUs?: number };
 
 /** What a server reports: its own CPU time (microseconds) and memory (bytes). */
 export interface ServerStats {
@@ -46,6 +52,32 @@ export function serverStats(gc = false): ServerStats {
   return { cpuUser: cpu.user, cpuSystem: cpu.system, rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, brokerBytesIn };
 }
 
+let profiler: Session | undefined;
+
+function post(session: Session, method: string, params?: object): Promise<any> {
+  return new Promise((resolve, reject) => session.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result))));
+}
+
+/**
+ * Profiles only a window of the run (the connects, or the load window), unlike `--cpu-prof`,
+ * which also records start-up, module loading and shutdown.
+ */
+async function profile(action: 'start' | 'stop', file?: string, intervalUs = 250): Promise<void> {
+  if (action === 'start') {
+    profiler = new Session();
+    profiler.connect();
+    await post(profiler, 'Profiler.enable');
+    await post(profiler, 'Profiler.setSamplingInterval', { interval: intervalUs });
+    await post(profiler, 'Profiler.start');
+    return;
+  }
+  if (!profiler) return;
+  const { profile: result } = await post(profiler, 'Profiler.stop');
+  profiler.disconnect();
+  profiler = undefined;
+  if (file) writeFileSync(file, JSON.stringify(result));
+}
+
 /**
  * Announces the port to the runner and answers its requests until told to stop.
  * The server exits when the runner goes away, so no run leaves a process behind.
@@ -55,6 +87,11 @@ export function serveControl(port: number, close: () => Promise<void>): void {
   process.on('message', (msg: ControlRequest) => {
     if (msg.cmd === 'stats') {
       process.send!({ id: msg.id, stats: serverStats(msg.gc) });
+    } else if (msg.cmd === 'profile') {
+      void profile(msg.action, msg.file, msg.intervalUs).then(
+        () => process.send!({ id: msg.id, profiled: true }),
+        (err: Error) => process.send!({ id: msg.id, profiled: false, error: err.message }),
+      );
     } else if (msg.cmd === 'stop') {
       void close().finally(() => {
         process.send!({ id: msg.id, stopped: true }, () => process.exit(0));
