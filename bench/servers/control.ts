@@ -3,7 +3,7 @@
  * read its CPU time and memory, and to stop it (so `--cpu-prof` profiles get written).
  */
 
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import net from 'node:net';
 
@@ -23,6 +23,29 @@ export interface ServerStats {
   external: number;
   /** Bytes received from the broker (Redis) by this process, when tracked. */
   brokerBytesIn: number;
+  /** Open file descriptors, and the soft and hard RLIMIT_NOFILE (Linux; -1 elsewhere). */
+  openFds: number;
+  fdLimit: number;
+  fdLimitHard: number;
+}
+
+/** `Max open files` of /proc/self/limits: [soft, hard]. */
+function fdLimits(): [number, number] {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const [soft, hard] = (line ?? '').split(/\s{2,}/).slice(1, 3).map((v) => (v === 'unlimited' ? Infinity : Number(v)));
+    return [soft ?? -1, hard ?? -1];
+  } catch {
+    return [-1, -1];
+  }
+}
+
+function openFds(): number {
+  try {
+    return readdirSync('/proc/self/fd').length;
+  } catch {
+    return -1;
+  }
 }
 
 const brokerSockets: net.Socket[] = [];
@@ -49,7 +72,8 @@ export function serverStats(gc = false): ServerStats {
   const cpu = process.cpuUsage();
   const mem = process.memoryUsage();
   const brokerBytesIn = brokerSockets.reduce((n, s) => n + s.bytesRead, 0);
-  return { cpuUser: cpu.user, cpuSystem: cpu.system, rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, brokerBytesIn };
+  const [fdLimit, fdLimitHard] = fdLimits();
+  return { cpuUser: cpu.user, cpuSystem: cpu.system, rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external, brokerBytesIn, openFds: openFds(), fdLimit, fdLimitHard };
 }
 
 let profiler: Session | undefined;

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { createLogger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { authRoutes } from '../../src/routes/auth.ts';
+import { systemRoutes } from '../../src/routes/system.ts';
 import { listen } from '../../src/server.ts';
 import { access, onCreate } from '../../src/ws/access.ts';
 import type { Limits } from '../../src/ws/safety/limits.ts';
@@ -40,6 +41,8 @@ const BENCH_LIMITS: Partial<Limits> = {
   messageRate: 1_000_000,
   messageBurst: 1_000_000,
   maxPendingMessages: 10_000,
+  // BENCH_PING_MS: the heartbeat's interval (scenario 6 runs it every few seconds); default as in production.
+  ...(process.env.BENCH_PING_MS ? { pingIntervalMs: Number(process.env.BENCH_PING_MS) } : {}),
 };
 
 const Room = z.object({ room: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/) });
@@ -61,6 +64,7 @@ export async function startOurs(broker?: Broker) {
   const sessions = process.env.BENCH_SESSION === 'fast' ? createFastSessions(sessionOptions) : createSessions(sessionOptions);
   app.use('*', sessions.middleware);
   app.route('/', authRoutes(sessions, {}));
+  app.route('/', systemRoutes(rt));
   app.get(
     '/api/1/ws/bench/:room',
     access({ requireAuth: false }),
