@@ -19,6 +19,16 @@ import { encodeFrame } from '../src/ws/protocol.ts';
 import { createFastSessions, verifyHs256 } from './servers/fast-session.ts';
 import { BENCH_SECRET } from './servers/ours.ts';
 
+/** The headers of a bench client's upgrade request. */
+const UPGRADE_HEADERS: Array<[string, string]> = [
+  ['sec-websocket-version', '13'],
+  ['sec-websocket-key', 'dGhlIHNhbXBsZSBub25jZQ=='],
+  ['connection', 'Upgrade'],
+  ['upgrade', 'websocket'],
+  ['cookie', 'session=eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJiZW5jaCJ9.c2lnbmF0dXJlc2lnbmF0dXJlc2lnbmF0dXJlc2ln'],
+  ['host', '127.0.0.1:3000'],
+];
+
 interface Result {
   name: string;
   wallUs: number;
@@ -76,6 +86,12 @@ async function main(): Promise<void> {
     measureSync('  of which: verifyHs256 alone', n, () => verifyHs256(token, key)),
     await measure('session read, node:crypto, awaited as today (async wrapper)', n, 50, () => fast.read(token)),
     measureSync('cookie parse (hono/utils/cookie, 3 cookies)', n, () => parse(cookie, 'session')),
+    // What @hono/node-server's createUpgradeRequest builds for every upgrade (a WHATWG Request, its Headers, an AbortSignal).
+    measureSync('WHATWG Request of an upgrade (as @hono/node-server builds it)', n, () => {
+      const headers = new Headers();
+      for (const [k, v] of UPGRADE_HEADERS) headers.append(k, v);
+      return new Request('http://127.0.0.1:3000/api/1/ws/bench/r1', { headers });
+    }),
     measureSync('randomUUID (clientId)', n, () => randomUUID()),
     measureSync('encodeFrame(welcome) (src/ws/protocol.ts)', n, () =>
       encodeFrame('welcome', { clientId: randomUUID(), path: '/api/1/ws/bench/r1', ctx: { username: 'bench', roles: [], firstName: '', lastName: '', initials: 'BE', params: { room: 'r1' } }, replay: { seq: 0, epoch: '' } }),

@@ -83,6 +83,7 @@ const deadPorts = new Set<number>();
 let livePorts: number[] = [];
 let killedAt = 0;
 const TIMELINE_MS = 250;
+const SETUP_IN_FLIGHT = 50;
 const timeline: Array<[number, number, number]> = [];
 let chats = 0;
 let chatTimer: NodeJS.Timeout | undefined;
@@ -153,9 +154,14 @@ function socketFor(t: Tracked, fixedPort?: number): ClientOptions['WebSocket'] {
   } as unknown as ClientOptions['WebSocket'];
 }
 
+const keys = new Map<string, Promise<CryptoKey>>();
+
+/** A session token as the app's sessions issue it (hono/jwt HS256), the key imported once. */
 async function tokenFor(username: string, secret: string): Promise<string> {
+  let key = keys.get(secret);
+  if (!key) keys.set(secret, (key = crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])));
   const iat = Math.floor(Date.now() / 1000);
-  return sign({ sub: username, fn: '', ln: '', iat, exp: iat + 3600 }, secret, 'HS256');
+  return sign({ sub: username, fn: '', ln: '', iat, exp: iat + 3600 }, await key, 'HS256');
 }
 
 function clientOptions(t: Tracked, mode: StormMode, fixedPort?: number): ClientOptions {
@@ -198,10 +204,12 @@ async function connectAll(job: Extract<StormCommand, { cmd: 'connect' }>): Promi
     };
     tracked.push(t);
     t.client = connect(`/api/1/ws/hello-rooms/storm${t.room}`, clientOptions(t, job.mode));
-    // Paced under the instances' admission rate: the storm is what is measured, not the set-up.
+    // Paced under the instances' admission rate, and at most SETUP_IN_FLIGHT handshakes at once
+    // (a loaded machine must not turn the set-up into a storm of its own): the storm is what is measured.
     const due = (i + 1) * (1000 / job.ratePerSecond);
     const ahead = due - (performance.now() - started);
     if (ahead > 1) await new Promise((resolve) => setTimeout(resolve, ahead));
+    while (tracked.length - tracked.filter((x) => x.connected).length >= SETUP_IN_FLIGHT) await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 

@@ -149,6 +149,7 @@ async function stormOnce(o: StormOptions, mode: StormMode, admission: boolean): 
       const all = await Promise.all(loads.map((l) => l.request({ cmd: 'status' })));
       const connected = all.reduce((n, s) => n + s.connected, 0);
       if (connected === o.clients && all[0].sendersUp === o.rooms) break;
+      progress(`connected ${connected}/${o.clients}, senders ${all[0].sendersUp}/${o.rooms}`);
       if (Date.now() > setupDeadline) throw new Error(`only ${connected} of ${o.clients} clients connected within 120 s`);
       await sleep(250);
     }
@@ -169,6 +170,7 @@ async function stormOnce(o: StormOptions, mode: StormMode, admission: boolean): 
       const orphans = all.reduce((n, s) => n + s.orphans, 0);
       const recovered = all.reduce((n, s) => n + s.recovered, 0);
       if (recovered === orphans) break;
+      progress(`recovered ${recovered}/${orphans}`);
       if (Date.now() > deadline) {
         timedOut = true;
         break;
@@ -198,6 +200,14 @@ async function stormOnce(o: StormOptions, mode: StormMode, admission: boolean): 
     await Promise.all(instances.map((i) => (i.proc.exitCode !== null || i.proc.signalCode !== null ? undefined : new Promise((r) => i.proc.once('exit', r)))));
     await deletePrefix(o.redisUrl, prefix).catch(() => {});
   }
+}
+
+let lastProgress = 0;
+/** A progress line every few seconds on stderr, so a long run shows where it is. */
+function progress(line: string): void {
+  if (Date.now() - lastProgress < 3000) return;
+  lastProgress = Date.now();
+  process.stderr.write(`    ${line}\n`);
 }
 
 const s2 = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(2) : 'n/a');
