@@ -58,6 +58,15 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Instances still running: killed if the runner itself is stopped (they have no IPC channel to notice). */
+const running = new Set<ChildProcess>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const proc of running) proc.kill('SIGKILL');
+    process.exit(130);
+  });
+}
+
 interface Instance {
   proc: ChildProcess;
   port: number;
@@ -80,6 +89,8 @@ function startInstance(port: number, prefix: string, redisUrl: string, admission
     ...(admission ? {} : { WS_ADMISSION_RATE: '0', WS_ADMISSION_RATE_PER_IP: '0' }),
   };
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/app.ts'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
   const stderr: string[] = [];
   proc.stderr!.on('data', (chunk: Buffer) => {
     stderr.push(chunk.toString());
