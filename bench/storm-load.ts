@@ -234,7 +234,8 @@ function status() {
   }
   const sendersUp = senders.filter((s) => s.status === 'connected').length;
   const orphans = tracked.filter((t) => t.orphan);
-  return { clients: tracked.length, connected, byPort, sendersUp, orphans: orphans.length, recovered: orphans.filter((t) => t.syncedAt).length };
+  const cpu = process.cpuUsage();
+  return { clients: tracked.length, connected, byPort, sendersUp, orphans: orphans.length, recovered: orphans.filter((t) => t.syncedAt).length, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
 if (process.send) {

@@ -14,6 +14,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { Child, here, quantile, sleep, start } from './processes.ts';
@@ -38,6 +39,14 @@ export interface StormResult {
   /** Refusals the surviving instances counted, by reason (their `/metrics`). */
   serverRefused: Record<string, number>;
   setupMs: number;
+  /** CPU (ms) of the three instances while the clients (and senders) first connected, and how many did. */
+  setupCpuMs: number;
+  firstConnects: number;
+  /** CPU of the load processes over the storm, in % of one core each. */
+  loadsCpuPct: number;
+  /** CPU (user + system, ms) the two surviving instances used from the kill to the end of the storm. */
+  survivorsCpuMs: number;
+  stormMs: number;
   timedOut: boolean;
   error?: string;
 }
@@ -60,10 +69,13 @@ function freePort(): Promise<number> {
 
 /** Instances still running: killed if the runner itself is stopped (they have no IPC channel to notice). */
 const running = new Set<ChildProcess>();
+/** The key prefix of the run in progress, deleted from Redis however the run ends. */
+let current: { redisUrl: string; prefix: string } | undefined;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     for (const proc of running) proc.kill('SIGKILL');
-    process.exit(130);
+    const cleanup = current ? deletePrefix(current.redisUrl, current.prefix) : Promise.resolve();
+    void Promise.race([cleanup, sleep(5000)]).finally(() => process.exit(130));
   });
 }
 
@@ -114,6 +126,16 @@ async function ready(instance: Instance, timeoutMs = 60_000): Promise<void> {
   throw new Error(`instance on ${instance.port} not ready within ${timeoutMs} ms`);
 }
 
+/** CPU time (user + system) of a process so far, in ms, from /proc (Linux). */
+function cpuMsOf(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 async function refusedOf(port: number): Promise<Record<string, number>> {
   try {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -142,12 +164,15 @@ async function deletePrefix(redisUrl: string, prefix: string): Promise<void> {
 
 async function stormOnce(o: StormOptions, mode: StormMode, admission: boolean): Promise<StormResult> {
   const prefix = `bench-storm-${randomUUID().slice(0, 8)}:`;
+  current = { redisUrl: o.redisUrl, prefix };
   const ports = await Promise.all([freePort(), freePort(), freePort()]);
   const instances = ports.map((port) => startInstance(port, prefix, o.redisUrl, admission));
   const loads: Child[] = [];
   try {
     await Promise.all(instances.map((i) => ready(i)));
     const t0 = performance.now();
+    const cpuAll = () => instances.reduce((n, i) => n + cpuMsOf(i.proc.pid), 0);
+    const setupCpu0 = cpuAll();
     for (let i = 0; i < LOADS; i++) loads.push(new Child(start(here('./storm-load.ts'), -1)));
     // Senders on the first instance (never killed): one per room.
     await loads[0]!.request({ cmd: 'senders', port: ports[0], rooms: o.rooms, secret: SECRET });
@@ -165,11 +190,15 @@ async function stormOnce(o: StormOptions, mode: StormMode, admission: boolean): 
       await sleep(250);
     }
     const setupMs = performance.now() - t0;
+    const setupCpuMs = cpuAll() - setupCpu0;
     // Let the joins' presence writes and broadcasts settle, and every connection become "stable".
     await sleep(6000);
 
     const victim = instances[2]!;
     await Promise.all(loads.map((l) => l.request({ cmd: 'arm', port: victim.port })));
+    const cpuBefore = cpuMsOf(instances[0]!.proc.pid) + cpuMsOf(instances[1]!.proc.pid);
+    const loadsCpu = async () => (await Promise.all(loads.map((l) => l.request({ cmd: 'status' })))).reduce((n, st) => n + (st.cpuMs as number), 0);
+    const loadsBefore = await loadsCpu();
     victim.proc.kill('SIGKILL');
     const at = performance.timeOrigin + performance.now();
     await Promise.all(loads.map((l) => l.request({ cmd: 'killed', at, chatEveryMs: 2000 })));
@@ -187,6 +216,9 @@ async function stormOnce(o: StormOptions, mode: StormMode, admission: boolean): 
         break;
       }
     }
+    const stormMs = performance.timeOrigin + performance.now() - at;
+    const survivorsCpuMs = cpuMsOf(instances[0]!.proc.pid) + cpuMsOf(instances[1]!.proc.pid) - cpuBefore;
+    const loadsCpuPct = ((await loadsCpu()) - loadsBefore) / stormMs / LOADS * 100;
     const reports: StormReport[] = await Promise.all(loads.map(async (l) => (await l.request({ cmd: 'report' })).report));
     const timeline: Array<[number, number, number]> = [];
     for (const r of reports) r.timeline.forEach((slot, i) => {
@@ -203,6 +235,11 @@ async function stormOnce(o: StormOptions, mode: StormMode, admission: boolean): 
       timeline,
       serverRefused,
       setupMs,
+      setupCpuMs,
+      firstConnects: o.clients + o.rooms,
+      loadsCpuPct,
+      survivorsCpuMs,
+      stormMs,
       timedOut,
     };
   } finally {
@@ -210,7 +247,28 @@ async function stormOnce(o: StormOptions, mode: StormMode, admission: boolean): 
     for (const i of instances) if (i.proc.exitCode === null && i.proc.signalCode === null) i.proc.kill('SIGKILL');
     await Promise.all(instances.map((i) => (i.proc.exitCode !== null || i.proc.signalCode !== null ? undefined : new Promise((r) => i.proc.once('exit', r)))));
     await deletePrefix(o.redisUrl, prefix).catch(() => {});
+    current = undefined;
   }
+}
+
+/** The headline figures of one run (printed as soon as it ends). */
+function summary(r: StormResult): Record<string, unknown> {
+  if (r.error) return { mode: r.mode, admission: r.admission, error: r.error };
+  const synced = Float64Array.from(r.recovered.map((x) => x.syncedMs)).sort();
+  return {
+    mode: r.mode,
+    admission: r.admission,
+    orphans: r.orphans,
+    recovered: r.recovered.length,
+    timedOut: r.timedOut,
+    syncedP50s: quantile(synced, 0.5) / 1000,
+    syncedP99s: quantile(synced, 0.99) / 1000,
+    http503: r.recovered.reduce((n, x) => n + x.refused503, 0),
+    survivorsCpuMsPerOrphan: r.survivorsCpuMs / Math.max(1, r.recovered.length),
+    setupCpuMsPerConnect: r.setupCpuMs / r.firstConnects,
+    loadsCpuPct: r.loadsCpuPct,
+    serverRefused: r.serverRefused,
+  };
 }
 
 let lastProgress = 0;
@@ -233,8 +291,10 @@ export async function runStorm(o: StormOptions): Promise<{ markdown: string; res
     } catch (err) {
       results.push({ mode, admission, error: (err as Error).message } as StormResult);
     }
+    // Each run's figures as soon as it ends: a storm can take minutes, and a stopped bench keeps them.
+    process.stderr.write(`${JSON.stringify(summary(results[results.length - 1]!))}\n`);
   }
-  const head = ['backoff', 'admission', 'orphans', 'recovered', 'synced p50 s', 'p90 s', 'p99 s', 'max s', 'socket lost p50 s', 'welcome p50 s', 'welcome p99 s', 'handshake p50 ms', 'handshake p99 ms', 'attempts mean', 'attempts max', 'HTTP 503', 'HTTP 429', 'TCP refused', 'gaps', 'refused by the survivors (their /metrics)'];
+  const head = ['backoff', 'admission', 'orphans', 'recovered', 'synced p50 s', 'p90 s', 'p99 s', 'max s', 'socket lost p50 s', 'welcome p50 s', 'welcome p99 s', 'handshake p50 ms', 'handshake p99 ms', 'attempts mean', 'attempts max', 'HTTP 503', 'HTTP 429', 'TCP refused', 'gaps', 'survivors CPU ms per orphan', 'survivors CPU % (of 2 cores)', 'load processes CPU %', 'refused by the survivors (their /metrics)'];
   const rows = [head, head.map(() => '---')];
   const timelines: string[] = [];
   for (const r of results) {
@@ -269,6 +329,9 @@ export async function runStorm(o: StormOptions): Promise<{ markdown: string; res
       String(sum((x) => x.refused429)),
       String(sum((x) => x.tcpRefused)),
       String(r.recovered.filter((x) => x.gap).length),
+      (r.survivorsCpuMs / Math.max(1, r.recovered.length)).toFixed(1),
+      ((r.survivorsCpuMs / r.stormMs / 2) * 100).toFixed(0),
+      r.loadsCpuPct.toFixed(0),
       Object.entries(r.serverRefused).map(([k, v]) => `${k} ${v}`).join(', ') || 'none',
     ]);
     // Per second after the kill: orphans welcomed / HTTP refusals.
@@ -279,6 +342,7 @@ export async function runStorm(o: StormOptions): Promise<{ markdown: string; res
       perSecond[s]![0] += w;
       perSecond[s]![1] += h;
     });
+    timelines.push(`- ${label}, admission ${r.admission ? 'on' : 'off'}: set-up ${(r.setupMs / 1000).toFixed(1)} s, instances' CPU ${(r.setupCpuMs / (o.clients + o.rooms)).toFixed(1)} ms per first connect; storm ${(r.stormMs / 1000).toFixed(1)} s`);
     timelines.push(`- ${label}, admission ${r.admission ? 'on' : 'off'}: ${perSecond.map(([w, h], s) => `${s}-${s + 1} s ${w}/${h}`).join(', ')}`);
   }
   const markdown = [
