@@ -9,18 +9,27 @@
  * a private redis-server, or a private 3-master Redis Cluster (ours only: Socket.IO's Redis
  * adapter has no cluster mode), both started here; each node's INFO commandstats over the
  * measured window is printed after the scenario's table.
+ * --profile-window (a profile of the measured window only: the connects of `idle`, the load
+ * window of the others; read it with `npx tsx bench/profile.ts FILE`).
+ *
+ * Two scenarios run only when named in --only, as they take the whole machine for minutes:
+ * `hold` (scenario 6: --hold-connections=100000, --hold-ms=15000, --hold-ping-ms=5000,
+ * --hold-nocap) and `storm` (scenario 7, needs Redis: --storm-clients=10000,
+ * --storm-runs=jitter:on,nojitter:on,jitter:off as backoff:admission).
  */
-import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
-import type { ServerStats } from './servers/control.ts';
 import type { LoadResult } from './load.ts';
+import type { ServerStats } from './servers/control.ts';
+import { runHold } from './hold.ts';
+import { Child, hasTaskset, here, RESULTS, start, startServer as startBenchServer, stats, stopServer } from './processes.ts';
 import { SYSTEMS, type System } from './protocols.ts';
 import { scenarios, type RunSpec } from './scenarios.ts';
 import { figures, renderRedisCalls, renderScenario, type RunResult } from './report.ts';
+import { runStorm } from './storm.ts';
+import type { StormMode } from './storm-load.ts';
 import { startRedisCluster, type RedisCluster } from '../test/support/redis-cluster.ts';
 import { redisCommand, startRedisServer, type RedisServer } from '../test/support/redis-server.ts';
 
@@ -29,10 +38,9 @@ const quick = args.has('quick');
 const only = args.get('only')?.split(',');
 const systems = (args.get('systems')?.split(',') as System[] | undefined) ?? [...SYSTEMS];
 const cpuProf = args.has('cpu-prof');
-const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-const RESULTS = here('./results');
-const SERVER_SCRIPT: Record<System, string> = { ours: here('./servers/ours.ts'), ws: here('./servers/raw-ws.ts'), socketio: here('./servers/socketio.ts') };
+const profileWindow = args.has('profile-window');
 let REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const numberArg = (name: string, fallback: number) => (args.get(name) !== undefined ? Number(args.get(name)) : fallback);
 const redisMode = args.get('redis') ?? 'shared';
 if (!['shared', 'private', 'cluster'].includes(redisMode)) throw new Error(`--redis=${redisMode}: expected shared, private or cluster`);
 /** The private cluster of --redis=cluster, once started. */
@@ -52,55 +60,10 @@ async function commandStats(): Promise<Record<string, Record<string, number>>> {
   }
   return out;
 }
-const hasTaskset = spawnSync('taskset', ['-V']).status === 0 && os.cpus().length >= 2;
 
-/** A child with a request/response channel over IPC. */
-class Child {
-  readonly #waiting = new Map<number, (msg: any) => void>();
-  #id = 0;
-  readonly exited: Promise<number | null>;
-  constructor(readonly proc: ChildProcess, onMessage?: (msg: any) => void) {
-    proc.on('message', (msg: any) => {
-      if (msg.id !== undefined && this.#waiting.has(msg.id) && !msg.mark) {
-        this.#waiting.get(msg.id)!(msg);
-        this.#waiting.delete(msg.id);
-      } else onMessage?.(msg);
-    });
-    this.exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
-  }
-  request(msg: object): Promise<any> {
-    const id = ++this.#id;
-    return new Promise((resolve) => {
-      this.#waiting.set(id, resolve);
-      this.proc.send({ ...msg, id });
-    });
-  }
+function startServer(system: System, env: Record<string, string> = {}) {
+  return startBenchServer(system, env, cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS}/profiles`] : []);
 }
-
-function pin(pid: number, core: number): void {
-  if (hasTaskset) spawnSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
-}
-
-function start(script: string, core: number, execArgv: string[] = [], env: Record<string, string> = {}): ChildProcess {
-  const proc = fork(script, [], {
-    execArgv: ['--import', 'tsx', '--expose-gc', ...execArgv],
-    env: { ...process.env, BENCH_CHILD: '1', NODE_ENV: 'production', ...env },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  pin(proc.pid!, core);
-  return proc;
-}
-
-async function startServer(system: System, env: Record<string, string> = {}): Promise<{ server: Child; port: number }> {
-  const prof = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS}/profiles`] : [];
-  let ready!: (port: number) => void;
-  const port = new Promise<number>((resolve) => (ready = resolve));
-  const server = new Child(start(SERVER_SCRIPT[system], 0, prof, env), (msg) => msg.ready && ready(msg.port));
-  const failed = server.exited.then((code) => Promise.reject(new Error(`${system} server exited with ${code} before it was ready`)));
-  return { server, port: await Promise.race([port, failed]) };
-}
-
-const stats = async (server: Child, gc = false) => (await server.request({ cmd: 'stats', gc })).stats as ServerStats;
 
 async function runOne(spec: RunSpec, system: System): Promise<RunResult> {
   // Cross-instance runs: `instances` servers share Redis and the clients, one more hosts none of the busy rooms.
@@ -117,12 +80,22 @@ async function runOne(spec: RunSpec, system: System): Promise<RunResult> {
     const marks: Record<string, { stats: ServerStats; at: number; all: ServerStats[] }> = {};
     const calls: Record<string, Record<string, Record<string, number>>> = {};
     const before = await stats(primary, true);
+    // The measured window: from after the warm-up connects to the memory reading in `idle`.
+    const [opens, closes] = spec.kind === 'idle' ? ['before', 'start'] : ['start', 'end'];
+    const profileFile = `${RESULTS}/profiles/${spec.kind}-${system}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`;
+    const onMark = async (name: string, gc: boolean) => {
+      // Stopped before the reading (its forced GC stays out of the profile), started after it.
+      if (profileWindow && name === closes) await primary.request({ cmd: 'profile', action: 'stop', file: profileFile });
+      const all = await Promise.all(servers.map((s) => stats(s.server, gc)));
+      marks[name] = { stats: all[0]!, at: performance.now(), all };
+      if (profileWindow && name === opens) await primary.request({ cmd: 'profile', action: 'start' });
+    };
+    if (profileWindow) mkdirSync(`${RESULTS}/profiles`, { recursive: true });
     const outcome = await new Promise<LoadResult>((resolve, reject) => {
       const load = new Child(start(here('./load.ts'), 1), (msg) => {
         if (msg.mark) {
           const redisCalls = spec.instances && msg.mark !== 'before' ? commandStats() : Promise.resolve(undefined);
-          void Promise.all([Promise.all(servers.map((s) => stats(s.server, msg.gc))), redisCalls]).then(([all, counted]) => {
-            marks[msg.mark] = { stats: all[0]!, at: performance.now(), all };
+          void Promise.all([onMark(msg.mark, msg.gc), redisCalls]).then(([, counted]) => {
             if (counted) calls[msg.mark] = counted;
             load.proc.send({ markDone: msg.id });
           });
@@ -135,6 +108,7 @@ async function runOne(spec: RunSpec, system: System): Promise<RunResult> {
       load.proc.send({ job: { ...job, system, ports: instances ? ports.slice(0, instances) : ports, ...(instances ? { quietPort: ports[instances] } : {}) } });
     });
     const result: RunResult = { system, spec, load: outcome, server: { before, warm: marks.before, start: marks.start, end: marks.end } };
+    if (profileWindow) process.stderr.write(`    profile: ${profileFile}\n`);
     if (spec.instances && marks.start && marks.end) {
       const cpu = (s: ServerStats) => s.cpuUser + s.cpuSystem;
       const busy = (m: ServerStats[]) => m.slice(0, spec.instances).reduce((n, s) => n + cpu(s), 0);
@@ -152,10 +126,7 @@ async function runOne(spec: RunSpec, system: System): Promise<RunResult> {
   } catch (err) {
     return { system, spec, load: undefined, server: undefined, error: (err as Error).message.split('\n')[0]! } as unknown as RunResult;
   } finally {
-    for (const { server } of servers) {
-      await server.request({ cmd: 'stop' });
-      await server.exited;
-    }
+    for (const { server } of servers) await stopServer(server);
   }
 }
 
@@ -214,6 +185,35 @@ async function main(): Promise<void> {
     console.log(table);
     lines.push(table);
   }
+  const extra: Record<string, unknown> = {};
+  if (only?.includes('hold')) {
+    const hold = await runHold(systems, {
+      target: numberArg('hold-connections', quick ? 2000 : 100_000),
+      holdMs: numberArg('hold-ms', quick ? 5000 : 15_000),
+      pingMs: numberArg('hold-ping-ms', quick ? 2000 : 5000),
+      nocap: args.has('hold-nocap'),
+    });
+    console.log(hold.markdown);
+    lines.push(hold.markdown);
+    extra.hold = hold.results;
+  }
+  if (only?.includes('storm')) {
+    if (!(await redisReachable())) {
+      const note = `## 7. Reconnect storm\n\nSKIPPED: Redis is not reachable at ${REDIS_URL} (set REDIS_URL).\n`;
+      console.log(note);
+      lines.push(note);
+    } else {
+      const runs = (args.get('storm-runs') ?? 'jitter:on,nojitter:on,jitter:off').split(',').map((r) => {
+        const [mode, admission] = r.split(':');
+        if ((mode !== 'jitter' && mode !== 'nojitter') || (admission !== 'on' && admission !== 'off')) throw new Error(`--storm-runs: expected backoff:admission as jitter|nojitter:on|off, got ${r}`);
+        return { mode: mode as StormMode, admission: admission === 'on' };
+      });
+      const storm = await runStorm({ clients: numberArg('storm-clients', quick ? 1000 : 10_000), rooms: quick ? 10 : 100, redisUrl: REDIS_URL, runs, timeoutMs: 120_000 });
+      console.log(storm.markdown);
+      lines.push(storm.markdown);
+      extra.storm = storm.results;
+    }
+  }
   await privateRedis?.stop();
   await cluster?.stop();
   const end = `Load average at the end: ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} (other processes on the same cores make absolute figures drift; compare the ratios).`;
@@ -221,7 +221,7 @@ async function main(): Promise<void> {
   lines.push(end);
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const results = Object.fromEntries(Object.entries(all).map(([id, runs]) => [id, runs.map((r) => ({ figures: figures(id, r), ...r }))]));
-  const json = { at: new Date().toISOString(), quick, machine, pinned: hasTaskset, results };
+  const json = { at: new Date().toISOString(), quick, machine, pinned: hasTaskset, results, ...extra };
   writeFileSync(`${RESULTS}/bench-${stamp}.json`, JSON.stringify(json, null, 2));
   writeFileSync(`${RESULTS}/latest.json`, JSON.stringify(json, null, 2));
   writeFileSync(`${RESULTS}/latest.md`, lines.join('\n'));

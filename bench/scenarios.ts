@@ -46,7 +46,7 @@ export function scenarios(quick: boolean): Scenario[] {
       id: 'idle',
       title: '3. Idle connections',
       measures:
-        'Connects clients over 100 rooms, 50 handshakes in flight, each counted when its welcome arrives (ours: session cookie read, access check, params, namespace get-or-create). Then server RSS and heap after a full GC, per connection.',
+        'Connects clients over 100 rooms, 50 handshakes in flight, each counted when its welcome arrives (ours: session cookie read, access check, params, onCreate, namespace get-or-create, presence, replay head). Then server RSS and heap after a full GC, per connection.',
       runs: [{ label: quick ? '1000 clients' : '5000 clients', kind: 'idle', rooms: 100, perRoom: quick ? 10 : 50, size: 0, concurrency: 50, warmupMs: 0, durationMs: 0 }],
     },
     {

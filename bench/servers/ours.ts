@@ -8,8 +8,9 @@ import { z } from 'zod';
 import { createLogger } from '../../src/log.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { authRoutes } from '../../src/routes/auth.ts';
+import { systemRoutes } from '../../src/routes/system.ts';
 import { listen } from '../../src/server.ts';
-import { access } from '../../src/ws/auth/access.ts';
+import { access, onCreate } from '../../src/ws/auth/access.ts';
 import type { Limits } from '../../src/ws/safety/limits.ts';
 import { RedisBroker } from '../../src/ws/broker/redis.ts';
 import type { Broker } from '../../src/ws/broker/types.ts';
@@ -17,6 +18,7 @@ import { Realtime } from '../../src/ws/realtime.ts';
 import { createSessions } from '../../src/ws/auth/session.ts';
 import type { AppEnv } from '../../src/ws/types.ts';
 import { serveControl, trackBrokerSockets } from './control.ts';
+import { createFastSessions } from './fast-session.ts';
 
 export const BENCH_SECRET = 'bench-secret-that-is-long-enough-0123456789';
 
@@ -38,6 +40,8 @@ const BENCH_LIMITS: Partial<Limits> = {
   messageRate: 1_000_000,
   messageBurst: 1_000_000,
   maxPendingMessages: 10_000,
+  // BENCH_PING_MS: the heartbeat's interval (scenario 6 runs it every few seconds); default as in production.
+  ...(process.env.BENCH_PING_MS ? { pingIntervalMs: Number(process.env.BENCH_PING_MS) } : {}),
 };
 
 const Room = z.object({ room: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/) });
@@ -54,12 +58,19 @@ export async function startOurs(broker?: Broker) {
   const log = createLogger('silent');
   const app = new Hono<AppEnv>();
   const rt = new Realtime(app, { logger: log, limits: BENCH_LIMITS, ...(broker ? { broker } : {}) });
-  const sessions = createSessions({ secret: BENCH_SECRET, userRoles: {}, secureCookie: false });
+  // BENCH_SESSION=fast: the prototype of a synchronous node:crypto session read (issue 17).
+  const sessionOptions = { secret: BENCH_SECRET, userRoles: {}, secureCookie: false };
+  const sessions = process.env.BENCH_SESSION === 'fast' ? createFastSessions(sessionOptions) : createSessions(sessionOptions);
   app.use('*', sessions.middleware);
   app.route('/', authRoutes(sessions, {}));
+  app.route('/', systemRoutes(rt));
   app.get(
     '/api/1/ws/bench/:room',
     access({ requireAuth: false }),
+    // The full pipeline of a connect: an onCreate runs on every one (a real app authorizes here).
+    onCreate(function allowRoom(_c, ctx) {
+      return ctx;
+    }),
     rt.namespace({
       params: Room,
       messages: { chat: Chat },

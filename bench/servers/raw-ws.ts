@@ -10,7 +10,10 @@ import { serveControl } from './control.ts';
 
 const PREFIX = '/api/1/ws/bench/';
 
-const server = createServer((_req, res) => res.writeHead(404).end());
+const server = createServer((req, res) => {
+  if (req.url === '/health') res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+  else res.writeHead(404).end();
+});
 const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: 64 * 1024 });
 const rooms = new Map<string, Set<WebSocket>>();
 
@@ -41,6 +44,27 @@ wss.on('connection', (socket, req) => {
   });
   socket.on('error', () => {});
 });
+
+// BENCH_PING_MS: the usual ws heartbeat (ping everyone, terminate who did not answer the last one),
+// so that scenario 6 compares like with like; off unless set.
+const PING_MS = Number(process.env.BENCH_PING_MS ?? 0);
+if (PING_MS > 0) {
+  const alive = new WeakSet<WebSocket>();
+  wss.on('connection', (socket) => {
+    alive.add(socket);
+    socket.on('pong', () => alive.add(socket));
+  });
+  setInterval(() => {
+    for (const socket of wss.clients) {
+      if (!alive.has(socket)) {
+        socket.terminate();
+        continue;
+      }
+      alive.delete(socket);
+      socket.ping();
+    }
+  }, PING_MS).unref();
+}
 
 server.listen(Number(process.env.BENCH_PORT ?? 0), '127.0.0.1', () => {
   serveControl((server.address() as AddressInfo).port, async () => {
