@@ -32,6 +32,11 @@ export const CloseCode = {
   NOT_FOUND: 4404,
   /** The namespace was removed on the server (resource gone). Permanent. */
   NAMESPACE_REMOVED: 4410,
+  /**
+   * A multiplexed socket holds its maximum of subscriptions (`unsubscribed` of that path only; the
+   * socket stays). Permanent for that subscribe: unsubscribe something first.
+   */
+  TOO_MANY_SUBSCRIPTIONS: 4429,
 } as const;
 
 export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];
@@ -64,6 +69,10 @@ export const ErrorCode = {
    * nobody got it. Retryable.
    */
   UNAVAILABLE: 'unavailable',
+  /** A multiplexed frame names a path this socket is not subscribed to (or whose subscribe is pending). */
+  NOT_SUBSCRIBED: 'not_subscribed',
+  /** A `subscribe` for a path this socket already holds (or is subscribing to). */
+  ALREADY_SUBSCRIBED: 'already_subscribed',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];

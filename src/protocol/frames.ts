@@ -19,6 +19,8 @@ export interface ClientFrame {
   type: string;
   data?: unknown;
   id?: string;
+  /** On a multiplexed socket: the subscription it is for (none: the socket's own `subscribe`/`unsubscribe`). */
+  path?: string;
 }
 
 /** A frame from the server: `{ type, data, seq?, epoch?, replayed?, id? }`. */
@@ -32,6 +34,8 @@ export interface Frame<T = unknown> {
   epoch?: string;
   /** Sent again in answer to `sync`: the client missed it while disconnected (or on a hole). */
   replayed?: true;
+  /** On a multiplexed socket: the subscription (namespace path) it belongs to; none for the socket's own frames. */
+  path?: string;
 }
 
 /** What the `welcome` frame carries. */
@@ -44,5 +48,33 @@ export interface Welcome {
   ctx: { username: string; roles: string[]; params: Record<string, string>; [key: string]: unknown };
 }
 
+/** `subscribe` on a multiplexed socket: the namespace path, and where the client stands in its log (replayed inline). */
+export interface SubscribeData {
+  path: string;
+  since?: ReplayHead;
+}
+
+/** `unsubscribe` on a multiplexed socket. */
+export interface UnsubscribeData {
+  path: string;
+}
+
+/**
+ * `unsubscribed`: the end of one subscription on a multiplexed socket, with the code a direct
+ * socket would have closed with (4400-4499 permanent, 1013 retryable after `retryAfter` seconds,
+ * 1000 when the client unsubscribed).
+ */
+export interface Unsubscribed {
+  code: number;
+  reason: string;
+  retryAfter?: number;
+}
+
+/** The first frame of a multiplexed socket (no `path`): who it is, and how many subscriptions it may hold. */
+export interface MultiplexWelcome {
+  ctx: Welcome['ctx'];
+  maxSubscriptions: number;
+}
+
 /** Message types the framework itself sends or answers; a namespace cannot declare them. */
-export const RESERVED_TYPES: ReadonlySet<string> = new Set(['welcome', 'error', 'ack', 'sync', 'synced', 'gap', 'skip', 'head']);
+export const RESERVED_TYPES: ReadonlySet<string> = new Set(['welcome', 'error', 'ack', 'sync', 'synced', 'gap', 'skip', 'head', 'unsubscribed']);
