@@ -11,7 +11,8 @@ import { HTTPException } from 'hono/http-exception';
 import { WebSocketServer } from 'ws';
 import { restBroadcastScope } from '../live/broadcast-scope.ts';
 import type { LogPolicy } from '../broker/types.ts';
-import { Connection, type ConnectionRoute } from '../connection.ts';
+import { Connection } from '../connection.ts';
+import type { MemberRoute } from '../member.ts';
 import { buildCtx } from '../ctx.ts';
 import type { MessageSchemas, NamespaceDefinition } from '../definition.ts';
 import type { Hub } from '../hub/hub.ts';
@@ -69,7 +70,7 @@ export class UpgradePipeline {
 
   /** The last middleware of a namespace route: params, ctx and `onCreate`, then the handshake. */
   handler(def: NamespaceDefinition<MessageSchemas>, log: LogPolicy | undefined): MiddlewareHandler<AppEnv> {
-    const route: ConnectionRoute = { def, log };
+    const route: MemberRoute = { def, log };
     const registry = this.#hub.registry;
     return async (c) => {
       // An `Upgrade: websocket` header on an ordinary request (no `Connection: upgrade`) is no upgrade.
