@@ -9,7 +9,7 @@ import type { ReplayHead } from '../../protocol/frames.ts';
 import type { LogPolicy } from '../broker/types.ts';
 import type { Conn, Ctx } from '../ctx.ts';
 import type { RealtimeEvents } from '../events.ts';
-import { encodeFrame } from '../wire/messages.ts';
+import { encodeFrame, pathTail, withPath } from '../wire/messages.ts';
 import type { BroadcastOptions, Member, Namespace, NamespaceStats } from '../namespace.ts';
 import { ReplayGates } from './replay-gate.ts';
 import { headOf, skipFrame } from '../broker/sequence.ts';
@@ -197,8 +197,7 @@ export class LiveNamespace implements Namespace {
 
   /** `payload` (a JSON object) with the namespace's path appended as its last member. */
   #tagged(payload: Buffer): Buffer {
-    const tail = (this.#tail ??= Buffer.from(`,"path":${JSON.stringify(this.path)}}`));
-    return Buffer.concat([payload.subarray(0, payload.length - 1), tail]);
+    return withPath(payload, (this.#tail ??= pathTail(this.path)));
   }
 
   /** The client left out of a sequenced broadcast gets its seq alone, so it sees no hole. */
