@@ -190,8 +190,7 @@ export class MuxSocket implements SubscriptionOwner {
       sub.join(this.socket);
       return;
     }
-    if (ended.code === INTERNAL_ERROR) this.#host.log.warn({ path }, 'subscribe answered with an internal error');
-    else if (ended.code !== CloseCode.NORMAL) this.#host.log.info({ path, code: ended.code, reason: ended.reason, ip: this.#ctx.ip }, 'subscription refused');
+    // Refusals were logged (and counted) by the route's error handler, as for an upgrade.
     if (this.#slots.get(path) === slot) this.#slots.delete(path);
     this.#unsubscribed(path, ended);
   }

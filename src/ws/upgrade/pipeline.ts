@@ -148,8 +148,10 @@ export class UpgradePipeline {
     const isUpgrade = upgradeRequestOf(c) !== undefined;
     const ip = this.clientIp(c);
     const line = { path: c.req.path, ip, reason: refusal.reason, closeCode: refusal.closeCode, status: refusal.status, error: refusal.message };
-    if (isUpgrade) {
-      this.#hub.log.info(line, 'upgrade refused');
+    // A multiplexed socket's subscribe counts as the upgrade it stands for (its answer becomes `unsubscribed`).
+    const subscription = !isUpgrade && subscriptionOf(c) !== undefined;
+    if (isUpgrade || subscription) {
+      this.#hub.log.info(line, subscription ? 'subscription refused' : 'upgrade refused');
       this.#hub.events.emit('refused', { reason: refusal.reason, closeCode: refusal.closeCode, status: refusal.status, ip });
     } else {
       this.#hub.log.debug(line, 'request to a namespace path refused');
