@@ -34,6 +34,28 @@ describe('the subscription limit per socket', () => {
   });
 });
 
+describe('the subscription limit per address', () => {
+  it('answers 1013 with retryAfter past WS_MAX_SUBSCRIPTIONS_PER_IP over all sockets of an address, and frees a slot on unsubscribe and on close', async () => {
+    const a = await start({ limits: { maxSubscriptionsPerIp: 3 } });
+    const one = await openMux(a);
+    const two = await openMux(a);
+    await subscribe(one, room('Amsterdam'));
+    await subscribe(one, room('Berlin'));
+    await subscribe(two, room('Cairo'));
+    expect(await subscribe(two, room('Dublin'))).toMatchObject({ type: 'unsubscribed', data: { code: 1013, retryAfter: 2 } });
+    await unsubscribe(two, room('Cairo'));
+    expect((await subscribe(two, room('Dublin'))).type).toBe('welcome');
+    expect((await subscribe(two, room('Cairo'))).data.code).toBe(1013);
+    // The members of a closed socket have left (their disconnects are emitted once its slots are free).
+    let left = 0;
+    const gone = new Promise<void>((resolve) => a.rt.events.on('disconnect', () => ++left === 2 && resolve()));
+    await one.close();
+    await gone;
+    expect((await subscribe(two, room('Cairo'))).type).toBe('welcome');
+    expect((await subscribe(two, room('Amsterdam'))).type).toBe('welcome');
+  });
+});
+
 describe('hostile subscribe data', () => {
   it('answers every bad subscribe and frame as documented, and the socket and its subscriptions carry on', async () => {
     const a = await start();
