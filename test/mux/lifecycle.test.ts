@@ -114,6 +114,23 @@ describe('the end of a multiplexed socket', () => {
   });
 });
 
+describe('a subscribe that fails on the server', () => {
+  it('ends that subscription with 1011 and the socket serves the next subscribes', async () => {
+    const rec = new Recorder();
+    const a = await start(rec);
+    // An app's registry listener that throws when the namespace is created (its own bug).
+    a.rt.registry.on('create', (ns) => {
+      if (ns.path === '/api/1/ws/rec/broken') throw new Error('listener bug');
+    });
+    const mux = await openMux(a);
+    mux.send({ type: 'subscribe', data: { path: '/api/1/ws/rec/broken' } });
+    mux.send({ type: 'subscribe', data: { path: '/api/1/ws/rec/1' } });
+    expect(await takeOf(mux, '/api/1/ws/rec/broken')).toMatchObject({ type: 'unsubscribed', data: { code: 1011 } });
+    expect((await takeOf(mux, '/api/1/ws/rec/1')).type).toBe('welcome');
+    expect(await requestOn(mux, '/api/1/ws/rec/broken', 'x')).toMatchObject({ type: 'error', data: { code: 'not_subscribed' } });
+  });
+});
+
 describe('a namespace removed', () => {
   it('ends that subscription alone with 4410; the socket and its other subscriptions stay', async () => {
     const rec = new Recorder();

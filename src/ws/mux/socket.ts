@@ -184,7 +184,7 @@ export class MuxSocket implements SubscriptionOwner {
     const slot: Slot = { sub: undefined, cancelled: false };
     this.#slots.set(path, slot);
     byIp.add(this.#ctx.ip, 1);
-    this.#ops = this.#ops.then(() => this.#run(path, slot));
+    this.#queue(() => this.#run(path, slot));
   }
 
   /** Runs the route of `path` as a direct connect would, then joins, or says why not. */
@@ -203,8 +203,14 @@ export class MuxSocket implements SubscriptionOwner {
     const { sub } = marker;
     if (sub && !slot.cancelled) {
       slot.sub = sub;
-      sub.join(this.socket);
-      return;
+      try {
+        sub.join(this.socket);
+        return;
+      } catch (err) {
+        // What a direct socket's open would have thrown into the adapter (an app's registry listener).
+        this.#host.log.error({ err, path }, 'subscribe failed');
+        ended = { code: INTERNAL_ERROR, reason: 'the server could not subscribe (it logged why)' };
+      }
     }
     // Refusals were logged (and counted) by the route's error handler, as for an upgrade.
     this.#drop(path, slot);
@@ -230,7 +236,17 @@ export class MuxSocket implements SubscriptionOwner {
     // Delivery stops now; `unsubscribed` follows once presence forgot it and onDisconnect ran,
     // before anything queued after it (a subscribe of the same path again).
     const left = slot.sub.leave(CloseCode.NORMAL, 'unsubscribed');
-    this.#ops = this.#ops.then(() => left).then(() => this.#unsubscribed(path, { code: CloseCode.NORMAL, reason: 'unsubscribed' }));
+    this.#queue(async () => {
+      await left;
+      this.#unsubscribed(path, { code: CloseCode.NORMAL, reason: 'unsubscribed' });
+    });
+  }
+
+  /** Runs `op` after the subscribes and unsubscribes before it; one that fails is logged and does not stop the next. */
+  #queue(op: () => Promise<void>): void {
+    this.#ops = this.#ops.then(op).catch((err: unknown) => {
+      this.#host.log.error({ err, ip: this.#ctx.ip }, 'subscription step failed');
+    });
   }
 
   /** Lets go of the path's slot (once: a slot already let go of is not counted again). */
