@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CloseCode } from '../../src/protocol/codes.ts';
 import type { Realtime } from '../../src/ws/realtime.ts';
 import type { AppEnv } from '../../src/ws/types.ts';
+import { onCreate } from '../../src/ws/auth/access.ts';
 import { refusalOf } from '../../src/ws/mux/request.ts';
 import { startApp, TestClient, type TestApp, type TestConfig } from '../helpers.ts';
 import { testRoutes } from '../fixtures/test-routes.ts';
@@ -30,6 +31,12 @@ class Recorder {
 
   routes = (rt: Realtime) => [
     ...testRoutes(rt),
+    new Hono<AppEnv>().get(
+      '/api/1/ws/headers/:id',
+      // What the route sees of the request: the socket's headers, none of the upgrade's own.
+      onCreate((c, ctx) => ({ ...ctx, firstName: JSON.stringify(['host', 'user-agent', 'x-custom', 'upgrade', 'sec-websocket-key', 'connection'].map((h) => c.req.header(h) ?? null)) })),
+      rt.namespace({}),
+    ),
     new Hono<AppEnv>().get(
       '/api/1/ws/rec/:id',
       rt.namespace({
@@ -111,6 +118,15 @@ describe('the end of a multiplexed socket', () => {
     expect(await refusalOf(response)).toMatchObject({ code: CloseCode.TRY_AGAIN_LATER, retryAfter: expect.any(Number) });
     expect(accepted).toBe(false);
     await down;
+  });
+});
+
+describe('the request a subscribe runs its route with', () => {
+  it('carries the socket’s headers (Host, User-Agent, its own) and none of the upgrade’s', async () => {
+    const a = await start(new Recorder());
+    const mux = await openMux(a, { 'user-agent': 'mux-test/1', 'x-custom': 'yes' });
+    const welcome = await subscribe(mux, '/api/1/ws/headers/1');
+    expect(JSON.parse(welcome.data.ctx.firstName)).toEqual([new URL(a.url).host, 'mux-test/1', 'yes', null, null, null]);
   });
 });
 

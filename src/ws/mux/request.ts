@@ -10,7 +10,7 @@ import { MAX_PATH_LENGTH } from '../wire/messages.ts';
 import type { AppEnv } from '../types.ts';
 
 /** Request headers that describe the upgrade's own connection, not the client: never copied to a subscribe. */
-const NOT_COPIED = new Set(['connection', 'upgrade', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'content-length', 'host']);
+const NOT_COPIED = new Set(['connection', 'upgrade', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'content-length']);
 
 /** What every subscribe request of one socket is made from: its origin and the upgrade's headers (cookie, authorization...). */
 export interface SubscribeBase {
