@@ -130,6 +130,15 @@ describe('the request a subscribe runs its route with', () => {
   });
 });
 
+describe('the client IP of a subscription', () => {
+  it('is the socket’s, as its upgrade resolved it through trusted proxies', async () => {
+    const a = await start(new Recorder(), { limits: { trustProxy: 1 } });
+    const mux = await openMux(a, { 'x-forwarded-for': '203.0.113.7' });
+    const welcome = await subscribe(mux, '/api/1/ws/rec/1');
+    expect(a.rt.registry.get('/api/1/ws/rec/1')!.ctxOf(welcome.data.clientId)!.ip).toBe('203.0.113.7');
+  });
+});
+
 describe('a subscribe that fails on the server', () => {
   it('ends that subscription with 1011 and the socket serves the next subscribes', async () => {
     const rec = new Recorder();
