@@ -17,6 +17,7 @@ import { publicCtx, type Ctx, type PublicCtx } from '../ctx.ts';
 import type { MemberHost, MemberRoute } from '../member.ts';
 import type { Counter } from '../safety/counter.ts';
 import { InboundGate } from '../safety/inbound.ts';
+import { RefusalReason } from '../upgrade/refusal.ts';
 import { sendFrame } from '../safety/send.ts';
 import type { SubscriptionEnv, SubscriptionMarker } from '../upgrade/marker.ts';
 import type { Detachable } from '../connection.ts';
@@ -173,12 +174,12 @@ export class MuxSocket implements SubscriptionOwner {
     }
     const max = this.#host.limits.maxSubscriptions;
     if (this.#slots.size >= max) {
-      this.#unsubscribed(path, { code: CloseCode.TOO_MANY_SUBSCRIPTIONS, reason: `this socket holds its maximum of ${max} subscriptions; unsubscribe one first` });
+      this.#refuse(path, { code: CloseCode.TOO_MANY_SUBSCRIPTIONS, reason: `this socket holds its maximum of ${max} subscriptions; unsubscribe one first` }, RefusalReason.SUBSCRIPTION_LIMIT);
       return;
     }
     const byIp = this.#shared.subscriptionsByIp;
     if (byIp.get(this.#ctx.ip) >= this.#host.limits.maxSubscriptionsPerIp) {
-      this.#unsubscribed(path, { code: CloseCode.TRY_AGAIN_LATER, reason: 'too many subscriptions from this address', retryAfter: 2 });
+      this.#refuse(path, { code: CloseCode.TRY_AGAIN_LATER, reason: 'too many subscriptions from this address', retryAfter: 2 }, RefusalReason.SUBSCRIPTION_IP_LIMIT);
       return;
     }
     const slot: Slot = { sub: undefined, cancelled: false };
@@ -240,6 +241,14 @@ export class MuxSocket implements SubscriptionOwner {
       await left;
       this.#unsubscribed(path, { code: CloseCode.NORMAL, reason: 'unsubscribed' });
     });
+  }
+
+  /** A subscribe refused by a limit of the socket's: logged and counted as the route's refusals are. */
+  #refuse(path: string, data: Unsubscribed, reason: string): void {
+    const ip = this.#ctx.ip;
+    this.#host.log.info({ path, ip, reason, closeCode: data.code, error: data.reason }, 'subscription refused');
+    this.#host.events.emit('refused', { reason, closeCode: data.code, status: 429, ip });
+    this.#unsubscribed(path, data);
   }
 
   /** Runs `op` after the subscribes and unsubscribes before it; one that fails is logged and does not stop the next. */
