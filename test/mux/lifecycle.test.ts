@@ -7,6 +7,9 @@ import type { Realtime } from '../../src/ws/realtime.ts';
 import type { AppEnv } from '../../src/ws/types.ts';
 import { onCreate } from '../../src/ws/auth/access.ts';
 import { refusalOf } from '../../src/ws/mux/request.ts';
+import { MemoryBroker } from '../../src/ws/broker/memory.ts';
+import { MAX_HELD } from '../../src/ws/live/replay-gate.ts';
+import type { ReplayHead } from '../../src/protocol/frames.ts';
 import { startApp, TestClient, type TestApp, type TestConfig } from '../helpers.ts';
 import { testRoutes } from '../fixtures/test-routes.ts';
 import { openMux, requestOn, subscribe, takeOf } from './helpers.ts';
@@ -154,6 +157,33 @@ describe('a subscribe that fails on the server', () => {
     expect((await takeOf(mux, '/api/1/ws/rec/1')).type).toBe('welcome');
     expect(await requestOn(mux, '/api/1/ws/rec/broken', 'x')).toMatchObject({ type: 'error', data: { code: 'not_subscribed' } });
   });
+});
+
+describe('a replay hold that overflows', () => {
+  it('ends that subscription alone with 1013 and retryAfter; the socket stays', async () => {
+    // A log whose head does not answer until told: the welcome's broadcasts pile up meanwhile.
+    let release!: () => void;
+    const stalled = new Promise<void>((resolve) => (release = resolve));
+    class StalledHead extends MemoryBroker {
+      override async head(path: string): Promise<ReplayHead> {
+        if (path.includes('Stalled')) await stalled;
+        return super.head(path);
+      }
+    }
+    app = await startApp({}, { broker: new StalledHead(), routes: testRoutes });
+    const mux = await openMux(app);
+    await subscribe(mux, '/api/1/ws/literal');
+    // Joined (and its welcome held up) once the namespace is created for it.
+    const created = new Promise((resolve) => app!.rt.registry.once('create', resolve));
+    mux.send({ type: 'subscribe', data: { path: '/api/1/ws/hello-rooms/Stalled' } });
+    await created;
+    for (let i = 0; i <= MAX_HELD; i++) await app.rt.broadcast('/api/1/ws/hello-rooms/Stalled', 'n', { i });
+    const ended = await takeOf(mux, '/api/1/ws/hello-rooms/Stalled', 'unsubscribed');
+    release();
+    expect(ended).toEqual({ type: 'unsubscribed', data: { code: 1013, reason: 'too many messages held during a replay', retryAfter: 1 }, path: '/api/1/ws/hello-rooms/Stalled' });
+    expect(await requestOn(mux, '/api/1/ws/literal', 'echo', { n: 3 })).toMatchObject({ type: 'ack', path: '/api/1/ws/literal' });
+    expect(mux.frames.some((f) => f.type === 'welcome' && f.path === '/api/1/ws/hello-rooms/Stalled')).toBe(false);
+  }, 60_000);
 });
 
 describe('a namespace removed', () => {

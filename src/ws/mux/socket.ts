@@ -154,7 +154,8 @@ export class MuxSocket implements SubscriptionOwner {
     if (slot?.sub !== sub) return;
     this.#drop(sub.path, slot);
     void sub.leave(code, reason);
-    this.#unsubscribed(sub.path, { code, reason });
+    // A retryable end (a replay hold that overflowed) says when to come back, as every 1013 does.
+    this.#unsubscribed(sub.path, code === CloseCode.TRY_AGAIN_LATER ? { code, reason, retryAfter: 1 } : { code, reason });
   }
 
   #subscribe(message: ClientMessage): void {
