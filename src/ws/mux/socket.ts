@@ -23,7 +23,7 @@ import type { SubscriptionEnv, SubscriptionMarker } from '../upgrade/marker.ts';
 import type { Detachable } from '../connection.ts';
 import { preFrame } from '../wire/framing.ts';
 import { encodeError, encodeFrame, parseClientFrame, pathTail, withPath, type ClientMessage } from '../wire/messages.ts';
-import { badPath, INTERNAL_ERROR, refusalOf, subscribeRequest, type SubscribeBase } from './request.ts';
+import { badPath, FAILED, refusalOf, subscribeRequest, type SubscribeBase } from './request.ts';
 import { Subscription, type SubscriptionOwner } from './subscription.ts';
 
 /** The app's own fetch, which a subscribe calls with its marker. */
@@ -193,13 +193,14 @@ export class MuxSocket implements SubscriptionOwner {
   async #run(path: string, slot: Slot): Promise<void> {
     if (this.#closed) return;
     const marker = new Marker(this.#host, this);
-    let ended: Unsubscribed;
+    // How the subscription ends unless it joins: unsubscribed while pending, refused, or failed.
+    let end: Unsubscribed;
     try {
       const response = await this.#fetch(subscribeRequest(this.#base, path), { incoming: this.#incoming, subscription: marker });
-      ended = marker.sub ? { code: CloseCode.NORMAL, reason: 'unsubscribed' } : await refusalOf(response);
+      end = marker.sub ? { code: CloseCode.NORMAL, reason: 'unsubscribed' } : await refusalOf(response);
     } catch (err) {
       this.#host.log.error({ err, path }, 'subscribe failed');
-      ended = { code: INTERNAL_ERROR, reason: 'the server could not subscribe (it logged why)' };
+      end = FAILED;
     }
     if (this.#closed) return;
     const { sub } = marker;
@@ -211,12 +212,12 @@ export class MuxSocket implements SubscriptionOwner {
       } catch (err) {
         // What a direct socket's open would have thrown into the adapter (an app's registry listener).
         this.#host.log.error({ err, path }, 'subscribe failed');
-        ended = { code: INTERNAL_ERROR, reason: 'the server could not subscribe (it logged why)' };
+        end = FAILED;
       }
     }
     // Refusals were logged (and counted) by the route's error handler, as for an upgrade.
     this.#drop(path, slot);
-    this.#unsubscribed(path, ended);
+    this.#unsubscribed(path, end);
   }
 
   #unsubscribe(message: ClientMessage): void {
