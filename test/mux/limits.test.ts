@@ -1,6 +1,6 @@
 /** What a multiplexed socket refuses, and that a refusal harms neither the socket nor anyone else. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startApp, TestClient, type TestApp, type TestConfig } from '../helpers.ts';
+import { login, startApp, TestClient, type TestApp, type TestConfig } from '../helpers.ts';
 import { testRoutes } from '../fixtures/test-routes.ts';
 import { MUX_PATH, openMux, requestOn, subscribe, takeOf, unsubscribe } from './helpers.ts';
 
@@ -17,6 +17,23 @@ async function start(overrides: TestConfig = {}): Promise<TestApp> {
 
 const room = (name: string) => `/api/1/ws/hello-rooms/${name}`;
 const count = async (a: TestApp, name: string) => (await (await fetch(`${a.url}/api/1/rooms/${name}`)).json()).count as number;
+
+describe('the multiplexed socket itself', () => {
+  it('is admitted like any upgrade: origin checked, one connection slot of its user', async () => {
+    const a = await start({ limits: { maxConnectionsPerUser: 1 } });
+    const evil = await TestClient.open(a.wsUrl(MUX_PATH), { origin: 'http://evil.example' });
+    expect(await evil.closed).toEqual({ code: 4403, reason: 'origin not allowed' });
+    const cookie = await login(a, 'ann');
+    const first = await openMux(a, { cookie });
+    // Its subscriptions take no connection slot of the user's: two of them, and still one socket.
+    await subscribe(first, room('Amsterdam'));
+    await subscribe(first, room('Berlin'));
+    await expect(TestClient.open(a.wsUrl(MUX_PATH), { cookie })).rejects.toMatchObject({ status: 429 });
+    await expect(TestClient.open(a.wsUrl(room('Cairo')), { cookie })).rejects.toMatchObject({ status: 429 });
+    // A plain GET of the endpoint is no upgrade.
+    expect((await fetch(`${a.url}${MUX_PATH}`)).status).toBe(426);
+  });
+});
 
 describe('the subscription limit per socket', () => {
   it('answers 4429 past WS_MAX_SUBSCRIPTIONS, counting pending subscribes, and takes one again after an unsubscribe', async () => {
