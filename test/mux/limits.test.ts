@@ -132,6 +132,24 @@ describe('hostile subscribe data', () => {
     expect(await count(a, 'Berlin')).toBe(2);
   });
 
+  it('takes a path as the server names it (percent escapes decoded), and tags its frames with that', async () => {
+    const a = await start();
+    const mux = await openMux(a);
+    const encoded = await subscribe(mux, '/api/1/ws/gated/%C3%A9t%C3%A9');
+    expect(encoded).toMatchObject({ type: 'unsubscribed', data: { code: 4400, reason: expect.stringContaining('/api/1/ws/gated/été') } });
+    const welcome = await subscribe(mux, '/api/1/ws/gated/été');
+    expect(welcome).toMatchObject({ type: 'welcome', path: '/api/1/ws/gated/été', data: { path: '/api/1/ws/gated/été' } });
+    expect(await requestOn(mux, '/api/1/ws/gated/été', 'echo', { n: 1 })).toMatchObject({ type: 'ack', path: '/api/1/ws/gated/été' });
+    // An escape that cannot be decoded beside one that can: the router names it otherwise, which
+    // is found once its route ran.
+    const mixed = await subscribe(mux, '/api/1/ws/gated/%C3%A9x%E9');
+    expect(mixed).toMatchObject({ type: 'unsubscribed', data: { code: 4400, reason: expect.stringContaining('/api/1/ws/gated/éx%E9') } });
+    expect(a.rt.registry.get('/api/1/ws/gated/éx%E9')?.size ?? 0).toBe(0);
+    // Its end is found by that name too.
+    a.rt.removeNamespace('/api/1/ws/gated/été', { removeIfEmpty: false });
+    expect(await takeOf(mux, '/api/1/ws/gated/été', 'unsubscribed')).toMatchObject({ data: { code: 4410 } });
+  });
+
   it('cancels a pending subscribe that is unsubscribed: no welcome, no member', async () => {
     const a = await start();
     const mux = await openMux(a);

@@ -135,7 +135,7 @@ describe('refused subscriptions', () => {
     }
     expect((await requestOn(mux, room('Berlin'), 'chat', { text: 'still works' })).type).toBe('ack');
     // Counted as refused upgrades are (the REST route and the page are no refusal: they answered).
-    expect(refused).toEqual(['invalid_params', 'unauthorized', 'unauthorized', 'forbidden', 'not_found']);
+    expect(refused).toEqual(['invalid_params', 'invalid_params', 'unauthorized', 'unauthorized', 'forbidden', 'not_found']);
   });
 
   it('runs access() with the socket session: a signed-in socket joins members-only, not admin', async () => {

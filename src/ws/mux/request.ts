@@ -35,8 +35,9 @@ export function subscribeRequest(base: SubscribeBase, path: string): Request {
 
 /**
  * Why `path` cannot be subscribed to, or undefined when it can: an absolute path, at most
- * 1024 characters, already in its normalized form (no `..`, no query or fragment), not the
- * multiplexed endpoint itself.
+ * 1024 characters, given as the server names the namespace (dot segments resolved, percent
+ * escapes decoded as the router decodes them, no query or fragment), not the multiplexed
+ * endpoint itself. Its frames are tagged with that same string.
  */
 export function badPath(path: string, muxPath: string): string | undefined {
   if (!path.startsWith('/') || path.startsWith('//')) return 'a subscription path starts with a single /';
@@ -44,13 +45,26 @@ export function badPath(path: string, muxPath: string): string | undefined {
   if (path.includes('?') || path.includes('#')) return 'a subscription path has no query or fragment';
   let normalized: string;
   try {
-    normalized = new URL(path, 'http://localhost').pathname;
+    normalized = decodedPath(new URL(path, 'http://localhost').pathname);
   } catch {
     return 'not a valid path';
   }
-  if (normalized !== path) return `not a normalized path (it reads as ${normalized.slice(0, 100)})`;
+  if (normalized !== path) return `not a normalized path (the server names it ${normalized.slice(0, 100)})`;
   if (path === muxPath || path === `${muxPath}/`) return 'the multiplexed endpoint cannot be subscribed to';
   return undefined;
+}
+
+/**
+ * A URL path with its percent escapes decoded, as the router reads it. One it cannot decode is
+ * returned as is: if the router names that namespace otherwise, the subscribe is refused after
+ * its route ran (the tag must be the namespace's path).
+ */
+function decodedPath(pathname: string): string {
+  try {
+    return decodeURI(pathname);
+  } catch {
+    return pathname;
+  }
 }
 
 /** A refusal's HTTP status, when its body names no close code. */

@@ -204,7 +204,9 @@ export class MuxSocket implements SubscriptionOwner {
     }
     if (this.#closed) return;
     const { sub } = marker;
-    if (sub && !slot.cancelled) {
+    // Frames are tagged with the namespace's path: the client must have named it the same way.
+    if (sub && sub.path !== path) end = { code: CloseCode.INVALID_PARAMS, reason: `not a normalized path (the server names it ${sub.path.slice(0, 100)})` };
+    else if (sub && !slot.cancelled) {
       slot.sub = sub;
       try {
         sub.join(this.socket);
