@@ -103,6 +103,8 @@ export function buildApp(config: Config, deps: AppDeps = {}): BuiltApp {
   rt.dependsOn({ name: `bubble map store (${mapStore.kind})`, state: () => mapStore.health() });
   app.route('/', bubblemapRoutes(rt, { store: mapStore, log, maxMapsPerUser: config.bubblemapMaxMapsPerUser }));
   for (const routes of deps.routes?.(rt) ?? []) app.route('/', routes);
+  // One socket for many namespaces: each subscribe runs the route of its path above.
+  app.get('/api/1/ws', rt.multiplex());
   app.get('/api/1/ws/*', () => {
     throw WsRefusal.notFound();
   });

@@ -42,6 +42,8 @@ export interface Frame {
   seq?: number;
   epoch?: string;
   replayed?: boolean;
+  /** On a multiplexed socket: the subscription it belongs to. */
+  path?: string;
 }
 
 /** A `ws` client that queues every frame so tests can await them in order. */
@@ -50,6 +52,8 @@ export class TestClient {
   readonly closed: Promise<{ code: number; reason: string }>;
   readonly #waiters: Array<() => void> = [];
   #cursor = 0;
+  /** Frames taken by `take` (by index), apart from the read position of `next`. */
+  readonly #taken = new Set<number>();
 
   private constructor(readonly socket: WebSocket) {
     socket.on('message', (raw, isBinary) => {
@@ -97,13 +101,7 @@ export class TestClient {
       if (this.socket.readyState === WebSocket.CLOSED) throw new Error(`socket closed while waiting for ${type ?? 'a frame'}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out waiting for ${type ?? 'a frame'}; got ${JSON.stringify(this.frames.slice(-5))}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await this.#wait(left);
     }
   }
 
@@ -120,14 +118,38 @@ export class TestClient {
       if (this.socket.readyState === WebSocket.CLOSED) throw new Error('socket closed while waiting for a frame');
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out waiting for a frame; got ${JSON.stringify(this.frames.slice(-5))}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+      await this.#wait(left);
     }
+  }
+
+  /**
+   * The first frame not taken yet that satisfies `test`, in arrival order, taken: frames of a
+   * multiplexed socket's other subscriptions are left for their own takers. Independent of `next`.
+   */
+  async take(test: (frame: Frame) => boolean, timeoutMs = 5000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.frames.findIndex((f, i) => !this.#taken.has(i) && test(f));
+      if (index >= 0) {
+        this.#taken.add(index);
+        return this.frames[index]!;
+      }
+      if (this.socket.readyState === WebSocket.CLOSED) throw new Error('socket closed while waiting for a frame');
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for a frame; got ${JSON.stringify(this.frames.slice(-5))}`);
+      await this.#wait(left);
+    }
+  }
+
+  /** Resolves at the next frame or close, or after `ms`. */
+  #wait(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#waiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** Frames of `type` not read yet, without waiting. */

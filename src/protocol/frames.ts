@@ -48,10 +48,12 @@ export interface Welcome {
   ctx: { username: string; roles: string[]; params: Record<string, string>; [key: string]: unknown };
 }
 
-/** `subscribe` on a multiplexed socket: the namespace path, and where the client stands in its log (replayed inline). */
+/**
+ * `subscribe` on a multiplexed socket: the namespace path. A client that was subscribed before
+ * syncs as on a direct socket: a tagged `sync` after the subscription's tagged `welcome`.
+ */
 export interface SubscribeData {
   path: string;
-  since?: ReplayHead;
 }
 
 /** `unsubscribe` on a multiplexed socket. */

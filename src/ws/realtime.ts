@@ -186,6 +186,18 @@ export class Realtime {
   }
 
   /**
+   * The multiplexed endpoint: one socket carrying many subscriptions. Each `subscribe` runs the
+   * route of its path (its middleware, `access`, `onCreate`, params schema and namespace) with the
+   * socket's session, as a direct connect would; every frame of a subscription carries its path.
+   * Mount it before the `/api/1/ws/*` catch-all. The protocol is in docs/guide/protocol.md.
+   * @example
+   * app.get('/api/1/ws', rt.multiplex());
+   */
+  multiplex(): MiddlewareHandler<AppEnv> {
+    return this.#pipeline.multiplex();
+  }
+
+  /**
    * Answers a refused upgrade: a permanent refusal completes the upgrade and closes with its code
    * and reason, so that a browser can tell "forbidden" from "network down"; a retryable one, or a
    * plain HTTP request, gets the HTTP status with a JSON body (and `Retry-After` when retryable).

@@ -27,6 +27,7 @@ export function createServer(options: { secret: string; userRoles?: Record<strin
   app.route('/', listRoutes(rt));
   // Liveness for an orchestrator: 200 while the process answers, draining included.
   app.get('/health', (c) => c.json({ status: rt.draining ? 'draining' : 'ok' }));
+  app.get('/api/1/ws', rt.multiplex()); // one socket, many namespaces: each subscribe runs the route of its path
   app.get('/api/1/ws/*', () => {
     throw WsRefusal.notFound(); // a path no pattern matches: 4404, not a silent 404
   });

@@ -11,7 +11,7 @@
 import { BroadcastScope } from '../live/broadcast-scope.ts';
 import type { Broker, LogPolicy } from '../broker/types.ts';
 import { NamespaceChannels } from './channels.ts';
-import type { Connection, ConnectionHost } from '../connection.ts';
+import type { MemberHost, NamespaceMember } from '../member.ts';
 import type { MessageSchemas, NamespaceDefinition } from '../definition.ts';
 import type { RealtimeEvents } from '../events.ts';
 import { Fanout, type Recipients } from './fanout.ts';
@@ -35,7 +35,7 @@ export interface HubOptions {
   unsubscribeDelayMs: number;
 }
 
-export class Hub implements NamespaceHost, ConnectionHost, Recipients {
+export class Hub implements NamespaceHost, MemberHost, Recipients {
   readonly instanceId: string;
   readonly registry = new NamespaceRegistry<LiveNamespace>();
   readonly broker: Broker;
@@ -82,7 +82,7 @@ export class Hub implements NamespaceHost, ConnectionHost, Recipients {
   }
 
   /** Gets or creates the connection's namespace and adds it; `ready` once it receives broadcasts and counts in presence. */
-  join(conn: Connection): { ns: LiveNamespace; ready: Promise<void> } {
+  join(conn: NamespaceMember): { ns: LiveNamespace; ready: Promise<void> } {
     const { path } = conn;
     // Created when the socket opens, not before: a handshake that fails leaves nothing behind.
     const ns = this.registry.getOrCreate(path, () => {

@@ -9,17 +9,22 @@ import type { ReplayHead } from '../../protocol/frames.ts';
 import type { LogPolicy } from '../broker/types.ts';
 import type { Conn, Ctx } from '../ctx.ts';
 import type { RealtimeEvents } from '../events.ts';
-import { encodeFrame } from '../wire/messages.ts';
+import { encodeFrame, pathTail, withPath } from '../wire/messages.ts';
 import type { BroadcastOptions, Member, Namespace, NamespaceStats } from '../namespace.ts';
 import { ReplayGates } from './replay-gate.ts';
 import { headOf, skipFrame } from '../broker/sequence.ts';
 import { sendFrame } from '../safety/send.ts';
-import { closeReason, preFrame, type PreFramed } from '../wire/framing.ts';
+import { preFrame, type PreFramed } from '../wire/framing.ts';
 
-/** A connected client of this instance. */
+/** A connected client of this instance: a direct socket, or one subscription of a multiplexed socket. */
 export interface Client extends Conn {
+  /** The socket its frames go on (a multiplexed socket is shared by its subscriptions). */
   socket: WebSocket;
   connectedAt: number;
+  /** Whether its frames carry the namespace's path (`"path"` appended: a subscription of a multiplexed socket). */
+  readonly tagged: boolean;
+  /** Ends it with a close code: a direct socket closes, a subscription ends alone (`unsubscribed`). */
+  end(code: number, reason: string): void;
 }
 
 /** Who a frame goes to: everyone (but `except`), or one client (`to`). */
@@ -48,6 +53,8 @@ export class LiveNamespace implements Namespace {
   #messagesIn = 0;
   #messagesOut = 0;
   readonly #slow = () => this.#host.events.emit('slowConsumer', { ns: this });
+  /** `,"path":"<path>"}`: what a frame for a multiplexed socket ends with (made at its first such frame). */
+  #tail: Buffer | undefined;
 
   constructor(
     readonly path: string,
@@ -111,8 +118,11 @@ export class LiveNamespace implements Namespace {
     if (this.#clients.size > 0) {
       if (except !== undefined && this.log) this.#skip(except, payload);
       const frame = preFrame(payload);
+      // Framed once more, once for all, only when subscriptions of multiplexed sockets are here.
+      let tagged: PreFramed | undefined;
       for (const client of this.#clients.values()) {
-        if (client.clientId !== except && this.#send(client, frame)) sent++;
+        if (client.clientId === except) continue;
+        if (this.#send(client, client.tagged ? (tagged ??= preFrame(this.#tagged(payload))) : frame, payload)) sent++;
       }
     }
     this.#messagesOut += sent;
@@ -123,7 +133,7 @@ export class LiveNamespace implements Namespace {
   /** Hands a frame of the app to one local client (`send`); returns whether it went out now. */
   deliverTo(clientId: string, payload: Buffer): boolean {
     const client = this.#clients.get(clientId);
-    const sent = client !== undefined && this.#send(client, preFrame(payload));
+    const sent = client !== undefined && this.#sendOne(client, payload);
     if (sent) this.#messagesOut++;
     this.#host.events.emit('delivered', { ns: this, recipients: sent ? 1 : 0, broadcast: false });
     return sent;
@@ -135,7 +145,7 @@ export class LiveNamespace implements Namespace {
    */
   reply(clientId: string, payload: Buffer): void {
     const client = this.#clients.get(clientId);
-    if (client && this.#send(client, preFrame(payload))) this.#host.events.emit('replied', { ns: this });
+    if (client && this.#sendOne(client, payload)) this.#host.events.emit('replied', { ns: this });
   }
 
   /** Holds back every frame for this client until `resume` (its replay or welcome must come first). */
@@ -164,23 +174,36 @@ export class LiveNamespace implements Namespace {
 
   /** Closes every local client (forced removal, shutdown). */
   closeClients(code: number = CloseCode.NAMESPACE_REMOVED, reason = 'namespace removed'): void {
-    for (const client of this.#clients.values()) client.socket.close(code, closeReason(reason));
+    for (const client of this.#clients.values()) client.end(code, reason);
   }
 
-  /** Sends (or holds back) one frame to one client; returns whether it went out now. */
-  #send(client: Client, frame: PreFramed): boolean {
+  /**
+   * Sends (or holds back) one frame to one client; returns whether it went out now. `payload` is
+   * the frame as the namespace made it: what a replay gate holds back (untagged, tagged when sent).
+   */
+  #send(client: Client, frame: PreFramed, payload: Buffer): boolean {
     if (this.#gates.active) {
-      const verdict = this.#gates.admit(client.clientId, frame.payload);
-      if (verdict === 'overflow') client.socket.close(CloseCode.TRY_AGAIN_LATER, 'too many messages held during a replay');
+      const verdict = this.#gates.admit(client.clientId, payload);
+      if (verdict === 'overflow') client.end(CloseCode.TRY_AGAIN_LATER, 'too many messages held during a replay');
       if (verdict !== 'send') return false;
     }
     return sendFrame(client.socket, frame, this.#host.maxBufferedBytes, this.#slow);
+  }
+
+  /** A frame for one client, tagged with the path if it is a subscription. */
+  #sendOne(client: Client, payload: Buffer): boolean {
+    return this.#send(client, preFrame(client.tagged ? this.#tagged(payload) : payload), payload);
+  }
+
+  /** `payload` (a JSON object) with the namespace's path appended as its last member. */
+  #tagged(payload: Buffer): Buffer {
+    return withPath(payload, (this.#tail ??= pathTail(this.path)));
   }
 
   /** The client left out of a sequenced broadcast gets its seq alone, so it sees no hole. */
   #skip(clientId: string, payload: Buffer): void {
     const client = this.#clients.get(clientId);
     const head = client && headOf(payload);
-    if (head) this.#send(client, preFrame(skipFrame(head)));
+    if (head) this.#sendOne(client, skipFrame(head));
   }
 }

@@ -29,6 +29,8 @@ export interface Limits {
   admissionRatePerIp: number;
   /** Upgrades one client IP may make in a burst above `admissionRatePerIp`. */
   admissionBurstPerIp: number;
+  /** Subscriptions one multiplexed socket may hold (pending ones count); past it, `unsubscribed` 4429 for that path. */
+  maxSubscriptions: number;
   /** Live namespaces on this instance; an upgrade that would create one more gets HTTP 503. */
   maxNamespaces: number;
   /** Messages per second per connection (token bucket); past it, `error` `rate_limited`. */
@@ -88,6 +90,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   admissionBurst: 400,
   admissionRatePerIp: 20,
   admissionBurstPerIp: 40,
+  maxSubscriptions: 100,
   maxNamespaces: 10_000,
   messageRate: 20,
   messageBurst: 40,

@@ -13,6 +13,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { RefusalReason, WsRefusal } from './refusal.ts';
 import type { AppEnv } from '../types.ts';
 import { upgradeRequestOf } from './sockets.ts';
+import { subscriptionOf } from './marker.ts';
 import { clientIp } from '../safety/client-ip.ts';
 import type { Limits } from '../safety/limits.ts';
 import { originAllowed, requestOrigin } from '../safety/origin.ts';
@@ -80,7 +81,11 @@ export class Admission {
    */
   readonly guard: MiddlewareHandler<AppEnv> = async (c, next) => {
     const incoming = upgradeRequestOf(c);
-    if (!incoming) return next();
+    if (!incoming) {
+      // A multiplexed socket's subscribe: the socket holds its slots, but no namespace is joined while draining.
+      if (this.#draining && subscriptionOf(c)) throw WsRefusal.unavailable('server is restarting; reconnect to another instance', 503, RefusalReason.DRAINING);
+      return next();
+    }
     const limits = this.#limits;
     if (this.#draining) throw WsRefusal.unavailable('server is restarting; reconnect to another instance', 503, RefusalReason.DRAINING);
     if (this.#open >= limits.maxConnections) {

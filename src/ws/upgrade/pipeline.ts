@@ -11,7 +11,8 @@ import { HTTPException } from 'hono/http-exception';
 import { WebSocketServer } from 'ws';
 import { restBroadcastScope } from '../live/broadcast-scope.ts';
 import type { LogPolicy } from '../broker/types.ts';
-import { Connection, type ConnectionRoute } from '../connection.ts';
+import { Connection } from '../connection.ts';
+import type { MemberRoute } from '../member.ts';
 import { buildCtx } from '../ctx.ts';
 import type { MessageSchemas, NamespaceDefinition } from '../definition.ts';
 import type { Hub } from '../hub/hub.ts';
@@ -26,6 +27,9 @@ import { answerPings } from '../safety/pings.ts';
 import type { AppEnv } from '../types.ts';
 import { DetachedUpgrade } from './detached.ts';
 import { UpgradeSockets, upgradeRequestOf } from './sockets.ts';
+import { subscriptionOf } from './marker.ts';
+import { MuxSocket, type AppFetch } from '../mux/socket.ts';
+import { subscribeBase } from '../mux/request.ts';
 
 export type Fetch = (request: Request, env?: unknown) => Response | Promise<Response>;
 
@@ -38,6 +42,8 @@ export class UpgradePipeline {
   readonly #upgrades: UpgradeSockets;
   /** The app's fetch, wrapped so that a refused upgrade gets its whole answer and a closed socket. */
   readonly fetch: Fetch;
+  /** The app's own fetch, which a multiplexed socket's subscribes call (no upgrade socket to answer). */
+  readonly #appFetch: AppFetch;
   readonly #stopHeartbeat: () => void;
   /** Errors inside @hono/node-server's own socket listeners go to our log, not to console.error. */
   readonly #wsOptions: { onError: (err: unknown) => void };
@@ -63,17 +69,20 @@ export class UpgradePipeline {
     } as ConstructorParameters<typeof WebSocketServer>[0]);
     answerPings(this.wss, this.#limits.maxPendingPongs);
     this.#upgrades = new UpgradeSockets(hub.log, this.wss);
+    this.#appFetch = (request, env) => app.fetch(request, env as unknown as AppEnv['Bindings']);
     this.fetch = this.#upgrades.fetch((request, env) => app.fetch(request, env as AppEnv['Bindings']));
     this.#stopHeartbeat = startHeartbeat(this.wss, this.#limits.pingIntervalMs);
   }
 
   /** The last middleware of a namespace route: params, ctx and `onCreate`, then the handshake. */
   handler(def: NamespaceDefinition<MessageSchemas>, log: LogPolicy | undefined): MiddlewareHandler<AppEnv> {
-    const route: ConnectionRoute = { def, log };
+    const route: MemberRoute = { def, log };
     const registry = this.#hub.registry;
     return async (c) => {
+      // A subscribe of a multiplexed socket runs this route like an upgrade: the socket holds the slots.
+      const subscription = subscriptionOf(c);
       // An `Upgrade: websocket` header on an ordinary request (no `Connection: upgrade`) is no upgrade.
-      if (!upgradeRequestOf(c)) {
+      if (!subscription && !upgradeRequestOf(c)) {
         throw new HTTPException(426, { message: 'this path takes WebSocket upgrades only' });
       }
       this.#admission.acquireUser(c, c.get('session')?.username);
@@ -101,11 +110,32 @@ export class UpgradePipeline {
         if (!amended) throw WsRefusal.forbidden('refused by onCreate');
         ctx = amended;
       }
+      if (subscription) {
+        subscription.accept(route, path, c.req.routePath, params, ctx);
+        return c.body(null, 204);
+      }
       // One object per socket: it is the namespace's client and the events upgradeWebSocket calls.
       const upgrade = new DetachedUpgrade(c);
       const conn = new Connection(this.#hub, route, path, c.req.routePath, params, ctx, upgrade);
       this.#upgrades.accept(c);
       return upgradeWebSocket(upgrade.context, conn, this.#wsOptions);
+    };
+  }
+
+  /**
+   * The multiplexed endpoint: a socket admitted like any upgrade, welcomed with its ctx, whose
+   * subscribes run the routes of their paths through the app's own fetch.
+   */
+  multiplex(): MiddlewareHandler<AppEnv> {
+    return async (c) => {
+      if (subscriptionOf(c)) throw WsRefusal.invalidParams('the multiplexed endpoint cannot be subscribed to');
+      if (!upgradeRequestOf(c)) throw new HTTPException(426, { message: 'this path takes WebSocket upgrades only' });
+      const session = c.get('session') ?? null;
+      this.#admission.acquireUser(c, session?.username);
+      const upgrade = new DetachedUpgrade(c);
+      const mux = new MuxSocket(this.#hub, this.#appFetch, subscribeBase(c), c.req.path, buildCtx(session, this.clientIp(c)), upgrade);
+      this.#upgrades.accept(c);
+      return upgradeWebSocket(upgrade.context, mux, this.#wsOptions);
     };
   }
 

@@ -1,16 +1,22 @@
 /**
- * Messages as JSON text: a client's frame parsed and checked (`{ type, data?, id? }`), a server's
- * frame serialized once (`{ type, data, seq?, id? }`). The shapes are in `protocol/frames.ts`.
+ * Messages as JSON text: a client's frame parsed and checked (`{ type, data?, id?, path? }`), a
+ * server's frame serialized once (`{ type, data, seq?, id? }`, `path` appended on a multiplexed socket). The shapes are in `protocol/frames.ts`.
  */
 import { z } from 'zod';
 import { ErrorCode, type ErrorCodeValue } from '../../protocol/codes.ts';
 import { nestsDeeperThan } from './json-depth.ts';
+
+/** Longest namespace path a frame may name (the `path` of a multiplexed socket's frames). */
+export const MAX_PATH_LENGTH = 1024;
 
 const ClientMessage = z.object({
   type: z.string().min(1).max(64),
   data: z.unknown().optional(),
   id: z.string().min(1).max(64).optional(),
 });
+
+/** A frame of a multiplexed socket: the subscription it is for, if it is not the socket's own. */
+const TaggedClientMessage = ClientMessage.extend({ path: z.string().max(MAX_PATH_LENGTH).optional() });
 
 /** A message from a client, after envelope validation. */
 export interface ClientMessage {
@@ -20,14 +26,14 @@ export interface ClientMessage {
 }
 
 export type ParseResult =
-  | { ok: true; message: ClientMessage }
+  | { ok: true; message: ClientMessage; path?: string }
   | { ok: false; code: ErrorCodeValue; error: string; id?: string };
 
 /**
- * Parses one text frame. Never throws: a bad frame gives `{ ok: false, code, error }`. JSON
- * nested deeper than `maxDepth` is refused before it is parsed.
+ * Parses one text frame (of a multiplexed socket: with its `path`). Never throws: a bad frame
+ * gives `{ ok: false, code, error }`. JSON nested deeper than `maxDepth` is refused before it is parsed.
  */
-export function parseClientFrame(text: string, maxDepth = Infinity): ParseResult {
+export function parseClientFrame(text: string, maxDepth = Infinity, multiplexed = false): ParseResult {
   if (nestsDeeperThan(text, maxDepth)) {
     return { ok: false, code: ErrorCode.BAD_MESSAGE, error: `JSON nested deeper than ${maxDepth} levels` };
   }
@@ -37,7 +43,7 @@ export function parseClientFrame(text: string, maxDepth = Infinity): ParseResult
   } catch {
     return { ok: false, code: ErrorCode.BAD_JSON, error: 'frame is not valid JSON' };
   }
-  const parsed = ClientMessage.safeParse(raw);
+  const parsed = (multiplexed ? TaggedClientMessage : ClientMessage).safeParse(raw);
   if (!parsed.success) {
     const id = typeof raw === 'object' && raw !== null && typeof (raw as { id?: unknown }).id === 'string'
       ? ((raw as { id: string }).id).slice(0, 64)
@@ -47,12 +53,13 @@ export function parseClientFrame(text: string, maxDepth = Infinity): ParseResult
     return {
       ok: false,
       code: ErrorCode.BAD_MESSAGE,
-      error: `expected an object { type: string, data?, id?: string }${where}`,
+      error: `expected an object { type: string, data?, id?: string${multiplexed ? ', path?: string' : ''} }${where}`,
       ...(id !== undefined ? { id } : {}),
     };
   }
-  const { type, data, id } = parsed.data;
-  return { ok: true, message: id === undefined ? { type, data } : { type, data, id } };
+  const { type, data, id, path } = parsed.data as z.infer<typeof TaggedClientMessage>;
+  const message = id === undefined ? { type, data } : { type, data, id };
+  return path === undefined ? { ok: true, message } : { ok: true, message, path };
 }
 
 /** Serializes a server frame once; the Buffer is what every recipient's socket is handed. */
@@ -61,6 +68,19 @@ export function encodeFrame(type: string, data: unknown, extra?: { id?: string |
   if (extra?.seq !== undefined) frame.seq = extra.seq;
   if (extra?.id !== undefined) frame.id = extra.id;
   return Buffer.from(JSON.stringify(frame));
+}
+
+/** What a frame of a multiplexed socket's subscription ends with: `,"path":"<path>"}`. */
+export function pathTail(path: string): Buffer {
+  return Buffer.from(`,"path":${JSON.stringify(path)}}`);
+}
+
+/**
+ * A serialized frame (a JSON object) with its subscription's path appended as its last member:
+ * the bytes are not parsed or serialized again.
+ */
+export function withPath(payload: Buffer, tail: Buffer): Buffer {
+  return Buffer.concat([payload.subarray(0, payload.length - 1), tail]);
 }
 
 /** An `error` frame. */

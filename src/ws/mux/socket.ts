@@ -1,0 +1,238 @@
+/**
+ * A multiplexed socket: one WebSocket carrying many subscriptions, each a member of its own
+ * namespace. It is the `WSEvents` handed to `upgradeWebSocket`; it welcomes the socket, runs the
+ * route of each `subscribe` through the app's own fetch (same middleware, same definition as a
+ * direct connect), routes every tagged frame to its subscription and ends them all when the
+ * socket closes.
+ *
+ * Subscribes and unsubscribes are processed one at a time, in order, and count toward
+ * `maxSubscriptions` while pending. The rate limit is the socket's (every frame counts); a slow
+ * consumer closes the whole socket (1013), and with it every subscription.
+ */
+import type { WSContext } from 'hono/ws';
+import type { WebSocket } from 'ws';
+import { CloseCode, ErrorCode } from '../../protocol/codes.ts';
+import type { MultiplexWelcome, Unsubscribed } from '../../protocol/frames.ts';
+import { publicCtx, type Ctx, type PublicCtx } from '../ctx.ts';
+import type { MemberHost, MemberRoute } from '../member.ts';
+import { InboundGate } from '../safety/inbound.ts';
+import { sendFrame } from '../safety/send.ts';
+import type { SubscriptionEnv, SubscriptionMarker } from '../upgrade/marker.ts';
+import type { Detachable } from '../connection.ts';
+import { preFrame } from '../wire/framing.ts';
+import { encodeError, encodeFrame, parseClientFrame, pathTail, withPath, type ClientMessage } from '../wire/messages.ts';
+import { badPath, INTERNAL_ERROR, refusalOf, subscribeRequest, type SubscribeBase } from './request.ts';
+import { Subscription, type SubscriptionOwner } from './subscription.ts';
+
+/** The app's own fetch, which a subscribe calls with its marker. */
+export type AppFetch = (request: Request, env: SubscriptionEnv) => Response | Promise<Response>;
+
+/** What a multiplexed socket needs besides what its members need. */
+export interface MuxHost extends MemberHost {
+  readonly maxBufferedBytes: number;
+}
+
+/** One path of the socket: pending until its route answered, then its subscription. */
+interface Slot {
+  sub: Subscription | undefined;
+  /** Unsubscribed while pending: its subscribe ends without joining. */
+  cancelled: boolean;
+}
+
+const settled: Promise<void> = Promise.resolve();
+
+const UNTAGGED = 'frames on a multiplexed socket carry the path of their subscription';
+
+/** Hands the route's member to the socket that asked (one per subscribe). */
+class Marker implements SubscriptionMarker {
+  sub: Subscription | undefined;
+
+  constructor(
+    readonly host: MemberHost,
+    readonly owner: SubscriptionOwner,
+  ) {}
+
+  accept(route: MemberRoute, path: string, pattern: string, params: Record<string, string>, ctx: Ctx): void {
+    this.sub = new Subscription(this.host, route, path, pattern, params, ctx, this.owner);
+  }
+}
+
+export class MuxSocket implements SubscriptionOwner {
+  socket!: WebSocket;
+  readonly #host: MuxHost;
+  readonly #fetch: AppFetch;
+  readonly #base: SubscribeBase;
+  readonly #ctx: Ctx;
+  readonly #muxPath: string;
+  /** The socket's address, as the subscribe requests' client IP. */
+  readonly #incoming: SubscriptionEnv['incoming'];
+  #upgrade: Detachable | undefined;
+  readonly #slots = new Map<string, Slot>();
+  #ops = settled;
+  #gate: InboundGate | undefined;
+  #closed = false;
+
+  constructor(host: MuxHost, fetch: AppFetch, base: SubscribeBase, muxPath: string, ctx: Ctx, upgrade: Detachable) {
+    this.#host = host;
+    this.#fetch = fetch;
+    this.#base = base;
+    this.#muxPath = muxPath;
+    this.#ctx = ctx;
+    this.#incoming = { socket: { remoteAddress: ctx.ip }, headers: {} };
+    this.#upgrade = upgrade;
+  }
+
+  onOpen(_event: Event, ws: WSContext<unknown>): void {
+    this.#upgrade?.detach();
+    this.#upgrade = undefined;
+    this.socket = ws.raw as WebSocket;
+    const welcome: Omit<MultiplexWelcome, 'ctx'> & { ctx: PublicCtx } = { ctx: publicCtx(this.#ctx), maxSubscriptions: this.#host.limits.maxSubscriptions };
+    this.#send(encodeFrame('welcome', welcome));
+  }
+
+  onMessage(event: MessageEvent, ws: WSContext<unknown>): void {
+    if (!this.socket) return;
+    // Judged on arrival, before parsing, so a flood costs as little as possible: one rate per socket.
+    const verdict = (this.#gate ??= new InboundGate(this.#host.limits)).admit(0);
+    if (verdict === 'abusive') {
+      ws.close(CloseCode.POLICY_VIOLATION, 'message rate limit exceeded');
+      return;
+    }
+    if (verdict === 'limited') {
+      this.#send(encodeError(ErrorCode.RATE_LIMITED, 'too many messages; slow down'));
+      return;
+    }
+    if (typeof event.data !== 'string') {
+      this.#send(encodeError(ErrorCode.BINARY_NOT_SUPPORTED, 'binary frames are not accepted; send JSON text'));
+      return;
+    }
+    const parsed = parseClientFrame(event.data, this.#host.limits.maxDepth, true);
+    if (!parsed.ok) {
+      this.#send(encodeError(parsed.code, parsed.error, parsed.id));
+      return;
+    }
+    const { message, path } = parsed;
+    if (path === undefined) {
+      if (message.type === 'subscribe') this.#subscribe(message);
+      else if (message.type === 'unsubscribe') this.#unsubscribe(message);
+      else this.#send(encodeError(ErrorCode.BAD_MESSAGE, UNTAGGED, message.id));
+      return;
+    }
+    const sub = this.#slots.get(path)?.sub;
+    if (!sub) {
+      this.#sendTagged(encodeError(ErrorCode.NOT_SUBSCRIBED, 'this socket holds no subscription of this path', message.id), path);
+      return;
+    }
+    // The bound on messages waiting for their handler is each subscription's, as on a direct socket.
+    if (sub.pending >= this.#host.limits.maxPendingMessages) sub.rateLimited();
+    else sub.receive(undefined, message);
+  }
+
+  onClose(event: CloseEvent): void {
+    this.#closed = true;
+    for (const slot of this.#slots.values()) void slot.sub?.leave(event.code, event.reason);
+    this.#slots.clear();
+  }
+
+  onError(event: Event): void {
+    if (this.#host.log.isLevelEnabled('debug')) this.#host.log.debug({ err: (event as ErrorEvent).error, ip: this.#ctx.ip }, 'socket error');
+  }
+
+  ended(sub: Subscription, code: number, reason: string): void {
+    const slot = this.#slots.get(sub.path);
+    if (slot?.sub !== sub) return;
+    this.#slots.delete(sub.path);
+    void sub.leave(code, reason);
+    this.#unsubscribed(sub.path, { code, reason });
+  }
+
+  #subscribe(message: ClientMessage): void {
+    const path = pathOf(message.data);
+    if (path === undefined) {
+      this.#send(encodeError(ErrorCode.INVALID_DATA, 'invalid data for "subscribe": expected { path: string }', message.id));
+      return;
+    }
+    const bad = badPath(path, this.#muxPath);
+    if (bad) {
+      this.#unsubscribed(path, { code: CloseCode.INVALID_PARAMS, reason: bad });
+      return;
+    }
+    if (this.#slots.has(path)) {
+      this.#sendTagged(encodeError(ErrorCode.ALREADY_SUBSCRIBED, 'this socket already holds (or is subscribing to) this path', message.id), path);
+      return;
+    }
+    const max = this.#host.limits.maxSubscriptions;
+    if (this.#slots.size >= max) {
+      this.#unsubscribed(path, { code: CloseCode.TOO_MANY_SUBSCRIPTIONS, reason: `this socket holds its maximum of ${max} subscriptions; unsubscribe one first` });
+      return;
+    }
+    const slot: Slot = { sub: undefined, cancelled: false };
+    this.#slots.set(path, slot);
+    this.#ops = this.#ops.then(() => this.#run(path, slot));
+  }
+
+  /** Runs the route of `path` as a direct connect would, then joins, or says why not. */
+  async #run(path: string, slot: Slot): Promise<void> {
+    if (this.#closed) return;
+    const marker = new Marker(this.#host, this);
+    let ended: Unsubscribed;
+    try {
+      const response = await this.#fetch(subscribeRequest(this.#base, path), { incoming: this.#incoming, subscription: marker });
+      ended = marker.sub ? { code: CloseCode.NORMAL, reason: 'unsubscribed' } : await refusalOf(response);
+    } catch (err) {
+      this.#host.log.error({ err, path }, 'subscribe failed');
+      ended = { code: INTERNAL_ERROR, reason: 'the server could not subscribe (it logged why)' };
+    }
+    if (this.#closed) return;
+    const { sub } = marker;
+    if (sub && !slot.cancelled) {
+      slot.sub = sub;
+      sub.join(this.socket);
+      return;
+    }
+    if (ended.code === INTERNAL_ERROR) this.#host.log.warn({ path }, 'subscribe answered with an internal error');
+    else if (ended.code !== CloseCode.NORMAL) this.#host.log.info({ path, code: ended.code, reason: ended.reason, ip: this.#ctx.ip }, 'subscription refused');
+    if (this.#slots.get(path) === slot) this.#slots.delete(path);
+    this.#unsubscribed(path, ended);
+  }
+
+  #unsubscribe(message: ClientMessage): void {
+    const path = pathOf(message.data);
+    if (path === undefined) {
+      this.#send(encodeError(ErrorCode.INVALID_DATA, 'invalid data for "unsubscribe": expected { path: string }', message.id));
+      return;
+    }
+    const slot = this.#slots.get(path);
+    if (!slot) {
+      this.#sendTagged(encodeError(ErrorCode.NOT_SUBSCRIBED, 'this socket holds no subscription of this path', message.id), path);
+      return;
+    }
+    this.#slots.delete(path);
+    if (!slot.sub) {
+      slot.cancelled = true;
+      return;
+    }
+    // Delivery stops now; `unsubscribed` follows once presence forgot it and onDisconnect ran,
+    // before anything queued after it (a subscribe of the same path again).
+    const left = slot.sub.leave(CloseCode.NORMAL, 'unsubscribed');
+    this.#ops = this.#ops.then(() => left).then(() => this.#unsubscribed(path, { code: CloseCode.NORMAL, reason: 'unsubscribed' }));
+  }
+
+  #unsubscribed(path: string, data: Unsubscribed): void {
+    this.#sendTagged(encodeFrame('unsubscribed', data), path);
+  }
+
+  #sendTagged(payload: Buffer, path: string): void {
+    this.#send(withPath(payload, pathTail(path)));
+  }
+
+  #send(payload: Buffer): void {
+    sendFrame(this.socket, preFrame(payload), this.#host.maxBufferedBytes);
+  }
+}
+
+/** The `path` of a subscribe's or unsubscribe's data, if it is a string. */
+function pathOf(data: unknown): string | undefined {
+  const path = typeof data === 'object' && data !== null ? (data as { path?: unknown }).path : undefined;
+  return typeof path === 'string' ? path : undefined;
+}
