@@ -31,6 +31,7 @@ export const LOBBY_PATH = '/api/1/ws/hello-rooms';
 /** The room's log: the last 200 chats of the last 5 minutes are replayed, and shown by the REST state. */
 export const ROOM_REPLAY = { size: 200, maxAgeMs: 300_000 };
 
+// #region broadcast-schemas
 /** A chat message as broadcast (`chat`), logged and listed by the REST state. */
 const ChatMessageSchema = z.object({
   id: z.string(),
@@ -49,6 +50,7 @@ const RoomCount = z.object({ room: z.string(), count: z.number() });
 
 /** The lobby's snapshot for a client that just joined it: the rooms with their member counts. */
 const RoomList = z.object({ rooms: z.array(z.object({ name: z.string(), members: z.number() })) });
+// #endregion
 
 function chat(username: string, text: string): ChatMessage {
   return { id: randomUUID(), username, text, at: new Date().toISOString() };
@@ -66,6 +68,7 @@ export function roomNamespace(rt: Realtime) {
   return rt.namespace({
     params: RoomParams,
     messages: { chat: Chat },
+    // Typing only: what `on('chat')` and the others receive, for clients typed by `typeof roomNamespace`.
     broadcasts: { chat: ChatMessageSchema, joined: MemberEvent, left: MemberEvent },
     replay: ROOM_REPLAY,
     // Joins and leaves are volatile: they take no seq and no room in the log, and a client
@@ -87,6 +90,7 @@ export function roomNamespace(rt: Realtime) {
   });
 }
 
+// #region lobby
 /**
  * The lobby namespace: a client that joins gets the rooms with their counts (`rooms`), then a
  * volatile `count { room, count }` whenever someone joins or leaves a room. A count is absolute,
@@ -101,6 +105,7 @@ export function lobbyNamespace(rt: Realtime) {
     },
   });
 }
+// #endregion
 
 /** The default rooms, and every room with members on any instance, with their counts. */
 async function listRooms(rt: Realtime): Promise<Array<{ name: string; members: number }>> {
