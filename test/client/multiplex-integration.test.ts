@@ -180,6 +180,18 @@ describe('one multiplexed socket against the server', () => {
     expect(berlin.position.seq).toBe(2);
   });
 
+  it('ends only the subscription of a removed namespace (4410), for good', async () => {
+    const mux = open();
+    const berlin = mux.subscribe(room('Berlin'));
+    const cairo = mux.subscribe(room('Cairo'));
+    await Promise.all([reach(berlin, 'connected'), reach(cairo, 'connected')]);
+    const ended = reach(cairo, 'rejected');
+    expect(app.rt.removeNamespace(room('Cairo'), { removeIfEmpty: false })).toBe(true);
+    expect((await ended).code).toBe(4410);
+    await berlin.request('chat', { text: 'Berlin carries on' });
+    expect([mux.status, berlin.status, cairo.status]).toEqual(['connected', 'connected', 'rejected']);
+  });
+
   it('refuses the subscription past the socket limit (4429) and takes it once another left', async () => {
     await app.close();
     app = await startApp({ limits: { maxSubscriptions: 2 } }, { routes: testRoutes });
