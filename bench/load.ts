@@ -29,6 +29,12 @@ export interface Job {
   concurrency: number;
   /** Cross-instance: an instance that gets one client in a room of its own and none of the busy ones. */
   quietPort?: number;
+  /**
+   * Idle (ours): namespaces each client holds, its own room and the next ones: over one
+   * multiplexed socket (`multiplexed`) or one direct socket each. A client counts once all are welcomed.
+   */
+  subscriptions?: number;
+  multiplexed?: boolean;
 }
 
 /** What the load saw; the runner adds the server's side. */
@@ -56,6 +62,8 @@ interface Room {
 
 interface Client {
   socket: WebSocket;
+  /** A client of several direct sockets: the others. */
+  more?: WebSocket[];
   room: Room;
   welcomed: boolean;
   paused: boolean;
@@ -122,9 +130,13 @@ export async function runJob(job: Job, mark: Mark): Promise<LoadResult> {
 
   if (job.kind === 'idle') {
     // Warm-up: the first handshakes load and compile code; the memory baseline is taken after.
-    const warm = Array.from({ length: WARMUP_CONNECTS }, (): Client => ({ socket: undefined as unknown as WebSocket, room: rooms[0]!, welcomed: false, paused: false, received: 0 }));
-    for (const client of warm) await open(proto, client, proto.url(HOST, job.ports[0]!, 'warmup'), cookie, () => {});
-    await Promise.all(warm.map((client) => closeAndWait(client.socket)));
+    // As many handshakes as otherwise when each client makes several.
+    const warm = Array.from({ length: Math.ceil(WARMUP_CONNECTS / (job.subscriptions ?? 1)) }, (): Client => ({ socket: undefined as unknown as WebSocket, room: rooms[0]!, welcomed: false, paused: false, received: 0 }));
+    for (const client of warm) {
+      if (job.subscriptions) await openMany(client, job, cookie, (k) => `warmup${k}`);
+      else await open(proto, client, proto.url(HOST, job.ports[0]!, 'warmup'), cookie, () => {});
+    }
+    await Promise.all(warm.flatMap((client) => [client.socket, ...(client.more ?? [])].map(closeAndWait)));
     await sleep(200);
     await mark('before', true);
   }
@@ -145,7 +157,8 @@ export async function runJob(job: Job, mark: Mark): Promise<LoadResult> {
       const index = next++;
       const client = all[index]!;
       const port = job.ports[index % job.ports.length]!;
-      await open(proto, client, proto.url(HOST, port, `r${client.room.index}`), cookie, onChat);
+      if (job.subscriptions) await openMany(client, job, cookie, (k) => `r${(client.room.index + k) % job.rooms}`);
+      else await open(proto, client, proto.url(HOST, port, `r${client.room.index}`), cookie, onChat);
     }
   }
   await Promise.all(Array.from({ length: Math.min(job.concurrency, all.length) }, connector));
@@ -213,7 +226,7 @@ export async function runJob(job: Job, mark: Mark): Promise<LoadResult> {
     if (job.kind !== 'fanout') await sleep(Math.min(2000, job.durationMs / 2));
   }
 
-  for (const client of all) client.socket.terminate();
+  for (const client of all) for (const socket of [client.socket, ...(client.more ?? [])]) socket.terminate();
   if (job.kind === 'idle') {
     const clientCpuPct = ((connectCpu.user + connectCpu.system) / 1000 / connectMs) * 100;
     return { connectMs, connects: all.length, deliveries: 0, seconds: connectMs / 1000, clientCpuPct };
@@ -240,6 +253,45 @@ function open(proto: Protocol, client: Client, url: string, cookie: string | und
     socket.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode} from ${url}`)));
     socket.once('close', (code) => {
       if (!client.welcomed) reject(new Error(`closed with ${code} before the welcome (${url})`));
+    });
+  });
+}
+
+/**
+ * Opens the `job.subscriptions` namespaces of one client (ours), rooms named by `room(k)`: one
+ * multiplexed socket subscribing to each, or one direct socket each. Resolves once every
+ * namespace's welcome arrived.
+ */
+async function openMany(client: Client, job: Job, cookie: string | undefined, room: (k: number) => string): Promise<void> {
+  const proto = PROTOCOLS[job.system];
+  const n = job.subscriptions!;
+  const port = job.ports[0]!;
+  if (!job.multiplexed) {
+    const sockets: Client[] = Array.from({ length: n }, () => ({ ...client }));
+    for (let k = 0; k < n; k++) await open(proto, sockets[k]!, proto.url(HOST, port, room(k)), cookie, () => {});
+    client.socket = sockets[0]!.socket;
+    client.more = sockets.slice(1).map((c) => c.socket);
+    return;
+  }
+  const paths = Array.from({ length: n }, (_, k) => new URL(proto.url(HOST, port, room(k))).pathname);
+  const socket = new WebSocket(`ws://${HOST}:${port}/api/1/ws`, { perMessageDeflate: false, ...(cookie ? { headers: { cookie } } : {}) });
+  client.socket = socket;
+  await new Promise<void>((resolve, reject) => {
+    let welcomes = 0;
+    socket.on('message', (data: Buffer) => {
+      // The socket's own welcome (no path) comes first; then one per subscription, ending with its path.
+      if (data.indexOf('"type":"welcome"') < 0) return;
+      if (welcomes++ === 0) {
+        for (const path of paths) socket.send(JSON.stringify({ type: 'subscribe', data: { path } }));
+      } else if (welcomes === n + 1) {
+        client.welcomed = true;
+        resolve();
+      }
+    });
+    socket.once('error', reject);
+    socket.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode} from /api/1/ws`)));
+    socket.once('close', (code) => {
+      if (!client.welcomed) reject(new Error(`closed with ${code} before every welcome`));
     });
   });
 }

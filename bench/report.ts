@@ -65,6 +65,14 @@ const METRICS: Record<string, Metric[]> = {
     { name: 'server CPU % (connecting)', value: (r) => ((cpuOf(r.server.start!.stats) - cpuOf(baseline(r))) / 1e6 / r.load.seconds) * 100, digits: 0 },
     { name: 'client CPU % (connecting)', value: clientPct, digits: 0 },
   ],
+  mux: [
+    { name: 'clients/s', value: (r) => r.load.connects / (r.load.connectMs / 1000), digits: 0 },
+    { name: 'namespaces joined/s', value: (r) => (r.load.connects * (r.spec.subscriptions ?? 1)) / (r.load.connectMs / 1000), digits: 0 },
+    { name: 'RSS KiB/client', value: (r) => (r.server.start!.stats.rss - baseline(r).rss) / 1024 / r.load.connects, digits: 1 },
+    { name: 'heap KiB/client', value: (r) => (r.server.start!.stats.heapUsed - baseline(r).heapUsed) / 1024 / r.load.connects, digits: 1 },
+    { name: 'server µs/client', value: (r) => (cpuOf(r.server.start!.stats) - cpuOf(baseline(r))) / r.load.connects, digits: 0 },
+    { name: 'client CPU % (connecting)', value: clientPct, digits: 0 },
+  ],
   cross: [
     { name: 'deliveries/s', value: perSecond, digits: 0, ratio: true },
     { name: 'servers µs/delivery', value: (r) => (r.cluster?.cpuUs ?? NaN) / r.load.deliveries, digits: 3, ratio: true },

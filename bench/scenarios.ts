@@ -64,6 +64,17 @@ export function scenarios(quick: boolean): Scenario[] {
       ],
     },
     {
+      id: 'mux',
+      systems: ['ours'],
+      title: '8. One socket x 20 subscriptions vs 20 sockets',
+      measures:
+        'Idle as in 3, but each client holds 20 namespaces (its room and the next 19 of 100 rooms): over one multiplexed socket (`/api/1/ws`, 20 subscribes sent at once) or over 20 direct sockets (opened one after the other, 50 clients in flight). A client is counted once its 20 welcomes arrived; memory and CPU per client.',
+      runs: [
+        { label: `${quick ? 100 : 500} clients, 1 socket x 20 subscriptions`, kind: 'idle', rooms: 100, perRoom: quick ? 1 : 5, size: 0, concurrency: 50, warmupMs: 0, durationMs: 0, subscriptions: 20, multiplexed: true },
+        { label: `${quick ? 100 : 500} clients, 20 sockets`, kind: 'idle', rooms: 100, perRoom: quick ? 1 : 5, size: 0, concurrency: 50, warmupMs: 0, durationMs: 0, subscriptions: 20, multiplexed: false },
+      ],
+    },
+    {
       id: 'slow',
       title: '5. Slow consumers',
       measures:

@@ -80,6 +80,8 @@ export async function startOurs(broker?: Broker) {
       },
     }),
   );
+  // The multiplexed endpoint (scenario 8): its subscribes run the route above.
+  app.get('/api/1/ws', rt.multiplex());
   app.onError(rt.errorHandler());
   // Metrics on, as by default: their counters are part of the per-delivery cost users pay.
   createMetrics(rt);

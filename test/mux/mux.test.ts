@@ -103,8 +103,11 @@ describe('refused subscriptions', () => {
   it('answers each refusal with the code a direct socket would close with, and the socket stays', async () => {
     const mux = await openMux(app);
     await subscribe(mux, room('Berlin'));
+    const refused: string[] = [];
+    app.rt.events.on('refused', ({ reason }) => refused.push(reason));
     const cases: Array<[string, number]> = [
       [room('bad name!'), 4400],
+      [room('-starts-with-dash'), 4400],
       ['/api/1/ws/members-only/1', 4401],
       ['/api/1/ws/admin/1', 4401],
       ['/api/1/ws/gated/deny', 4403],
@@ -118,6 +121,8 @@ describe('refused subscriptions', () => {
       expect(typeof answer.data.reason).toBe('string');
     }
     expect((await requestOn(mux, room('Berlin'), 'chat', { text: 'still works' })).type).toBe('ack');
+    // Counted as refused upgrades are (the REST route and the page are no refusal: they answered).
+    expect(refused).toEqual(['invalid_params', 'unauthorized', 'unauthorized', 'forbidden', 'not_found']);
   });
 
   it('runs access() with the socket session: a signed-in socket joins members-only, not admin', async () => {

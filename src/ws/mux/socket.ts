@@ -15,6 +15,7 @@ import { CloseCode, ErrorCode } from '../../protocol/codes.ts';
 import type { MultiplexWelcome, Unsubscribed } from '../../protocol/frames.ts';
 import { publicCtx, type Ctx, type PublicCtx } from '../ctx.ts';
 import type { MemberHost, MemberRoute } from '../member.ts';
+import type { Counter } from '../safety/counter.ts';
 import { InboundGate } from '../safety/inbound.ts';
 import { sendFrame } from '../safety/send.ts';
 import type { SubscriptionEnv, SubscriptionMarker } from '../upgrade/marker.ts';
@@ -30,6 +31,11 @@ export type AppFetch = (request: Request, env: SubscriptionEnv) => Response | Pr
 /** What a multiplexed socket needs besides what its members need. */
 export interface MuxHost extends MemberHost {
   readonly maxBufferedBytes: number;
+}
+
+/** What the multiplexed sockets of one instance share: the subscriptions held (or pending) per client IP. */
+export interface MuxShared {
+  readonly subscriptionsByIp: Counter;
 }
 
 /** One path of the socket: pending until its route answered, then its subscription. */
@@ -61,6 +67,7 @@ export class MuxSocket implements SubscriptionOwner {
   socket!: WebSocket;
   readonly #host: MuxHost;
   readonly #fetch: AppFetch;
+  readonly #shared: MuxShared;
   readonly #base: SubscribeBase;
   readonly #ctx: Ctx;
   readonly #muxPath: string;
@@ -72,8 +79,9 @@ export class MuxSocket implements SubscriptionOwner {
   #gate: InboundGate | undefined;
   #closed = false;
 
-  constructor(host: MuxHost, fetch: AppFetch, base: SubscribeBase, muxPath: string, ctx: Ctx, upgrade: Detachable) {
+  constructor(host: MuxHost, shared: MuxShared, fetch: AppFetch, base: SubscribeBase, muxPath: string, ctx: Ctx, upgrade: Detachable) {
     this.#host = host;
+    this.#shared = shared;
     this.#fetch = fetch;
     this.#base = base;
     this.#muxPath = muxPath;
@@ -130,8 +138,10 @@ export class MuxSocket implements SubscriptionOwner {
 
   onClose(event: CloseEvent): void {
     this.#closed = true;
-    for (const slot of this.#slots.values()) void slot.sub?.leave(event.code, event.reason);
-    this.#slots.clear();
+    for (const [path, slot] of this.#slots) {
+      this.#drop(path, slot);
+      void slot.sub?.leave(event.code, event.reason);
+    }
   }
 
   onError(event: Event): void {
@@ -141,7 +151,7 @@ export class MuxSocket implements SubscriptionOwner {
   ended(sub: Subscription, code: number, reason: string): void {
     const slot = this.#slots.get(sub.path);
     if (slot?.sub !== sub) return;
-    this.#slots.delete(sub.path);
+    this.#drop(sub.path, slot);
     void sub.leave(code, reason);
     this.#unsubscribed(sub.path, { code, reason });
   }
@@ -166,8 +176,14 @@ export class MuxSocket implements SubscriptionOwner {
       this.#unsubscribed(path, { code: CloseCode.TOO_MANY_SUBSCRIPTIONS, reason: `this socket holds its maximum of ${max} subscriptions; unsubscribe one first` });
       return;
     }
+    const byIp = this.#shared.subscriptionsByIp;
+    if (byIp.get(this.#ctx.ip) >= this.#host.limits.maxSubscriptionsPerIp) {
+      this.#unsubscribed(path, { code: CloseCode.TRY_AGAIN_LATER, reason: 'too many subscriptions from this address', retryAfter: 2 });
+      return;
+    }
     const slot: Slot = { sub: undefined, cancelled: false };
     this.#slots.set(path, slot);
+    byIp.add(this.#ctx.ip, 1);
     this.#ops = this.#ops.then(() => this.#run(path, slot));
   }
 
@@ -190,9 +206,8 @@ export class MuxSocket implements SubscriptionOwner {
       sub.join(this.socket);
       return;
     }
-    if (ended.code === INTERNAL_ERROR) this.#host.log.warn({ path }, 'subscribe answered with an internal error');
-    else if (ended.code !== CloseCode.NORMAL) this.#host.log.info({ path, code: ended.code, reason: ended.reason, ip: this.#ctx.ip }, 'subscription refused');
-    if (this.#slots.get(path) === slot) this.#slots.delete(path);
+    // Refusals were logged (and counted) by the route's error handler, as for an upgrade.
+    this.#drop(path, slot);
     this.#unsubscribed(path, ended);
   }
 
@@ -207,7 +222,7 @@ export class MuxSocket implements SubscriptionOwner {
       this.#sendTagged(encodeError(ErrorCode.NOT_SUBSCRIBED, 'this socket holds no subscription of this path', message.id), path);
       return;
     }
-    this.#slots.delete(path);
+    this.#drop(path, slot);
     if (!slot.sub) {
       slot.cancelled = true;
       return;
@@ -216,6 +231,13 @@ export class MuxSocket implements SubscriptionOwner {
     // before anything queued after it (a subscribe of the same path again).
     const left = slot.sub.leave(CloseCode.NORMAL, 'unsubscribed');
     this.#ops = this.#ops.then(() => left).then(() => this.#unsubscribed(path, { code: CloseCode.NORMAL, reason: 'unsubscribed' }));
+  }
+
+  /** Lets go of the path's slot (once: a slot already let go of is not counted again). */
+  #drop(path: string, slot: Slot): void {
+    if (this.#slots.get(path) !== slot) return;
+    this.#slots.delete(path);
+    this.#shared.subscriptionsByIp.add(this.#ctx.ip, -1);
   }
 
   #unsubscribed(path: string, data: Unsubscribed): void {

@@ -31,6 +31,8 @@ export interface Limits {
   admissionBurstPerIp: number;
   /** Subscriptions one multiplexed socket may hold (pending ones count); past it, `unsubscribed` 4429 for that path. */
   maxSubscriptions: number;
+  /** Subscriptions of all multiplexed sockets of one client IP (pending ones count); past it, `unsubscribed` 1013 (retryable). */
+  maxSubscriptionsPerIp: number;
   /** Live namespaces on this instance; an upgrade that would create one more gets HTTP 503. */
   maxNamespaces: number;
   /** Messages per second per connection (token bucket); past it, `error` `rate_limited`. */
@@ -91,6 +93,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   admissionRatePerIp: 20,
   admissionBurstPerIp: 40,
   maxSubscriptions: 100,
+  maxSubscriptionsPerIp: 1000,
   maxNamespaces: 10_000,
   messageRate: 20,
   messageBurst: 40,

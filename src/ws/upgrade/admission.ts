@@ -18,22 +18,8 @@ import { clientIp } from '../safety/client-ip.ts';
 import type { Limits } from '../safety/limits.ts';
 import { originAllowed, requestOrigin } from '../safety/origin.ts';
 import { KeyedBuckets } from '../safety/keyed-buckets.ts';
+import { Counter } from '../safety/counter.ts';
 import { TokenBucket } from '../safety/token-bucket.ts';
-
-/** Counts per key, dropping a key at zero so a million distinct IPs leave nothing behind. */
-class Counter {
-  readonly #counts = new Map<string, number>();
-
-  get(key: string): number {
-    return this.#counts.get(key) ?? 0;
-  }
-
-  add(key: string, delta: 1 | -1): void {
-    const next = this.get(key) + delta;
-    if (next <= 0) this.#counts.delete(key);
-    else this.#counts.set(key, next);
-  }
-}
 
 export class Admission {
   #draining = false;

@@ -28,7 +28,8 @@ import type { AppEnv } from '../types.ts';
 import { DetachedUpgrade } from './detached.ts';
 import { UpgradeSockets, upgradeRequestOf } from './sockets.ts';
 import { subscriptionOf } from './marker.ts';
-import { MuxSocket, type AppFetch } from '../mux/socket.ts';
+import { MuxSocket, type AppFetch, type MuxShared } from '../mux/socket.ts';
+import { Counter } from '../safety/counter.ts';
 import { subscribeBase } from '../mux/request.ts';
 
 export type Fetch = (request: Request, env?: unknown) => Response | Promise<Response>;
@@ -44,6 +45,8 @@ export class UpgradePipeline {
   readonly fetch: Fetch;
   /** The app's own fetch, which a multiplexed socket's subscribes call (no upgrade socket to answer). */
   readonly #appFetch: AppFetch;
+  /** What the multiplexed sockets share: subscriptions per client IP. */
+  readonly #mux: MuxShared = { subscriptionsByIp: new Counter() };
   readonly #stopHeartbeat: () => void;
   /** Errors inside @hono/node-server's own socket listeners go to our log, not to console.error. */
   readonly #wsOptions: { onError: (err: unknown) => void };
@@ -133,7 +136,7 @@ export class UpgradePipeline {
       const session = c.get('session') ?? null;
       this.#admission.acquireUser(c, session?.username);
       const upgrade = new DetachedUpgrade(c);
-      const mux = new MuxSocket(this.#hub, this.#appFetch, subscribeBase(c), c.req.path, buildCtx(session, this.clientIp(c)), upgrade);
+      const mux = new MuxSocket(this.#hub, this.#mux, this.#appFetch, subscribeBase(c), c.req.path, buildCtx(session, this.clientIp(c)), upgrade);
       this.#upgrades.accept(c);
       return upgradeWebSocket(upgrade.context, mux, this.#wsOptions);
     };
@@ -148,8 +151,10 @@ export class UpgradePipeline {
     const isUpgrade = upgradeRequestOf(c) !== undefined;
     const ip = this.clientIp(c);
     const line = { path: c.req.path, ip, reason: refusal.reason, closeCode: refusal.closeCode, status: refusal.status, error: refusal.message };
-    if (isUpgrade) {
-      this.#hub.log.info(line, 'upgrade refused');
+    // A multiplexed socket's subscribe counts as the upgrade it stands for (its answer becomes `unsubscribed`).
+    const subscription = !isUpgrade && subscriptionOf(c) !== undefined;
+    if (isUpgrade || subscription) {
+      this.#hub.log.info(line, subscription ? 'subscription refused' : 'upgrade refused');
       this.#hub.events.emit('refused', { reason: refusal.reason, closeCode: refusal.closeCode, status: refusal.status, ip });
     } else {
       this.#hub.log.debug(line, 'request to a namespace path refused');
