@@ -9,40 +9,19 @@
  * waiting for `unsubscribed`). A new subscription to a path that is still leaving waits for that
  * end, so the frames of the old membership never reach the new one.
  */
-import type { ClientFrame, MultiplexWelcome, Unsubscribed } from '../protocol/index.ts';
+import type { MultiplexWelcome, Unsubscribed } from '../protocol/index.ts';
 import { isPermanentClose } from '../protocol/index.ts';
-import type { ContractOf, NamespaceContract, UntypedContract } from '../protocol/contract.ts';
+import type { ContractOf, UntypedContract } from '../protocol/contract.ts';
 import { backoffDelay, DEFAULT_BACKOFF } from './backoff.ts';
-import { NamespaceChannel, subscribe, type ChannelOptions } from './channel.ts';
+import { subscribe, type ChannelOptions } from './channel.ts';
 import { positive, ReconnectingSocket, type SocketOptions } from './reconnecting-socket.ts';
-import type { ClientOptions, Frame, ResyncResult, Status, StatusDetail } from './types.ts';
+import { Subscription, type Carrier, type SubscribeOptions, type SubscriptionHooks } from './subscription.ts';
+import type { ClientOptions, Frame, Status, StatusDetail } from './types.ts';
+
+export type { SubscribeOptions, Subscription };
 
 /** Options of `connectMany()`: a direct connection's, but `resync`, which is each subscription's. */
 export type MultiplexOptions = Omit<ClientOptions, 'resync'>;
-
-/** Options of `subscribe()`. */
-export interface SubscribeOptions {
-  /** As `ClientOptions.resync`, for this namespace: loads its state, resolves with its seq. */
-  resync?: () => Promise<ResyncResult>;
-  /** Default timeout of this subscription's `request()` in ms. Default: the connection's `requestTimeoutMs`. */
-  requestTimeoutMs?: number;
-}
-
-/** What a subscription does for the connection that carries it. */
-interface SubscriptionHooks {
-  receive(frame: Frame): void;
-  /** The way is down for now (socket lost, a retryable refusal): requests fail, status `reconnecting`. */
-  down(message: string, detail: StatusDetail): void;
-  /** The end: requests fail, the status is final. */
-  end(status: 'disconnected' | 'rejected', message: string, detail: StatusDetail): void;
-}
-
-/** What the connection does for a subscription. */
-interface Carrier {
-  transmit(frame: ClientFrame): boolean;
-  restart(reason: string): void;
-  unsubscribe(): void;
-}
 
 type Wire = 'idle' | 'subscribing' | 'live' | 'leaving';
 
@@ -55,54 +34,6 @@ class Slot {
   retryTimer: ReturnType<typeof setTimeout> | undefined;
   hooks!: SubscriptionHooks;
   constructor(readonly path: string) {}
-}
-
-/**
- * One namespace on a multiplexed socket (`mux.subscribe(path)`): the API of a direct connection
- * (`on`, `send`, `request`, `status`, `onReconnect`, replay, `resync`), plus `unsubscribe()`.
- * Its status is its own: `connecting` until its first welcome, `reconnecting` while the socket
- * is down or after a retryable refusal, `rejected` after a permanent one (4400-4499: the socket
- * and the other subscriptions carry on), `disconnected` after `unsubscribe()`.
- */
-export class Subscription<C extends NamespaceContract = UntypedContract> extends NamespaceChannel<C> {
-  /** The namespace path, e.g. `/api/1/ws/hello-rooms/Berlin`. */
-  readonly path: string;
-  readonly #carrier: Carrier;
-
-  /** Made by `MultiplexClient.subscribe()`. */
-  constructor(path: string, options: ChannelOptions, carrier: Carrier, bind: (hooks: SubscriptionHooks) => void) {
-    super(options);
-    this.path = path;
-    this.#carrier = carrier;
-    bind({
-      receive: (frame) => this.receive(frame),
-      down: (message, detail) => {
-        this.failPending(message);
-        this.setStatus('reconnecting', detail);
-      },
-      end: (status, message, detail) => {
-        this.failPending(message);
-        this.setStatus(status, detail);
-      },
-    });
-  }
-
-  /** Leaves the namespace (its `onDisconnect` runs on the server); status `disconnected`. Idempotent. */
-  unsubscribe(): void {
-    this.#carrier.unsubscribe();
-  }
-
-  protected transmit(frame: ClientFrame): boolean {
-    return this.#carrier.transmit(frame);
-  }
-
-  protected restart(reason: string): void {
-    this.#carrier.restart(reason);
-  }
-
-  protected opened(): void {
-    this.setStatus('connected', {});
-  }
 }
 
 /** One multiplexed socket carrying many subscriptions; see `connectMany()`. */
