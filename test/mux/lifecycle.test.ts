@@ -5,7 +5,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CloseCode } from '../../src/protocol/codes.ts';
 import type { Realtime } from '../../src/ws/realtime.ts';
 import type { AppEnv } from '../../src/ws/types.ts';
+import { onCreate } from '../../src/ws/auth/access.ts';
 import { refusalOf } from '../../src/ws/mux/request.ts';
+import { MemoryBroker } from '../../src/ws/broker/memory.ts';
+import { MAX_HELD } from '../../src/ws/live/replay-gate.ts';
+import type { ReplayHead } from '../../src/protocol/frames.ts';
 import { startApp, TestClient, type TestApp, type TestConfig } from '../helpers.ts';
 import { testRoutes } from '../fixtures/test-routes.ts';
 import { openMux, requestOn, subscribe, takeOf } from './helpers.ts';
@@ -30,6 +34,12 @@ class Recorder {
 
   routes = (rt: Realtime) => [
     ...testRoutes(rt),
+    new Hono<AppEnv>().get(
+      '/api/1/ws/headers/:id',
+      // What the route sees of the request: the socket's headers, none of the upgrade's own.
+      onCreate((c, ctx) => ({ ...ctx, firstName: JSON.stringify(['host', 'user-agent', 'x-custom', 'upgrade', 'sec-websocket-key', 'connection'].map((h) => c.req.header(h) ?? null)) })),
+      rt.namespace({}),
+    ),
     new Hono<AppEnv>().get(
       '/api/1/ws/rec/:id',
       rt.namespace({
@@ -112,6 +122,68 @@ describe('the end of a multiplexed socket', () => {
     expect(accepted).toBe(false);
     await down;
   });
+});
+
+describe('the request a subscribe runs its route with', () => {
+  it('carries the socket’s headers (Host, User-Agent, its own) and none of the upgrade’s', async () => {
+    const a = await start(new Recorder());
+    const mux = await openMux(a, { 'user-agent': 'mux-test/1', 'x-custom': 'yes' });
+    const welcome = await subscribe(mux, '/api/1/ws/headers/1');
+    expect(JSON.parse(welcome.data.ctx.firstName)).toEqual([new URL(a.url).host, 'mux-test/1', 'yes', null, null, null]);
+  });
+});
+
+describe('the client IP of a subscription', () => {
+  it('is the socket’s, as its upgrade resolved it through trusted proxies', async () => {
+    const a = await start(new Recorder(), { limits: { trustProxy: 1 } });
+    const mux = await openMux(a, { 'x-forwarded-for': '203.0.113.7' });
+    const welcome = await subscribe(mux, '/api/1/ws/rec/1');
+    expect(a.rt.registry.get('/api/1/ws/rec/1')!.ctxOf(welcome.data.clientId)!.ip).toBe('203.0.113.7');
+  });
+});
+
+describe('a subscribe that fails on the server', () => {
+  it('ends that subscription with 1011 and the socket serves the next subscribes', async () => {
+    const rec = new Recorder();
+    const a = await start(rec);
+    // An app's registry listener that throws when the namespace is created (its own bug).
+    a.rt.registry.on('create', (ns) => {
+      if (ns.path === '/api/1/ws/rec/broken') throw new Error('listener bug');
+    });
+    const mux = await openMux(a);
+    mux.send({ type: 'subscribe', data: { path: '/api/1/ws/rec/broken' } });
+    mux.send({ type: 'subscribe', data: { path: '/api/1/ws/rec/1' } });
+    expect(await takeOf(mux, '/api/1/ws/rec/broken')).toMatchObject({ type: 'unsubscribed', data: { code: 1011 } });
+    expect((await takeOf(mux, '/api/1/ws/rec/1')).type).toBe('welcome');
+    expect(await requestOn(mux, '/api/1/ws/rec/broken', 'x')).toMatchObject({ type: 'error', data: { code: 'not_subscribed' } });
+  });
+});
+
+describe('a replay hold that overflows', () => {
+  it('ends that subscription alone with 1013 and retryAfter; the socket stays', async () => {
+    // A log whose head does not answer until told: the welcome's broadcasts pile up meanwhile.
+    let release!: () => void;
+    const stalled = new Promise<void>((resolve) => (release = resolve));
+    class StalledHead extends MemoryBroker {
+      override async head(path: string): Promise<ReplayHead> {
+        if (path.includes('Stalled')) await stalled;
+        return super.head(path);
+      }
+    }
+    app = await startApp({}, { broker: new StalledHead(), routes: testRoutes });
+    const mux = await openMux(app);
+    await subscribe(mux, '/api/1/ws/literal');
+    // Joined (and its welcome held up) once the namespace is created for it.
+    const created = new Promise((resolve) => app!.rt.registry.once('create', resolve));
+    mux.send({ type: 'subscribe', data: { path: '/api/1/ws/hello-rooms/Stalled' } });
+    await created;
+    for (let i = 0; i <= MAX_HELD; i++) await app.rt.broadcast('/api/1/ws/hello-rooms/Stalled', 'n', { i });
+    const ended = await takeOf(mux, '/api/1/ws/hello-rooms/Stalled', 'unsubscribed');
+    release();
+    expect(ended).toEqual({ type: 'unsubscribed', data: { code: 1013, reason: 'too many messages held during a replay', retryAfter: 1 }, path: '/api/1/ws/hello-rooms/Stalled' });
+    expect(await requestOn(mux, '/api/1/ws/literal', 'echo', { n: 3 })).toMatchObject({ type: 'ack', path: '/api/1/ws/literal' });
+    expect(mux.frames.some((f) => f.type === 'welcome' && f.path === '/api/1/ws/hello-rooms/Stalled')).toBe(false);
+  }, 60_000);
 });
 
 describe('a namespace removed', () => {

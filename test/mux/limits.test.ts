@@ -21,6 +21,8 @@ const count = async (a: TestApp, name: string) => (await (await fetch(`${a.url}/
 describe('the subscription limit per socket', () => {
   it('answers 4429 past WS_MAX_SUBSCRIPTIONS, counting pending subscribes, and takes one again after an unsubscribe', async () => {
     const a = await start({ limits: { maxSubscriptions: 2 } });
+    const refused: string[] = [];
+    a.rt.events.on('refused', ({ reason }) => refused.push(reason));
     const mux = await openMux(a);
     expect(mux.welcome.data.maxSubscriptions).toBe(2);
     // Sent together: the third is judged while the first two are still pending.
@@ -29,6 +31,7 @@ describe('the subscription limit per socket', () => {
     expect((await takeOf(mux, room('Amsterdam'))).type).toBe('welcome');
     expect((await takeOf(mux, room('Berlin'))).type).toBe('welcome');
     expect(await count(a, 'Cairo')).toBe(0);
+    expect(refused).toEqual(['subscription_limit']);
     await unsubscribe(mux, room('Amsterdam'));
     expect((await subscribe(mux, room('Cairo'))).type).toBe('welcome');
   });
@@ -42,7 +45,10 @@ describe('the subscription limit per address', () => {
     await subscribe(one, room('Amsterdam'));
     await subscribe(one, room('Berlin'));
     await subscribe(two, room('Cairo'));
+    const refused: string[] = [];
+    a.rt.events.on('refused', ({ reason }) => refused.push(reason));
     expect(await subscribe(two, room('Dublin'))).toMatchObject({ type: 'unsubscribed', data: { code: 1013, retryAfter: 2 } });
+    expect(refused).toEqual(['subscription_ip_limit']);
     await unsubscribe(two, room('Cairo'));
     expect((await subscribe(two, room('Dublin'))).type).toBe('welcome');
     expect((await subscribe(two, room('Cairo'))).data.code).toBe(1013);

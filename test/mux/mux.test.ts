@@ -41,6 +41,8 @@ describe('one socket, many rooms', () => {
     expect(JSON.stringify(got).endsWith(`"path":"${room('Berlin')}"}`)).toBe(true);
     const direct = await other.seen((f) => f.type === 'chat');
     expect({ ...got, path: undefined }).toEqual({ ...direct, path: undefined });
+    // The direct socket of the same namespace gets the frame untagged, as before.
+    expect(Object.keys(direct)).not.toContain('path');
 
     // A chat of its own through Cairo: acked with the path; a marker that Dublin's chat never came.
     const ack = await requestOn(mux, room('Cairo'), 'chat', { text: 'from mux' });
@@ -96,6 +98,17 @@ describe('one socket, many rooms', () => {
     const second = await takeOf(mux, room('Berlin'));
     expect(second.type).toBe('welcome');
     expect(second.data.clientId).not.toBe(first.data.clientId);
+  });
+});
+
+describe('direct sockets', () => {
+  it('ignore a path in a client frame and never get one, as before multiplexing', async () => {
+    const direct = await TestClient.connect(app.wsUrl('/api/1/ws/literal'));
+    direct.send({ type: 'echo', data: { n: 1 }, id: 'a', path: '/api/1/ws/elsewhere' });
+    direct.send({ type: 'echo', data: { n: 2 }, id: 'b', path: 42 });
+    expect(await direct.next()).toEqual({ type: 'ack', data: { n: 1 }, id: 'a' });
+    expect(await direct.next()).toEqual({ type: 'ack', data: { n: 2 }, id: 'b' });
+    expect(Object.keys(direct.welcome)).not.toContain('path');
   });
 });
 

@@ -55,6 +55,8 @@ export class LiveNamespace implements Namespace {
   readonly #slow = () => this.#host.events.emit('slowConsumer', { ns: this });
   /** `,"path":"<path>"}`: what a frame for a multiplexed socket ends with (made at its first such frame). */
   #tail: Buffer | undefined;
+  /** Clients whose frames carry the path (subscriptions of multiplexed sockets). */
+  #taggedClients = 0;
 
   constructor(
     readonly path: string,
@@ -118,11 +120,11 @@ export class LiveNamespace implements Namespace {
     if (this.#clients.size > 0) {
       if (except !== undefined && this.log) this.#skip(except, payload);
       const frame = preFrame(payload);
-      // Framed once more, once for all, only when subscriptions of multiplexed sockets are here.
-      let tagged: PreFramed | undefined;
+      // Framed once more, once for all, only when subscriptions of multiplexed sockets are here:
+      // a namespace of direct sockets alone pays nothing for them.
+      const tagged = this.#taggedClients > 0 ? preFrame(this.#tagged(payload)) : undefined;
       for (const client of this.#clients.values()) {
-        if (client.clientId === except) continue;
-        if (this.#send(client, client.tagged ? (tagged ??= preFrame(this.#tagged(payload))) : frame, payload)) sent++;
+        if (client.clientId !== except && this.#send(client, tagged && client.tagged ? tagged : frame, payload)) sent++;
       }
     }
     this.#messagesOut += sent;
@@ -160,11 +162,15 @@ export class LiveNamespace implements Namespace {
 
   addClient(client: Client): void {
     this.#clients.set(client.clientId, client);
+    if (client.tagged) this.#taggedClients++;
   }
 
   /** Returns whether the client was here. */
   deleteClient(clientId: string): boolean {
     this.#gates.forget(clientId);
+    const client = this.#clients.get(clientId);
+    if (!client) return false;
+    if (client.tagged) this.#taggedClients--;
     return this.#clients.delete(clientId);
   }
 

@@ -10,7 +10,7 @@ import { MAX_PATH_LENGTH } from '../wire/messages.ts';
 import type { AppEnv } from '../types.ts';
 
 /** Request headers that describe the upgrade's own connection, not the client: never copied to a subscribe. */
-const NOT_COPIED = new Set(['connection', 'upgrade', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'content-length', 'host']);
+const NOT_COPIED = new Set(['connection', 'upgrade', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'content-length']);
 
 /** What every subscribe request of one socket is made from: its origin and the upgrade's headers (cookie, authorization...). */
 export interface SubscribeBase {
@@ -66,6 +66,9 @@ const CODE_OF_STATUS: Record<number, number> = {
 /** An internal error (1011): the route failed, and logged why. */
 export const INTERNAL_ERROR = 1011;
 
+/** The end of a subscribe that failed on the server (logged there, never detailed to the client). */
+export const FAILED: Readonly<Unsubscribed> = Object.freeze({ code: INTERNAL_ERROR, reason: 'the server could not subscribe (it logged why)' });
+
 /**
  * The `unsubscribed` data of a subscribe whose route answered `response` without taking the
  * subscription: the refusal's close code (as a direct socket would have closed), or one read
@@ -81,7 +84,8 @@ export async function refusalOf(response: Response): Promise<Unsubscribed> {
   }
   const given = typeof body.closeCode === 'number' && Number.isInteger(body.closeCode) ? body.closeCode : undefined;
   const code = given ?? CODE_OF_STATUS[response.status] ?? INTERNAL_ERROR;
-  const reason = code === INTERNAL_ERROR ? 'the server could not subscribe (it logged why)' : typeof body.error === 'string' ? body.error : `refused (${response.status})`;
+  if (code === INTERNAL_ERROR) return FAILED;
+  const reason = typeof body.error === 'string' ? body.error : `refused (${response.status})`;
   if (code !== CloseCode.TRY_AGAIN_LATER) return { code, reason };
   const retryAfter = typeof body.retryAfter === 'number' ? body.retryAfter : Number(response.headers.get('retry-after')) || 1;
   return { code, reason, retryAfter };

@@ -17,12 +17,13 @@ import { publicCtx, type Ctx, type PublicCtx } from '../ctx.ts';
 import type { MemberHost, MemberRoute } from '../member.ts';
 import type { Counter } from '../safety/counter.ts';
 import { InboundGate } from '../safety/inbound.ts';
+import { RefusalReason } from '../upgrade/refusal.ts';
 import { sendFrame } from '../safety/send.ts';
 import type { SubscriptionEnv, SubscriptionMarker } from '../upgrade/marker.ts';
 import type { Detachable } from '../connection.ts';
 import { preFrame } from '../wire/framing.ts';
 import { encodeError, encodeFrame, parseClientFrame, pathTail, withPath, type ClientMessage } from '../wire/messages.ts';
-import { badPath, INTERNAL_ERROR, refusalOf, subscribeRequest, type SubscribeBase } from './request.ts';
+import { badPath, FAILED, refusalOf, subscribeRequest, type SubscribeBase } from './request.ts';
 import { Subscription, type SubscriptionOwner } from './subscription.ts';
 
 /** The app's own fetch, which a subscribe calls with its marker. */
@@ -153,7 +154,8 @@ export class MuxSocket implements SubscriptionOwner {
     if (slot?.sub !== sub) return;
     this.#drop(sub.path, slot);
     void sub.leave(code, reason);
-    this.#unsubscribed(sub.path, { code, reason });
+    // A retryable end (a replay hold that overflowed) says when to come back, as every 1013 does.
+    this.#unsubscribed(sub.path, code === CloseCode.TRY_AGAIN_LATER ? { code, reason, retryAfter: 1 } : { code, reason });
   }
 
   #subscribe(message: ClientMessage): void {
@@ -173,42 +175,49 @@ export class MuxSocket implements SubscriptionOwner {
     }
     const max = this.#host.limits.maxSubscriptions;
     if (this.#slots.size >= max) {
-      this.#unsubscribed(path, { code: CloseCode.TOO_MANY_SUBSCRIPTIONS, reason: `this socket holds its maximum of ${max} subscriptions; unsubscribe one first` });
+      this.#refuse(path, { code: CloseCode.TOO_MANY_SUBSCRIPTIONS, reason: `this socket holds its maximum of ${max} subscriptions; unsubscribe one first` }, RefusalReason.SUBSCRIPTION_LIMIT);
       return;
     }
     const byIp = this.#shared.subscriptionsByIp;
     if (byIp.get(this.#ctx.ip) >= this.#host.limits.maxSubscriptionsPerIp) {
-      this.#unsubscribed(path, { code: CloseCode.TRY_AGAIN_LATER, reason: 'too many subscriptions from this address', retryAfter: 2 });
+      this.#refuse(path, { code: CloseCode.TRY_AGAIN_LATER, reason: 'too many subscriptions from this address', retryAfter: 2 }, RefusalReason.SUBSCRIPTION_IP_LIMIT);
       return;
     }
     const slot: Slot = { sub: undefined, cancelled: false };
     this.#slots.set(path, slot);
     byIp.add(this.#ctx.ip, 1);
-    this.#ops = this.#ops.then(() => this.#run(path, slot));
+    this.#queue(() => this.#run(path, slot));
   }
 
   /** Runs the route of `path` as a direct connect would, then joins, or says why not. */
   async #run(path: string, slot: Slot): Promise<void> {
     if (this.#closed) return;
     const marker = new Marker(this.#host, this);
-    let ended: Unsubscribed;
+    // How the subscription ends unless it joins: unsubscribed while pending, refused, or failed.
+    let end: Unsubscribed;
     try {
       const response = await this.#fetch(subscribeRequest(this.#base, path), { incoming: this.#incoming, subscription: marker });
-      ended = marker.sub ? { code: CloseCode.NORMAL, reason: 'unsubscribed' } : await refusalOf(response);
+      end = marker.sub ? { code: CloseCode.NORMAL, reason: 'unsubscribed' } : await refusalOf(response);
     } catch (err) {
       this.#host.log.error({ err, path }, 'subscribe failed');
-      ended = { code: INTERNAL_ERROR, reason: 'the server could not subscribe (it logged why)' };
+      end = FAILED;
     }
     if (this.#closed) return;
     const { sub } = marker;
     if (sub && !slot.cancelled) {
       slot.sub = sub;
-      sub.join(this.socket);
-      return;
+      try {
+        sub.join(this.socket);
+        return;
+      } catch (err) {
+        // What a direct socket's open would have thrown into the adapter (an app's registry listener).
+        this.#host.log.error({ err, path }, 'subscribe failed');
+        end = FAILED;
+      }
     }
     // Refusals were logged (and counted) by the route's error handler, as for an upgrade.
     this.#drop(path, slot);
-    this.#unsubscribed(path, ended);
+    this.#unsubscribed(path, end);
   }
 
   #unsubscribe(message: ClientMessage): void {
@@ -230,7 +239,25 @@ export class MuxSocket implements SubscriptionOwner {
     // Delivery stops now; `unsubscribed` follows once presence forgot it and onDisconnect ran,
     // before anything queued after it (a subscribe of the same path again).
     const left = slot.sub.leave(CloseCode.NORMAL, 'unsubscribed');
-    this.#ops = this.#ops.then(() => left).then(() => this.#unsubscribed(path, { code: CloseCode.NORMAL, reason: 'unsubscribed' }));
+    this.#queue(async () => {
+      await left;
+      this.#unsubscribed(path, { code: CloseCode.NORMAL, reason: 'unsubscribed' });
+    });
+  }
+
+  /** A subscribe refused by a limit of the socket's: logged and counted as the route's refusals are. */
+  #refuse(path: string, data: Unsubscribed, reason: string): void {
+    const ip = this.#ctx.ip;
+    this.#host.log.info({ path, ip, reason, closeCode: data.code, error: data.reason }, 'subscription refused');
+    this.#host.events.emit('refused', { reason, closeCode: data.code, status: 429, ip });
+    this.#unsubscribed(path, data);
+  }
+
+  /** Runs `op` after the subscribes and unsubscribes before it; one that fails is logged and does not stop the next. */
+  #queue(op: () => Promise<void>): void {
+    this.#ops = this.#ops.then(op).catch((err: unknown) => {
+      this.#host.log.error({ err, ip: this.#ctx.ip }, 'subscription step failed');
+    });
   }
 
   /** Lets go of the path's slot (once: a slot already let go of is not counted again). */

@@ -73,6 +73,10 @@ export const RefusalReason = {
   UPGRADE_RATE: 'upgrade_rate',
   NAMESPACE_LIMIT: 'namespace_limit',
   ORIGIN: 'origin',
+  /** A multiplexed socket at `maxSubscriptions` (4429). */
+  SUBSCRIPTION_LIMIT: 'subscription_limit',
+  /** The multiplexed sockets of one address at `maxSubscriptionsPerIp` (1013). */
+  SUBSCRIPTION_IP_LIMIT: 'subscription_ip_limit',
 } as const;
 
 const REASON_BY_CODE: Record<number, string> = {
