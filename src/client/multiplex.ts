@@ -160,13 +160,9 @@ export class MultiplexClient {
   }
 
   #welcomed(slot: Slot, frame: Frame): void {
+    // A welcome that crossed our unsubscribe (`leaving`) is the old membership's: its end follows.
     if (slot.wire !== 'subscribing') return;
     slot.wire = 'live';
-    // Unsubscribed while the subscribe was on its way: now that the server holds it, let it go.
-    if (!slot.wanted) {
-      this.#leave(slot);
-      return;
-    }
     slot.attempt = 0;
     slot.hooks.receive(frame);
   }
@@ -208,9 +204,9 @@ export class MultiplexClient {
     clearTimeout(slot.retryTimer);
     slot.retryTimer = undefined;
     if (this.#waiting.get(slot.path) === slot) this.#waiting.delete(slot.path);
-    else if (slot.wire === 'live') this.#leave(slot);
+    // A pending subscribe is cancelled as well: the server answers one `unsubscribed` either way.
+    else if (slot.wire === 'live' || slot.wire === 'subscribing') this.#leave(slot);
     else if (slot.wire === 'idle') this.#release(slot);
-    // `subscribing` and `leaving` end when the server answers (welcome, then unsubscribe; or unsubscribed).
     slot.hooks.end('disconnected', 'unsubscribed', {});
   }
 

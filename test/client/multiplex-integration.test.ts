@@ -146,6 +146,19 @@ describe('one multiplexed socket against the server', () => {
     expect(lobby.status).toBe('connected');
   });
 
+  it('cancels a subscribe still on its way; the path is taken again at once, by one member', async () => {
+    const mux = open();
+    await reach(mux, 'connected');
+    const gone = mux.subscribe(room('Kyiv'));
+    gone.unsubscribe();
+    const again = mux.subscribe(room('Kyiv'));
+    await reach(again, 'connected');
+    expect(gone.status).toBe('disconnected');
+    expect(gone.welcome).toBeNull();
+    const state = (await (await fetch(`${app.url}/api/1/rooms/Kyiv`)).json()) as { count: number };
+    expect(state.count).toBe(1);
+  });
+
   it('after a blip, reconnects once, resubscribes every subscription and replays what each missed', async () => {
     const opened: WebSocket[] = [];
     const network = new ManualNetwork();

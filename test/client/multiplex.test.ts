@@ -185,17 +185,22 @@ describe('refusals and ends of one subscription', () => {
     expect(first.status).toBe('disconnected');
   });
 
-  it('unsubscribes a subscription whose subscribe is on its way as soon as the server holds it', () => {
+  it('cancels a subscribe on its way, ignoring a welcome that crossed the unsubscribe', () => {
     const { mux, socket } = open();
     socket.acceptMany();
     const sub = mux.subscribe(BERLIN);
     socket.take();
     sub.unsubscribe();
-    expect(socket.take()).toEqual([]);
-    socket.welcomeSub(BERLIN);
     expect(sub.status).toBe('disconnected');
-    expect(sub.welcome).toBeNull();
     expect(socket.take()).toEqual([unsubscribeFrame(BERLIN)]);
+    const next = mux.subscribe(BERLIN);
+    socket.welcomeSub(BERLIN, undefined, 'crossed');
+    expect(sub.welcome).toBeNull();
+    expect(socket.take()).toEqual([]);
+    socket.receive({ type: 'unsubscribed', data: { code: 1000, reason: 'unsubscribed' }, path: BERLIN });
+    expect(socket.take()).toEqual([subscribeFrame(BERLIN)]);
+    socket.welcomeSub(BERLIN, undefined, 'fresh');
+    expect(next.welcome?.clientId).toBe('fresh');
   });
 
   it('forgets a subscription unsubscribed while the socket is down, without sending anything', () => {
