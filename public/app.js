@@ -1,14 +1,22 @@
-// Dynamic Rooms: sign in by name, pick a room, chat. One socket per open room, through the same
-// client the Node tests use (public/client.js is built from src/client by `npm run build:client`).
-// User text only ever goes into the page as textContent, never as HTML.
-import { connect } from './client.js';
-import { $, api, el, setStatus, show, startSession, statusText } from './ui.js';
+// Dynamic Rooms: sign in by name, pick a room, chat. ONE multiplexed socket carries the lobby
+// (every room's live member count) and the open room; switching rooms unsubscribes the old one and
+// subscribes the new one on the same socket. Same client as the Node tests use (public/client.js
+// is built from src/client by `npm run build:client`). User text only ever goes into the page as
+// textContent, never as HTML.
+import { connectMany } from './client.js';
+import { $, el, api, setStatus, show, startSession, statusText } from './ui.js';
+
+const DEFAULT_ROOMS = ['Amsterdam', 'Berlin', 'Cairo'];
 
 /** The signed-in user, or null. */
 let me = null;
+/** The multiplexed socket, opened at sign-in (it carries the session), closed at sign-out. */
+let mux = null;
+/** Member counts by room name, from the lobby subscription. */
+let counts = new Map();
 /**
- * The open room: { name, client, messages: Map<id, message>, members: Map<clientId, member>,
- * connected: whether it ever was (a room refused at once was never opened) }.
+ * The open room: { name, client (its subscription on `mux`), messages: Map<id, message>,
+ * members: Map<clientId, member>, connected: whether it ever was (a room refused at once was never opened) }.
  */
 let current = null;
 
@@ -18,12 +26,14 @@ function signedIn(user) {
   me = user;
   if (!user) {
     closeRoom();
+    mux?.close();
+    mux = null;
     show('pick', false);
     setStatus('idle', 'Not connected');
     $('login-name').focus();
     return;
   }
-  void loadRooms();
+  openSocket();
   const fromHash = decodeURIComponent(location.hash.slice(1));
   if (fromHash) openRoom(fromHash);
   else show('pick', true);
@@ -31,22 +41,40 @@ function signedIn(user) {
 
 // --- rooms ----------------------------------------------------------------------------------
 
-/** Renders the room picker from the server's list (the default rooms, with member counts). */
-async function loadRooms() {
-  let rooms = [];
-  try {
-    ({ rooms } = await api('GET', '/api/1/rooms'));
-  } catch {
-    // The picker still works through the free-text field.
-  }
-  const nav = $('rooms');
-  nav.replaceChildren(
-    ...rooms.map((room) => {
-      const button = el('button', '', room.members ? `${room.name} · ${room.members}` : room.name);
+/**
+ * Opens the page's one socket and subscribes it to the lobby: a snapshot of the rooms with their
+ * counts at every (re)subscribe, then a `count` at every join and leave of any room, live.
+ */
+function openSocket() {
+  if (mux) return;
+  mux = connectMany('/api/1/ws');
+  mux.onStatusChange((status, _old, detail) => {
+    if (!current) showStatus(status, detail);
+  });
+  const lobby = mux.subscribe('/api/1/ws/hello-rooms');
+  lobby.on('rooms', ({ rooms }) => {
+    counts = new Map(rooms.map((room) => [room.name, room.members]));
+    renderRooms();
+  });
+  lobby.on('count', ({ room, count }) => {
+    counts.set(room, count);
+    renderRooms();
+  });
+  renderRooms();
+}
+
+/** The room picker: the default rooms and every room with members, each with its live count. */
+function renderRooms() {
+  const names = [...new Set([...DEFAULT_ROOMS, ...[...counts].filter(([, n]) => n > 0).map(([name]) => name)])];
+  $('rooms').replaceChildren(
+    ...names.map((name) => {
+      const members = counts.get(name) ?? 0;
+      const button = el('button', '', members ? `${name} · ${members}` : name);
       button.type = 'button';
-      button.dataset.room = room.name;
-      button.setAttribute('aria-current', String(current?.name === room.name));
-      button.addEventListener('click', () => openRoom(room.name));
+      button.dataset.room = name;
+      button.dataset.count = String(members);
+      button.setAttribute('aria-current', String(current?.name === name));
+      button.addEventListener('click', () => openRoom(name));
       return button;
     }),
   );
@@ -60,21 +88,23 @@ $('room-form').addEventListener('submit', (event) => {
   openRoom(name);
 });
 
+/** Leaves the open room: its subscription ends (the socket stays, with the lobby on it). */
 function closeRoom() {
   if (!current) return;
-  current.client.close();
+  current.client.unsubscribe();
   current = null;
   show('room', false);
 }
 
-/** Closes the open room's socket and opens one to `name`; the server judges whether the name is valid. */
+/** Leaves the open room and subscribes the same socket to `name`; the server judges whether the name is valid. */
 function openRoom(name) {
   if (current?.name === name && current.client.status !== 'rejected') return;
   closeRoom();
-  // The rooms replay: after a short drop the client gets what it missed over the socket, and
+  openSocket();
+  // The rooms replay: after a short drop the subscription gets what it missed over the socket, and
   // calls `resync` (the REST state of the room) only when that cannot be done, and once at the start.
   const room = { name, client: null, messages: new Map(), members: new Map(), connected: false };
-  const client = connect(`/api/1/ws/hello-rooms/${encodeURIComponent(name)}`, { resync: () => resync(room) });
+  const client = mux.subscribe(`/api/1/ws/hello-rooms/${encodeURIComponent(name)}`, { resync: () => resync(room) });
   room.client = client;
   current = room;
   history.replaceState(null, '', `#${encodeURIComponent(name)}`);
@@ -106,7 +136,6 @@ function openRoom(name) {
       renderMembers(room);
       // A replayed one happened while this page was away, at a time it does not know.
       if (!frame.replayed) addEvent(member.username, type);
-      void loadRooms();
     }));
   }
   // Joins and leaves are volatile (never replayed): after a reconnect the members are read again.
@@ -129,8 +158,9 @@ function refused(room, detail) {
     $('notice').textContent = `This room closed: ${detail.reason || `close code ${detail.code}`}`;
     return;
   }
-  // The client has stopped by itself; closing it would report `disconnected` over `rejected`.
+  // The subscription has ended by itself; unsubscribing would report `disconnected` over `rejected`.
   current = null;
+  renderRooms();
   show('room', false);
   history.replaceState(null, '', location.pathname);
   show('pick', true);
@@ -154,7 +184,6 @@ async function resync(room) {
       room.members = new Map((state.members ?? []).map((m) => [m.clientId, m]));
       renderMembers(room);
       renderEmpty(room);
-      void loadRooms();
     }
     return { seq: state.seq, epoch: state.epoch };
   } catch (err) {
@@ -283,6 +312,7 @@ $('composer').addEventListener('submit', async (event) => {
 for (const type of ['online', 'offline']) {
   window.addEventListener(type, () => {
     if (current) showStatus(current.client.status, {});
+    else if (mux) showStatus(mux.status, {});
   });
 }
 

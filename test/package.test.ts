@@ -67,7 +67,11 @@ describe('the package', { timeout: 240_000 }, () => {
 
   it('rejects a user app that breaks the shipped types', () => {
     const project = join(work, 'consumer');
-    writeFileSync(join(project, 'bad.ts'), "import { Realtime } from 'hono-namespaces';\nnew Realtime();\n");
+    // A wrong constructor call, and a chat without its text to the typed namespace of the app.
+    writeFileSync(
+      join(project, 'bad.ts'),
+      "import { Realtime } from 'hono-namespaces';\nimport { connect } from 'hono-namespaces/client';\nimport type { roomNs } from './app.js';\nnew Realtime();\nconnect<typeof roomNs>('/x').send('chat', { txt: 'hi' });\n",
+    );
     // The declarations were checked above; here only the user's code is.
     writeFileSync(join(project, 'tsconfig.bad.json'), JSON.stringify({ extends: './tsconfig.json', compilerOptions: { noEmit: true, skipLibCheck: true }, files: ['bad.ts'] }));
     let report = '';
@@ -77,5 +81,6 @@ describe('the package', { timeout: 240_000 }, () => {
       report = String((err as { stdout?: string }).stdout);
     }
     expect(report).toMatch(/bad\.ts.*error TS2554: Expected 2 arguments, but got 0/);
+    expect(report).toMatch(/bad\.ts\(5,.*error TS2561: .*'txt' does not exist in type '\{ text: string; \}'/);
   });
 });

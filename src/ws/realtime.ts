@@ -13,7 +13,16 @@ import type { Logger } from './observe/logger.ts';
 import { MemoryBroker } from './broker/memory.ts';
 import type { Broker, BrokerState, HistoryQuery, LogPolicy } from './broker/types.ts';
 import type { NamespaceChannels } from './hub/channels.ts';
-import { checkDefinition, replayPolicy, type MessageSchemas, type NamespaceDefinition } from './definition.ts';
+import {
+  checkDefinition,
+  replayPolicy,
+  type BroadcastSchemas,
+  type DefinitionContract,
+  type MessageSchemas,
+  type NamespaceDefinition,
+  type ParamsSchema,
+} from './definition.ts';
+import type { NamespaceContract, NamespaceResponse } from '../protocol/contract.ts';
 import { RealtimeEvents } from './events.ts';
 import { Hub } from './hub/hub.ts';
 import { encodeFrame } from './wire/messages.ts';
@@ -32,6 +41,9 @@ import { httpServerOptions } from './safety/http-connections.ts';
 import { resolveLimits, type Limits } from './safety/limits.ts';
 import type { AppEnv } from './types.ts';
 import { UpgradePipeline, type Fetch } from './upgrade/pipeline.ts';
+
+/** What `rt.namespace()` returns: the route's last middleware, whose declared response carries the namespace's contract. */
+export type NamespaceHandler<C extends NamespaceContract> = MiddlewareHandler<AppEnv, string, {}, NamespaceResponse<C>>;
 
 export interface RealtimeOptions {
   /**
@@ -160,13 +172,17 @@ export class Realtime {
    * app.get('/api/1/ws/hello-rooms/:roomName', sessions.middleware, access(),
    *   rt.namespace({ params: z.object({ roomName: RoomName }), messages: { chat: Chat }, onMessage }))
    */
-  namespace<M extends MessageSchemas>(definition: NamespaceDefinition<M>): MiddlewareHandler<AppEnv> {
+  namespace<M extends MessageSchemas, B extends BroadcastSchemas = BroadcastSchemas, A = unknown, P extends ParamsSchema = ParamsSchema>(
+    definition: NamespaceDefinition<M, B, A, P>,
+  ): NamespaceHandler<DefinitionContract<M, B, A, P>> {
     const def = definition as unknown as NamespaceDefinition<MessageSchemas>;
     checkDefinition(def);
     const policy = replayPolicy(def);
     const handler = this.#pipeline.handler(def, policy);
     if (policy) this.#replayRoutes.register(handler, policy);
-    return handler;
+    // The declared response type is only a type: it carries the contract to `typeof handler` and
+    // to Hono's route schema (`typeof app`), where the typed client reads it.
+    return handler as unknown as NamespaceHandler<DefinitionContract<M, B, A, P>>;
   }
 
   /**

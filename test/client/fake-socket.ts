@@ -44,6 +44,23 @@ export class FakeSocket implements WebSocketLike {
     this.receive({ type: 'welcome', data: { clientId, path: new URL(this.url).pathname, ctx: { username: 'ann', roles: [], params: {} } } });
   }
 
+  /** A multiplexed endpoint accepts: its welcome carries no path and no clientId. */
+  acceptMany(maxSubscriptions = 100): void {
+    this.readyState = 1;
+    this.onopen?.({});
+    this.receive({ type: 'welcome', data: { ctx: { username: 'ann', roles: [], params: {} }, maxSubscriptions } });
+  }
+
+  /** The welcome of a subscription on a multiplexed socket, tagged with its path. */
+  welcomeSub(path: string, replay?: { seq: number; epoch: string }, clientId = `c-${path}`): void {
+    this.receive({ type: 'welcome', data: { clientId, path, ctx: { username: 'ann', roles: [], params: {} }, ...(replay ? { replay } : {}) }, path });
+  }
+
+  /** The frames sent since the last call (and forgets them). */
+  take(): any[] {
+    return this.sent.splice(0);
+  }
+
   receive(frame: unknown): void {
     this.onmessage?.({ data: typeof frame === 'string' ? frame : JSON.stringify(frame) });
   }

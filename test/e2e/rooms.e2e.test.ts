@@ -1,7 +1,8 @@
 /**
  * Dynamic Rooms in a real browser: Debian's Chromium driven by playwright-core (no browser is
- * downloaded). Two pages in Berlin, one in Cairo; then the server is stopped and started again on
- * the same port under the open pages.
+ * downloaded). Two pages in Berlin, one in Cairo, each on ONE multiplexed socket carrying the
+ * lobby's live counts and the open room; then the server is stopped and started again on the
+ * same port under the open pages.
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -26,6 +27,8 @@ interface Tab {
   context: BrowserContext;
   page: Page;
   errors: string[];
+  /** The URL of every WebSocket the page opened, in order. */
+  sockets: string[];
 }
 
 // On CI a missing browser fails the suite instead of skipping it.
@@ -62,6 +65,8 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
     const context = await browser.newContext({ viewport });
     const page = await context.newPage();
     const errors: string[] = [];
+    const sockets: string[] = [];
+    page.on('websocket', (ws) => sockets.push(new URL(ws.url()).pathname));
     page.on('console', (msg) => {
       if (msg.type() === 'error') errors.push(msg.text());
     });
@@ -74,8 +79,8 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
     await page.locator('#login-name').fill(name);
     await page.locator('#login-name').press('Enter');
     await page.locator(`#rooms button[data-room="${room}"]`).click();
-    await expectStatus({ name, context, page, errors }, 'connected');
-    return { name, context, page, errors };
+    await expectStatus({ name, context, page, errors, sockets }, 'connected');
+    return { name, context, page, errors, sockets };
   }
 
   /** The names in the members list, "(you)" marked. */
@@ -91,6 +96,9 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
     await tab.page.locator('#message').press('Enter');
     await logItem(tab, text).waitFor();
   }
+
+  /** Waits until the room picker shows `count` members for `room` (from the lobby subscription). */
+  const roomCount = (tab: Tab, room: string, count: number) => tab.page.locator(`#rooms button[data-room="${room}"][data-count="${count}"]`).waitFor();
 
   const logItem = (tab: Tab, text: string) => tab.page.locator('#log li .text', { hasText: text }).first();
   const texts = (tab: Tab) => tab.page.locator('#log li .text').allTextContents();
@@ -138,10 +146,16 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
       expect(Math.abs(you.y - name.y)).toBeLessThan(4);
       expect(you.x).toBeGreaterThan(name.x + name.width - 1);
 
+      // The lobby on ann's socket counts dan in, and out of Berlin into Kyiv, live.
+      await roomCount(ann, 'Berlin', 3);
       await dan.page.locator('#room-name').fill('Kyiv');
       await dan.page.locator('#room-name').press('Enter');
       await expectStatus(dan, 'connected');
       await ann.page.locator('#log li.event', { hasText: `${long} left` }).waitFor();
+      await roomCount(ann, 'Berlin', 2);
+      await roomCount(ann, 'Kyiv', 1);
+      await expect(ann.page.locator('#rooms button[data-room="Kyiv"]').textContent()).resolves.toBe('Kyiv · 1');
+      expect(dan.sockets).toEqual(['/api/1/ws']);
       await expect(dan.page.locator('#empty-room').textContent()).resolves.toMatch(/^No messages in Kyiv yet/);
       expect(await dan.page.locator('#empty-room').isVisible()).toBe(true);
       await dan.page.screenshot({ path: `${ARTIFACTS}rooms-empty-long-name.png` });
@@ -217,7 +231,8 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
     expect(log.slice(0, 3)).toEqual(['Hallo Berlin', '<img src=x onerror="window.__pwned=1"><b>bold</b>', 'back again']);
   });
 
-  it('closes the old socket when switching rooms', async () => {
+  it('switches rooms on the same socket: the old room is left, the lobby stays', async () => {
+    const opened = cat.sockets.length;
     await cat.page.locator('#rooms button[data-room="Amsterdam"]').click();
     await expectStatus(cat, 'connected');
     await cat.page.locator('#members li', { hasText: 'cat' }).waitFor();
@@ -230,6 +245,10 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
     expect(await members('Amsterdam')).toEqual(['cat']);
     await expect.poll(() => members('Cairo')).toEqual([]);
     expect(await texts(cat)).toEqual([]);
+    expect(cat.sockets).toHaveLength(opened);
+    expect(cat.sockets.every((path) => path === '/api/1/ws')).toBe(true);
+    await roomCount(cat, 'Amsterdam', 1);
+    await roomCount(cat, 'Cairo', 0);
   });
 
   it('refuses a bad room name beside the field, with no room card and a short badge', async () => {
@@ -283,6 +302,8 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
     await bob.page.locator('#login-name').press('Enter');
     await expectStatus(bob, 'connected');
     await expect(bob.page.locator('#room-title').textContent()).resolves.toBe('Berlin');
+    // The members come with the room's REST state, after the welcome.
+    await bob.page.locator('#members li.self', { hasText: 'bob' }).waitFor();
     await expect(members(bob)).resolves.toContain('bob (you)');
   });
 

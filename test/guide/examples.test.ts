@@ -35,6 +35,8 @@ import {
 } from '../../docs/guide/examples/api.ts';
 import { addItem, delays, errorText, loggingWebSocket, ManualNetwork, nodeWebSocket, openList, statusText, whoAmI, willRetry, type ListView } from '../../docs/guide/examples/client.ts';
 import { listPath, listRoutes, type Item } from '../../docs/guide/examples/lists.ts';
+import { openRooms, say, socketInfo, watch, type Room, type RoomsView } from '../../docs/guide/examples/many.ts';
+import { connect } from '../../src/client/index.ts';
 import { listen } from '../../docs/guide/examples/server.ts';
 import { Hono } from 'hono';
 import { startApp, TEST_SECRET, TestClient, type TestApp } from '../helpers.ts';
@@ -268,5 +270,53 @@ describeRedis('the API reference on Redis', () => {
     await audit.ready();
     expect(app.rt.unhealthy()).toEqual([]);
     expect(await audit.append('hello')).toBeGreaterThan(0);
+  });
+});
+
+describe('many namespaces over one socket (many.ts), in the demo app', () => {
+  it('shows the lobby counts and the open room on one socket, switches rooms on it, and says to either kind of connection', async () => {
+    const app = await startApp();
+    cleanup.push(() => app.close());
+    const counts = new Map<string, number>();
+    const chats: Array<{ room: string; text: string }> = [];
+    const waiters: Array<() => void> = [];
+    const wake = () => waiters.splice(0).forEach((w) => w());
+    const until = async (test: () => boolean) => {
+      while (!test()) await new Promise<void>((resolve) => waiters.push(resolve));
+    };
+    const woken = <S extends { onStatusChange(h: () => void): unknown }>(sub: S): S => (sub.onStatusChange(wake), sub);
+    const view: RoomsView = {
+      rooms: (rooms) => (rooms.forEach((r) => counts.set(r.name, r.members)), wake()),
+      count: (room, count) => (counts.set(room, count), wake()),
+      chat: (room, message) => (chats.push({ room, text: message.text }), wake()),
+    };
+    const page = openRooms(app.url, view, { WebSocket, network: null });
+    cleanup.push(() => page.mux.close());
+    await until(() => counts.get('Berlin') === 0);
+
+    const berlin = woken(page.open('Berlin'));
+    await until(() => counts.get('Berlin') === 1 && berlin.status === 'connected');
+    expect(socketInfo(page.mux.welcome)).toBe('(guest), up to 100 subscriptions');
+    const ack = await say(berlin, 'hallo');
+    expect(ack.id).toMatch(/^[0-9a-f-]{36}$/);
+    await until(() => chats.length === 1);
+
+    const cairo = woken(page.open('Cairo'));
+    await until(() => counts.get('Berlin') === 0 && counts.get('Cairo') === 1 && cairo.status === 'connected');
+    expect(berlin.status).toBe('disconnected');
+    // The same function with a direct connection.
+    const direct = connect<Room>(`${app.url}/api/1/ws/hello-rooms/Cairo`, { WebSocket, network: null });
+    cleanup.push(() => direct.close());
+    await new Promise<void>((resolve) => direct.onStatusChange((s) => s === 'connected' && resolve()));
+    await say(direct, 'salam');
+    await until(() => chats.some((c) => c.text === 'salam'));
+    expect(chats).toEqual([{ room: 'Berlin', text: 'hallo' }, { room: 'Cairo', text: 'salam' }]);
+
+    // Namespaces this app does not serve are refused one by one; the socket carries on.
+    const ticks: string[] = [];
+    const [ticker, raw] = watch(page.mux, (at) => ticks.push(at)).map(woken);
+    await until(() => ticker!.status === 'rejected' && raw!.status === 'rejected');
+    expect(page.lobby.status).toBe('connected');
+    expect(cairo.status).toBe('connected');
   });
 });

@@ -20,33 +20,31 @@ const app = new Hono<AppEnv>();
 const rt = new Realtime(app, { logger: pino({ level: 'warn' }) });
 const sessions = createSessions({ secret: process.env.SESSION_SECRET ?? 'a development secret of 32+ characters' });
 app.use('*', sessions.middleware);
-app.get(
-  '/api/1/ws/rooms/:room',
-  access({ requireAuth: false }),
-  rt.namespace({
-    params: z.object({ room: z.string().regex(/^[a-z]{1,20}$/) }),
-    messages: { chat: z.object({ text: z.string().min(1).max(200) }) },
-    replay: {}, // a client back within 5 minutes gets what it missed
-    onMessage({ ctx, message }, ns) {
-      void ns.broadcast('chat', { from: ctx.username, text: message.data.text });
-      return { ok: true }; // the ack, once the broadcast is out
-    },
-  }),
-);
+export const roomNs = rt.namespace({
+  params: z.object({ room: z.string().regex(/^[a-z]{1,20}$/) }),
+  messages: { chat: z.object({ text: z.string().min(1).max(200) }) },
+  broadcasts: { chat: z.object({ from: z.string(), text: z.string() }) }, // types the client's on('chat')
+  replay: {}, // a client back within 5 minutes gets what it missed
+  onMessage({ ctx, message }, ns) {
+    void ns.broadcast('chat', { from: ctx.username, text: message.data.text });
+    return { ok: true }; // the ack, once the broadcast is out
+  },
+});
+app.get('/api/1/ws/rooms/:room', access({ requireAuth: false }), roomNs);
 app.onError(rt.errorHandler());
 
 const server = serve({ ...rt.serveOptions(), port: Number(process.env.PORT ?? 3000) });
 rt.injectWebSocket(server);
 // #endregion
 
-// The browser client, in Node with `ws`: join, chat, read the broadcast back.
+// The browser client, in Node with `ws`, typed by the namespace: join, chat, read the broadcast back.
 server.once('listening', () => {
   const { port } = server.address() as AddressInfo;
-  const room = connect('/api/1/ws/rooms/lobby', { baseUrl: `http://127.0.0.1:${port}`, WebSocket, network: null });
-  const chat = new Promise<{ data: unknown; seq: number | undefined }>((resolve) => room.on('chat', (data, frame) => resolve({ data, seq: frame.seq })));
+  const room = connect<typeof roomNs>('/api/1/ws/rooms/lobby', { baseUrl: `http://127.0.0.1:${port}`, WebSocket, network: null });
+  const chat = new Promise<{ data: { from: string; text: string }; seq: number | undefined }>((resolve) => room.on('chat', (data, frame) => resolve({ data, seq: frame.seq })));
   room.onStatusChange(async (status) => {
     if (status !== 'connected') return;
-    const ack = await room.request<{ ok: boolean }>('chat', { text: 'hello' });
+    const ack: { ok: boolean } = await room.request('chat', { text: 'hello' });
     const seen = await chat;
     console.log(JSON.stringify({ ack, chat: seen.data, seq: seen.seq, username: room.welcome?.ctx.username }));
     room.close();
