@@ -51,7 +51,7 @@ export function createMetrics(rt: Realtime, options: MetricsOptions = {}): Metri
   const m = (name: string) => `${METRIC_PREFIX}${name}`;
   const byPattern = ['pattern'] as const;
 
-  const connections = new Gauge({ name: m('connections'), help: 'Open WebSocket connections, by namespace pattern', labelNames: byPattern, registers: [registry] });
+  const connections = new Gauge({ name: m('connections'), help: 'Members of namespaces (direct connections and subscriptions of multiplexed sockets), by namespace pattern', labelNames: byPattern, registers: [registry] });
   const namespaces = new Gauge({ name: m('namespaces'), help: 'Live namespaces on this instance, by pattern', labelNames: byPattern, registers: [registry] });
   const accepted = new Counter({ name: m('upgrades_accepted_total'), help: 'WebSocket upgrades accepted, by namespace pattern', labelNames: byPattern, registers: [registry] });
   const refused = new Counter({ name: m('upgrades_refused_total'), help: 'WebSocket upgrades refused, by reason', labelNames: ['reason'] as const, registers: [registry] });
