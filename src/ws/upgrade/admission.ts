@@ -78,7 +78,7 @@ export class Admission {
    * The first middleware of the app: lets non-upgrade requests through untouched and refuses an
    * upgrade that this instance cannot or must not take.
    */
-  readonly guard: MiddlewareHandler<AppEnv> = async (c, next) => {
+  readonly guard: MiddlewareHandler<AppEnv> = (c, next) => {
     const incoming = upgradeRequestOf(c);
     if (!incoming) return next();
     const limits = this.#limits;
