@@ -39,8 +39,7 @@ const ASYNC_HOOKS = new Set(['promiseInitHook', 'promiseBeforeHook', 'promiseAft
 /** The steps of a connect, innermost code first. Order matters only within one frame. */
 export const CONNECT_STEPS: Rule[] = [
   ['bench control channel', inFile('bench/servers/control.ts')],
-  ['session verify (hono/jwt, WebCrypto HMAC)', inFile('hono/dist/utils/jwt/', 'node:internal/crypto/webcrypto', 'node:internal/crypto/mac', 'node:internal/crypto/util', 'node:internal/crypto/keys')],
-  ['session verify (node:crypto HMAC, bench prototype)', inFile('bench/servers/fast-session.ts')],
+  ['session verify (fast-jwt, node:crypto HMAC)', inFile('node_modules/fast-jwt/')],
   ['session middleware (cookie parse, the rest)', inFile('src/ws/auth/session.ts', 'hono/dist/helper/cookie', 'hono/dist/utils/cookie')],
   ['onCreate', (f) => /onCreate|allowRoom/.test(f.functionName) && (f.url.includes('src/ws/auth/access.ts') || f.url.includes('bench/servers/ours.ts'))],
   ['access', named(/^access/, 'src/ws/auth/access.ts')],

@@ -10,7 +10,7 @@
  * client sees, each attempt's outcome: an HTTP refusal (503/429 from admission), a refused TCP
  * connection, the `welcome`, and whether a `sync` was sent and answered.
  */
-import { sign } from 'hono/jwt';
+import { createSigner } from 'fast-jwt';
 import WebSocket from 'ws';
 import { connect, type RealtimeClient } from '../src/client/client.ts';
 import type { ClientOptions } from '../src/client/types.ts';
@@ -154,14 +154,13 @@ function socketFor(t: Tracked, fixedPort?: number): ClientOptions['WebSocket'] {
   } as unknown as ClientOptions['WebSocket'];
 }
 
-const keys = new Map<string, Promise<CryptoKey>>();
+const signers = new Map<string, (payload: object) => string>();
 
-/** A session token as the app's sessions issue it (hono/jwt HS256), the key imported once. */
-async function tokenFor(username: string, secret: string): Promise<string> {
-  let key = keys.get(secret);
-  if (!key) keys.set(secret, (key = crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])));
-  const iat = Math.floor(Date.now() / 1000);
-  return sign({ sub: username, fn: '', ln: '', iat, exp: iat + 3600 }, await key, 'HS256');
+/** A session token as the app's sessions issue it (HS256, an hour), one signer per secret. */
+function tokenFor(username: string, secret: string): string {
+  let sign = signers.get(secret);
+  if (!sign) signers.set(secret, (sign = createSigner({ key: secret, algorithm: 'HS256', expiresIn: 3600_000 })));
+  return sign({ sub: username, fn: '', ln: '' });
 }
 
 function clientOptions(t: Tracked, mode: StormMode, fixedPort?: number): ClientOptions {
@@ -183,7 +182,7 @@ async function connectAll(job: Extract<StormCommand, { cmd: 'connect' }>): Promi
     const t: Tracked = {
       room: index % job.rooms,
       address: job.addresses[index % job.addresses.length]!,
-      cookie: `session=${await tokenFor(`u${index}`, job.secret)}`,
+      cookie: `session=${tokenFor(`u${index}`, job.secret)}`,
       // Spread evenly at first, as a balancer would.
       port: job.ports[index % job.ports.length]!,
       placed: false,
@@ -215,7 +214,7 @@ async function connectAll(job: Extract<StormCommand, { cmd: 'connect' }>): Promi
 
 async function startSenders(job: Extract<StormCommand, { cmd: 'senders' }>): Promise<void> {
   for (let room = 0; room < job.rooms; room++) {
-    const t = { address: '127.0.0.1', cookie: `session=${await tokenFor(`sender${room}`, job.secret)}`, port: job.port, placed: true, attempts: 0 } as Tracked;
+    const t = { address: '127.0.0.1', cookie: `session=${tokenFor(`sender${room}`, job.secret)}`, port: job.port, placed: true, attempts: 0 } as Tracked;
     senders.push(connect(`/api/1/ws/hello-rooms/storm${room}`, clientOptions(t, 'jitter', job.port)));
   }
 }

@@ -20,7 +20,7 @@ const dist = join(root, 'dist');
 const tsc = join(root, 'node_modules', '.bin', 'tsc');
 
 /** What the package needs at run time: the framework's imports, not the demo's (pino, prom-client). */
-const PACKAGE_DEPENDENCIES = ['hono', '@hono/node-server', '@hono/zod-validator', 'ioredis', 'cluster-key-slot', 'ws', 'zod'] as const;
+const PACKAGE_DEPENDENCIES = ['hono', '@hono/node-server', '@hono/zod-validator', 'fast-jwt', 'ioredis', 'cluster-key-slot', 'ws', 'zod'] as const;
 
 /**
  * Builds the package into `<outDir>/package` (default `dist/`), and, unless `packageOnly`, the demo

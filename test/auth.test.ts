@@ -1,8 +1,12 @@
 /** Sessions: login by name, roles from configuration only, tampered tokens are guests. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHmac } from 'node:crypto';
+import { Hono } from 'hono';
+import { sign as honoSign } from 'hono/jwt';
+import { describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
+import { createSessions } from '../src/ws/auth/session.ts';
 import { TEST_SECRET } from './helpers.ts';
 
 const { app } = buildApp(
@@ -96,5 +100,58 @@ describe('REST', () => {
 
   it('reports health', async () => {
     expect(await (await app.request('/health')).json()).toMatchObject({ status: 'ok' });
+  });
+});
+
+/** A JWT with any header and payload, signed with HMAC-SHA-256 (or `alg`'s hash) over `secret`. */
+function forge(header: object, payload: object, secret = TEST_SECRET, hash = 'sha256'): string {
+  const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const input = `${part(header)}.${part(payload)}`;
+  return `${input}.${createHmac(hash, secret).update(input).digest('base64url')}`;
+}
+
+describe('session tokens', () => {
+  const sessions = createSessions({ secret: TEST_SECRET, userRoles: { root: ['admin'] } });
+  const now = () => Math.floor(Date.now() / 1000);
+  const hs256 = { alg: 'HS256', typ: 'JWT' };
+
+  async function issued(): Promise<string> {
+    const app = new Hono().post('/login', (c) => c.text(sessions.issue(c, { username: 'root', firstName: 'R', lastName: '' })));
+    return (await app.request('/login', { method: 'POST' })).text();
+  }
+
+  it('reads what it issued, synchronously, with roles from configuration', async () => {
+    const user = sessions.read(await issued());
+    expect(user).toEqual({ username: 'root', firstName: 'R', lastName: '', roles: ['admin'] });
+  });
+
+  it('reads a token signed before the switch from hono/jwt (sessions survive the upgrade)', async () => {
+    const token = await honoSign({ sub: 'root', fn: '', ln: '', iat: now(), exp: now() + 60 }, TEST_SECRET, 'HS256');
+    expect(sessions.read(token)?.username).toBe('root');
+  });
+
+  it('reads as a guest every token it did not issue or no longer accepts', async () => {
+    const good = await issued();
+    const [h, p, s] = good.split('.') as [string, string, string];
+    const valid = { sub: 'root', iat: now(), exp: now() + 60 };
+    const bad: Record<string, string> = {
+      'alg none, no signature': `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${p}.`,
+      'alg none, the real signature': `${Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url')}.${p}.${s}`,
+      'HS512 with our secret': forge({ alg: 'HS512', typ: 'JWT' }, valid, TEST_SECRET, 'sha512'),
+      'payload altered': `${h}.${Buffer.from(JSON.stringify({ ...valid, sub: 'mallory' })).toString('base64url')}.${s}`,
+      'signature altered': `${h}.${p}.${s.slice(0, 10)}${s[10] === 'A' ? 'B' : 'A'}${s.slice(11)}`,
+      'signature re-padded': `${good}=`,
+      'signature missing': `${h}.${p}.`,
+      'wrong secret': forge(hs256, valid, 'another secret of at least 32 characters'),
+      expired: forge(hs256, { ...valid, exp: now() - 1 }),
+      'not yet valid': forge(hs256, { ...valid, nbf: now() + 60 }),
+      'no expiry': forge(hs256, { sub: 'root', iat: now() }),
+      'no subject': forge(hs256, { iat: now(), exp: now() + 60 }),
+      'subject not a string': forge(hs256, { sub: 7, exp: now() + 60 }),
+      'two parts': `${h}.${p}`,
+      garbage: 'garbage',
+    };
+    for (const [what, token] of Object.entries(bad)) expect([what, sessions.read(token)]).toEqual([what, null]);
+    expect(sessions.read(forge(hs256, valid))?.username).toBe('root'); // the forger itself is right
   });
 });

@@ -11,9 +11,12 @@ import type { PayloadHandler } from '../src/ws/broker/types.ts';
 
 class RefusingBroker extends MemoryBroker {
   refuse = false;
+  /** While set, subscribes wait for it. */
+  gate: Promise<void> | undefined;
   calls: string[] = [];
   override async subscribe(path: string, handler: PayloadHandler): Promise<void> {
     this.calls.push(`subscribe ${path}`);
+    await this.gate;
     if (this.refuse) throw new Error('broker down');
     return super.subscribe(path, handler);
   }
@@ -68,6 +71,26 @@ describe('NamespaceChannels', () => {
     await unsubscribed;
     expect(pubsub.calls).toEqual(['subscribe /a', 'unsubscribe /a']);
     expect(channels.isSubscribed('/a')).toBe(false);
+  });
+
+  it('lets a join of a subscribed namespace through at once, but not past a resubscribe still under way', async () => {
+    const { pubsub, hosted, channels } = setup(0);
+    hosted.add('/a');
+    await channels.subscribe('/a');
+    await channels.subscribe('/a');
+    expect(pubsub.calls).toEqual(['subscribe /a']);
+
+    let open!: () => void;
+    pubsub.gate = new Promise((resolve) => (open = resolve));
+    channels.resubscribeAll();
+    let joined = false;
+    const join = channels.subscribe('/a').then(() => (joined = true));
+    await new Promise(setImmediate); // a turn of the loop: the resubscribe waits at the gate
+    expect(pubsub.calls).toEqual(['subscribe /a', 'subscribe /a']);
+    expect(joined).toBe(false);
+    open();
+    await join;
+    expect(channels.isSubscribed('/a')).toBe(true);
   });
 
   it('does not unsubscribe a namespace that was removed and re-created while the timer ran', async () => {

@@ -68,6 +68,13 @@ describe('onCreate', () => {
     expect(await c.closed).toEqual({ code: CloseCode.FORBIDDEN, reason: 'refused by onCreate' });
     expect(app.rt.registry.has('/api/1/ws/gated/deny')).toBe(false);
   });
+
+  it('awaits one that answers with a promise or any thenable', async () => {
+    const refused = await TestClient.open(app.wsUrl('/api/1/ws/gated/later-deny'));
+    expect(await refused.closed).toEqual({ code: CloseCode.FORBIDDEN, reason: 'refused by onCreate' });
+    const c = await TestClient.connect(app.wsUrl('/api/1/ws/gated/thenable'));
+    expect(c.welcome.data.ctx.lastName).toBe('Thenable');
+  });
 });
 
 describe('access', () => {

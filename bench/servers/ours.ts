@@ -18,7 +18,6 @@ import { Realtime } from '../../src/ws/realtime.ts';
 import { createSessions } from '../../src/ws/auth/session.ts';
 import type { AppEnv } from '../../src/ws/types.ts';
 import { serveControl, trackBrokerSockets } from './control.ts';
-import { createFastSessions } from './fast-session.ts';
 
 export const BENCH_SECRET = 'bench-secret-that-is-long-enough-0123456789';
 
@@ -58,9 +57,7 @@ export async function startOurs(broker?: Broker) {
   const log = createLogger('silent');
   const app = new Hono<AppEnv>();
   const rt = new Realtime(app, { logger: log, limits: BENCH_LIMITS, ...(broker ? { broker } : {}) });
-  // BENCH_SESSION=fast: the prototype of a synchronous node:crypto session read (issue 17).
-  const sessionOptions = { secret: BENCH_SECRET, userRoles: {}, secureCookie: false };
-  const sessions = process.env.BENCH_SESSION === 'fast' ? createFastSessions(sessionOptions) : createSessions(sessionOptions);
+  const sessions = createSessions({ secret: BENCH_SECRET, userRoles: {}, secureCookie: false });
   app.use('*', sessions.middleware);
   app.route('/', authRoutes(sessions, {}));
   app.route('/', systemRoutes(rt));

@@ -26,7 +26,7 @@ export function authRoutes(sessions: Sessions, userRoles: Readonly<Record<string
   return new Hono<AppEnv>()
     .post('/api/1/auth/login', validate('json', Login), async (c) => {
       const body = c.req.valid('json');
-      const token = await sessions.issue(c, body);
+      const token = sessions.issue(c, body);
       return c.json({ user: userView({ ...body, roles: rolesOf(userRoles, body.username) }), token });
     })
     .post('/api/1/auth/logout', (c) => {

@@ -202,7 +202,7 @@ describe('the lists in the demo app, and the API reference uses', () => {
     for (const d of delays(8)) expect(d).toBeLessThan(20_000);
 
     const sessions = sessionsFor(TEST_SECRET);
-    expect(await whoIs(sessions, 'not-a-token')).toBe('(guest)');
+    expect(whoIs(sessions, 'not-a-token')).toBe('(guest)');
     expect(whoAmI(null)).toBe('not connected yet');
   });
 

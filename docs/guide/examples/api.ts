@@ -334,8 +334,8 @@ export function sessionsFor(secret: string): Sessions {
 }
 
 /** Who a token names, outside the middleware (a job holding a token, a test); a bad token is a guest. */
-export async function whoIs(sessions: Sessions, token: string | undefined): Promise<string> {
-  return (await sessions.read(token))?.username ?? GUEST_USERNAME;
+export function whoIs(sessions: Sessions, token: string | undefined): string {
+  return sessions.read(token)?.username ?? GUEST_USERNAME;
 }
 
 /** What a session says of a user, as the middleware and ctx would: roles from configuration, initials from the names. */

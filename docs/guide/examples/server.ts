@@ -22,7 +22,7 @@ export function createServer(options: { secret: string; userRoles?: Record<strin
   app.post('/login', async (c) => {
     // Sign-in stand-in: a real app checks a password or an identity provider first.
     const { username } = await c.req.json<{ username: string }>();
-    return c.json({ token: await sessions.issue(c, { username, firstName: '', lastName: '' }) });
+    return c.json({ token: sessions.issue(c, { username, firstName: '', lastName: '' }) });
   });
   app.route('/', listRoutes(rt));
   // Liveness for an orchestrator: 200 while the process answers, draining included.

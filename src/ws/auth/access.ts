@@ -20,13 +20,14 @@ export interface AccessOptions {
 export function access(options: AccessOptions = {}): MiddlewareHandler<AppEnv> {
   const roles = options.requireRoles ?? [];
   const requireAuth = options.requireAuth === true || roles.length > 0;
-  return async function access(c, next) {
+  // Plain functions returning next(): no async frame and promise of their own per connect.
+  return function access(c, next) {
     const user = c.get('session');
     if (requireAuth && !user) throw WsRefusal.unauthorized('sign in to join this namespace');
     if (roles.length > 0 && !roles.some((role) => user?.roles.includes(role))) {
       throw WsRefusal.forbidden(`requires one of the roles: ${roles.join(', ')}`);
     }
-    await next();
+    return next();
   };
 }
 
@@ -39,8 +40,9 @@ export function access(options: AccessOptions = {}): MiddlewareHandler<AppEnv> {
  * onCreate(async (c, ctx) => (await maps.canRead(ctx.params.mapId, ctx.roles)) ? ctx : null)
  */
 export function onCreate(fn: OnCreateFn): MiddlewareHandler<AppEnv> {
-  return async function onCreate(c, next) {
-    c.set('onCreate', [...(c.get('onCreate') ?? []), fn]);
-    await next();
+  return function onCreate(c, next) {
+    const earlier = c.get('onCreate');
+    c.set('onCreate', earlier ? [...earlier, fn] : [fn]);
+    return next();
   };
 }

@@ -1,12 +1,16 @@
 /**
- * Signed sessions: an HS256 JWT (hono/jwt) carried in an HttpOnly cookie, or in an
- * `Authorization: Bearer` header for non-browser clients. The secret is shared by all instances.
+ * Signed sessions: an HS256 JWT carried in an HttpOnly cookie, or in an `Authorization: Bearer`
+ * header for non-browser clients. The secret is shared by all instances.
  * Roles are not in the token: they come from configuration when the session is read, so that a
  * client can never grant itself a role and a configuration change takes effect at once.
+ *
+ * Tokens are signed and verified by fast-jwt with node:crypto's HMAC, synchronously: every
+ * WebSocket connect reads a session, and WebCrypto's asynchronous HMAC (a job on libuv's pool and
+ * a promise for 32 bytes) was a fifth of a connect's CPU (docs/performance.md, issue 17).
  */
+import { createSigner, createVerifier } from 'fast-jwt';
 import type { Context, MiddlewareHandler } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import { sign, verify } from 'hono/jwt';
 import type { SessionUser } from '../ctx.ts';
 import type { AppEnv } from '../types.ts';
 
@@ -27,11 +31,11 @@ export interface Sessions {
   /** Middleware that reads the session into `c.var.session` (null for a guest). Never refuses. */
   middleware: MiddlewareHandler<AppEnv>;
   /** Signs a session for `user`, sets the cookie, and returns the token (for bearer use). */
-  issue(c: Context, user: Omit<SessionUser, 'roles'>): Promise<string>;
+  issue(c: Context, user: Omit<SessionUser, 'roles'>): string;
   /** Clears the session cookie. */
   clear(c: Context): void;
-  /** Reads a token; null if missing, tampered with or expired. */
-  read(token: string | undefined): Promise<SessionUser | null>;
+  /** Reads a token; null if missing, tampered with, expired or not yet valid. */
+  read(token: string | undefined): SessionUser | null;
 }
 
 /**
@@ -45,41 +49,39 @@ export function rolesOf(userRoles: Readonly<Record<string, readonly string[]>>, 
 /** Creates the session reader and writer. */
 export function createSessions(options: SessionOptions): Sessions {
   const { secret, userRoles = {}, cookieName = 'session', ttlSeconds = 7 * 24 * 3600, secureCookie = false } = options;
-  // Imported once: given the secret as a string, hono/jwt imports a key on every sign and verify,
-  // a tenth of the CPU time of a connect.
-  const key = crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+  const sign = createSigner({ key: secret, algorithm: 'HS256', expiresIn: ttlSeconds * 1000 });
+  // HS256 only (no `none`, no other algorithm a forged header names); every token we issue has
+  // an expiry, so one without is not ours. No cache: a read is ~15 µs, and a cache keyed by token
+  // is one more thing to get right.
+  const verify = createVerifier({ key: secret, algorithms: ['HS256'], requiredClaims: ['sub', 'exp'] });
 
-  async function read(token: string | undefined): Promise<SessionUser | null> {
+  function read(token: string | undefined): SessionUser | null {
     if (!token) return null;
+    let payload: Record<string, unknown>;
     try {
-      const payload = await verify(token, await key, 'HS256');
-      if (typeof payload.sub !== 'string') return null;
-      return {
-        username: payload.sub,
-        firstName: typeof payload.fn === 'string' ? payload.fn : '',
-        lastName: typeof payload.ln === 'string' ? payload.ln : '',
-        roles: rolesOf(userRoles, payload.sub),
-      };
+      payload = verify(token);
     } catch {
       // Tampered, expired or malformed: the request is a guest, never an error.
       return null;
     }
+    if (typeof payload.sub !== 'string') return null;
+    return {
+      username: payload.sub,
+      firstName: typeof payload.fn === 'string' ? payload.fn : '',
+      lastName: typeof payload.ln === 'string' ? payload.ln : '',
+      roles: rolesOf(userRoles, payload.sub),
+    };
   }
 
   return {
-    middleware: async function session(c, next) {
+    middleware: function session(c, next) {
       const auth = c.req.header('authorization');
       const bearer = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
-      c.set('session', await read(bearer ?? getCookie(c, cookieName)));
-      await next();
+      c.set('session', read(bearer ?? getCookie(c, cookieName)));
+      return next();
     },
-    async issue(c, user) {
-      const now = Math.floor(Date.now() / 1000);
-      const token = await sign(
-        { sub: user.username, fn: user.firstName, ln: user.lastName, iat: now, exp: now + ttlSeconds },
-        await key,
-        'HS256',
-      );
+    issue(c, user) {
+      const token = sign({ sub: user.username, fn: user.firstName, ln: user.lastName });
       setCookie(c, cookieName, token, {
         httpOnly: true,
         sameSite: 'Lax',

@@ -30,6 +30,8 @@ interface Entry {
   attempts: number;
   /** Tail of this path's operations. */
   op: Promise<void>;
+  /** Operations chained on `op` that have not finished. */
+  queued: number;
   /** The delayed unsubscribe. */
   timer: NodeJS.Timeout | undefined;
   retry: NodeJS.Timeout | undefined;
@@ -38,6 +40,8 @@ interface Entry {
 /** Retries of a failed subscribe: full jitter up to this, doubling from `RETRY_BASE_MS`. */
 const RETRY_MAX_MS = 2000;
 const RETRY_BASE_MS = 50;
+
+const SETTLED: Promise<void> = Promise.resolve();
 
 /**
  * Emits `subscribed`, `unsubscribed` and `failed` with the path (logs, tests), and `restored` when
@@ -66,9 +70,12 @@ export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsu
   /** A namespace lives here: subscribe (or keep) its channel. Resolves when done; never rejects. */
   subscribe(path: string): Promise<void> {
     let entry = this.#entries.get(path);
-    if (!entry) this.#entries.set(path, (entry = { subscribed: false, failed: false, behind: false, attempts: 0, op: Promise.resolve(), timer: undefined, retry: undefined }));
+    if (!entry) this.#entries.set(path, (entry = { subscribed: false, failed: false, behind: false, attempts: 0, op: SETTLED, queued: 0, timer: undefined, retry: undefined }));
     clearTimeout(entry.timer);
     entry.timer = undefined;
+    // Subscribed and nothing queued: done already. Most joins land here, and chaining a step
+    // for each would cost every connect a promise and an async function for nothing.
+    if (entry.subscribed && entry.queued === 0) return SETTLED;
     return this.#sync(path, entry);
   }
 
@@ -120,9 +127,11 @@ export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsu
     for (const path of paths) {
       const entry = this.#entries.get(path);
       if (!entry) continue;
+      entry.queued++;
       entry.op = entry.op.then(() => {
         entry.subscribed = false;
         entry.behind = true;
+        entry.queued--;
       });
       if (entry.timer === undefined) void this.#sync(path, entry);
     }
@@ -141,6 +150,7 @@ export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsu
 
   #sync(path: string, entry: Entry): Promise<void> {
     const log = this.#log;
+    entry.queued++;
     entry.op = entry.op.then(async () => {
       if (this.#entries.get(path) !== entry) return;
       if (this.#hosted.has(path)) {
@@ -183,6 +193,8 @@ export class NamespaceChannels extends EventEmitter<{ subscribed: [string]; unsu
       } catch (err) {
         log.warn({ err, path }, 'unsubscribe failed');
       }
+    }).finally(() => {
+      entry.queued--;
     });
     return entry.op;
   }

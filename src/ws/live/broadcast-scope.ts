@@ -5,7 +5,7 @@
  * answer a retryable error instead when one was not. A handler need not await its broadcasts.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler, Next } from 'hono';
 import type { AppEnv } from '../types.ts';
 
 const storage = new AsyncLocalStorage<BroadcastScope>();
@@ -49,8 +49,13 @@ export class BroadcastScope {
  * Runs a REST request in a broadcast scope: when a broadcast it began (awaited or not) could not
  * be sequenced and published, the client gets a retryable 503 instead of the route's success.
  */
-export const restBroadcastScope: MiddlewareHandler<AppEnv> = async function restBroadcastScope(c, next) {
+export const restBroadcastScope: MiddlewareHandler<AppEnv> = function restBroadcastScope(c, next) {
+  // An upgrade passes without the async frame of a scope it does not use.
   if (c.req.header('upgrade')?.toLowerCase() === 'websocket') return next();
+  return scoped(c, next);
+};
+
+async function scoped(c: Context<AppEnv>, next: Next): Promise<void> {
   const scope = new BroadcastScope();
   await scope.run(next);
   if (!(await scope.settled()) && c.res.status < 400) {
@@ -59,4 +64,4 @@ export const restBroadcastScope: MiddlewareHandler<AppEnv> = async function rest
       headers: { 'content-type': 'application/json', 'retry-after': '1' },
     });
   }
-};
+}

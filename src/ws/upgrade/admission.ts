@@ -65,7 +65,7 @@ export class Admission {
    * The first middleware of the app: lets non-upgrade requests through untouched and refuses an
    * upgrade that this instance cannot or must not take.
    */
-  readonly guard: MiddlewareHandler<AppEnv> = async (c, next) => {
+  readonly guard: MiddlewareHandler<AppEnv> = (c, next) => {
     const incoming = upgradeRequestOf(c);
     if (!incoming) {
       // A multiplexed socket's subscribe: the socket holds its slots, but no namespace is joined while draining.

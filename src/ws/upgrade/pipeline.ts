@@ -109,7 +109,9 @@ export class UpgradePipeline {
       params = sameParams(registry.get(path)?.params, params) ?? params;
       let ctx = buildCtx(c.get('session') ?? null, this.clientIp(c), params);
       for (const fn of c.get('onCreate') ?? []) {
-        const amended = await fn(c, ctx);
+        // Awaited only when it is a promise (or any thenable): most onCreate callbacks answer at once.
+        const result = fn(c, ctx);
+        const amended = typeof (result as PromiseLike<unknown> | null)?.then === 'function' ? await result : (result as Awaited<typeof result>);
         if (!amended) throw WsRefusal.forbidden('refused by onCreate');
         ctx = amended;
       }
