@@ -11,6 +11,7 @@
  */
 import type { MultiplexWelcome, Unsubscribed } from '../protocol/index.ts';
 import { isPermanentClose } from '../protocol/index.ts';
+import { namespacePath } from '../protocol/paths.ts';
 import type { ContractOf, UntypedContract } from '../protocol/contract.ts';
 import { backoffDelay, DEFAULT_BACKOFF } from './backoff.ts';
 import { subscribe, type ChannelOptions } from './channel.ts';
@@ -93,8 +94,8 @@ export class MultiplexClient {
    * const berlin = mux.subscribe<typeof roomNs>('/api/1/ws/hello-rooms/Berlin');
    * berlin.on('chat', (msg) => show(msg));
    */
-  subscribe<T = UntypedContract>(path: string, options: SubscribeOptions = {}): Subscription<ContractOf<T>> {
-    checkPath(path);
+  subscribe<T = UntypedContract>(given: string, options: SubscribeOptions = {}): Subscription<ContractOf<T>> {
+    const path = checkPath(given);
     if (this.status === 'disconnected' || this.status === 'rejected') throw new Error(`the connection is ${this.status}: open another one`);
     const current = this.#slots.get(path);
     if (current?.wanted || this.#waiting.has(path)) {
@@ -282,12 +283,24 @@ export function connectMany(path: string, options: MultiplexOptions = {}): Multi
 
 const MAX_PATH = 1024;
 
-/** A plain absolute path, as the server will compare it: no query, no fragment, already normalized. */
-function checkPath(path: string): void {
+/** The server's name of a plain absolute path (no query, no fragment, no dot segments); throws for any other. */
+function checkPath(path: string): string {
   if (typeof path !== 'string' || !path.startsWith('/') || path.length > MAX_PATH || /[?#]/.test(path) || path.startsWith('//')) {
     throw new TypeError(`subscribe needs a namespace path such as /api/1/ws/hello-rooms/Berlin (got ${JSON.stringify(path)})`);
   }
-  if (new URL(path, 'http://x').pathname !== path) {
-    throw new TypeError(`subscribe needs a normalized path (got ${JSON.stringify(path)}, which is ${new URL(path, 'http://x').pathname})`);
+  // The server tags frames with its own name of the path (percent escapes decoded): subscribe
+  // with that one, so an encodeURIComponent'd name works; dot segments are refused, not resolved.
+  const named = namespacePath(path);
+  if (named !== decodedOrSame(path)) {
+    throw new TypeError(`subscribe needs a normalized path (got ${JSON.stringify(path)}, which is ${named})`);
+  }
+  return named;
+}
+
+function decodedOrSame(path: string): string {
+  try {
+    return decodeURI(path);
+  } catch {
+    return path;
   }
 }

@@ -83,6 +83,20 @@ describe('one socket, many subscriptions', () => {
     await expect(refused).rejects.toMatchObject({ code: 'invalid_data', fromServer: true });
   });
 
+  it('subscribes with the path as the server names it, so an encoded name gets its frames', () => {
+    const { mux, socket } = open();
+    socket.acceptMany();
+    const named = '/api/1/ws/hello-rooms/été';
+    const sub = mux.subscribe(`/api/1/ws/hello-rooms/${encodeURIComponent('été')}`);
+    expect(sub.path).toBe(named);
+    expect(socket.take()).toEqual([subscribeFrame(named)]);
+    socket.welcomeSub(named);
+    const got: unknown[] = [];
+    sub.on('chat', (data) => got.push(data));
+    socket.receive({ type: 'chat', data: 'salut', path: named });
+    expect([sub.status, got]).toEqual(['connected', ['salut']]);
+  });
+
   it('reports a frame of the socket itself (no path) to onError, and delivers it to no subscription', () => {
     const { mux, socket, errors } = open();
     socket.acceptMany();
@@ -102,6 +116,8 @@ describe('one socket, many subscriptions', () => {
     }
     mux.subscribe(BERLIN);
     expect(() => mux.subscribe(BERLIN)).toThrow(/already subscribed/);
+    // Percent escapes are the same path as the server names it: the same subscription.
+    expect(() => mux.subscribe(BERLIN.replace('Berlin', '%42erlin'))).toThrow(/already subscribed/);
     mux.close();
     expect(() => mux.subscribe(CAIRO)).toThrow(/disconnected/);
   });
@@ -117,7 +133,7 @@ describe('refusals and ends of one subscription', () => {
     const details: unknown[] = [];
     bad.onStatusChange((_s, _o, detail) => details.push(detail));
     socket.welcomeSub(BERLIN);
-    socket.receive({ type: 'unsubscribed', data: { code: 4400, reason: 'invalid params: roomName: room names are...' }, path: '/api/1/ws/hello-rooms/no%20spaces' });
+    socket.receive({ type: 'unsubscribed', data: { code: 4400, reason: 'invalid params: roomName: room names are...' }, path: '/api/1/ws/hello-rooms/no spaces' });
     expect(seen).toEqual(['rejected']);
     expect(details).toEqual([{ code: 4400, reason: 'invalid params: roomName: room names are...' }]);
     expect(berlin.status).toBe('connected');

@@ -8,6 +8,7 @@ import { CloseCode } from '../../protocol/codes.ts';
 import type { Unsubscribed } from '../../protocol/frames.ts';
 import { MAX_PATH_LENGTH } from '../wire/messages.ts';
 import type { AppEnv } from '../types.ts';
+import { namespacePath } from '../../protocol/paths.ts';
 
 /** Request headers that describe the upgrade's own connection, not the client: never copied to a subscribe. */
 const NOT_COPIED = new Set(['connection', 'upgrade', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'content-length']);
@@ -45,26 +46,13 @@ export function badPath(path: string, muxPath: string): string | undefined {
   if (path.includes('?') || path.includes('#')) return 'a subscription path has no query or fragment';
   let normalized: string;
   try {
-    normalized = decodedPath(new URL(path, 'http://localhost').pathname);
+    normalized = namespacePath(path);
   } catch {
     return 'not a valid path';
   }
   if (normalized !== path) return `not a normalized path (the server names it ${normalized.slice(0, 100)})`;
   if (path === muxPath || path === `${muxPath}/`) return 'the multiplexed endpoint cannot be subscribed to';
   return undefined;
-}
-
-/**
- * A URL path with its percent escapes decoded, as the router reads it. One it cannot decode is
- * returned as is: if the router names that namespace otherwise, the subscribe is refused after
- * its route ran (the tag must be the namespace's path).
- */
-function decodedPath(pathname: string): string {
-  try {
-    return decodeURI(pathname);
-  } catch {
-    return pathname;
-  }
 }
 
 /** A refusal's HTTP status, when its body names no close code. */
