@@ -214,7 +214,9 @@ export abstract class NamespaceMember implements Client {
       this.#reply(encodeFrame('welcome', { clientId, path, ctx: publicCtx(ctx) }));
     }
     this.#welcomed = true;
-    await this.#contained('onConnect', () => this.#route.def.onConnect?.({ clientId, ctx }, current));
+    // A namespace without onConnect costs its connects no handler call and no promise.
+    const { onConnect } = this.#route.def;
+    if (onConnect) await this.#contained('onConnect', () => onConnect({ clientId, ctx }, current));
   }
 
   /** Handles one message; resolves once its handler returned, with the answer still to send after its broadcasts. */
