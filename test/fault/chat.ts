@@ -2,18 +2,29 @@
  * What the fault suite counts: chat traffic in Dynamic Rooms from senders whose acks (WS) and 201s
  * (REST) are recorded, and observers that follow the protocol through the real client library
  * (replay, `resync` from the room's REST state), each keeping the list of messages its page would
- * show. A stand-in load balancer sends every (re)connect and REST call to a live instance.
+ * show; some observers are subscriptions of a multiplexed socket (one per instance, holding both
+ * rooms). A stand-in load balancer sends every (re)connect and REST call to a live instance.
  * After the fault, the suite checks that every observer shows every accepted message, none twice,
  * all in one order, and that every resync state held every message accepted before it was asked.
  */
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { connect, RequestError, type RealtimeClient, type WebSocketLike } from '../../src/client/index.ts';
+import { connect, connectMany, RequestError, type MultiplexClient, type RealtimeClient, type Subscription, type WebSocketLike } from '../../src/client/index.ts';
 
 /** An instance as the balancer sees it. */
 export interface Backend {
   url: string;
   alive: boolean;
+}
+
+/** How the suite's sockets reach `home` through the balancer, and retry fast. */
+function socketOptions(balancer: Balancer, home: number) {
+  return { baseUrl: balancer.pick(home).url, WebSocket: balancer.webSocket(home), network: null, minReconnectDelayMs: 20, maxReconnectDelayMs: 300, onError: () => {} };
+}
+
+/** A multiplexed socket homed at `home`, for observers that subscribe through it. */
+export function multiplexed(balancer: Balancer, home: number): MultiplexClient {
+  return connectMany('/api/1/ws', socketOptions(balancer, home));
 }
 
 /** Round robin over the live instances; a client keeps its home instance while that one lives. */
@@ -78,24 +89,20 @@ export class Observer extends EventEmitter {
   readonly lefts = new Map<string, number>();
   /** Messages accepted before a resync was asked that its state did not hold. */
   readonly resyncMisses: string[] = [];
-  readonly client: RealtimeClient;
+  /** A direct connection of its own, or a subscription of `via`'s socket. */
+  readonly client: RealtimeClient | Subscription;
 
   constructor(
     readonly room: string,
     balancer: Balancer,
     accepted: Accepted,
-    /** The instance it connects to while that one lives. */
+    /** The instance it connects to while that one lives (that of `via`'s socket, when given). */
     readonly home: number,
+    via?: MultiplexClient,
   ) {
     super();
-    this.client = connect(roomPath(room), {
-      baseUrl: balancer.pick(home).url,
-      WebSocket: balancer.webSocket(home),
-      network: null,
-      minReconnectDelayMs: 20,
-      maxReconnectDelayMs: 300,
+    const options = {
       requestTimeoutMs: 5000,
-      onError: () => {},
       resync: async () => {
         const askedAt = performance.now();
         const res = await fetch(`${balancer.pick().url}/api/1/rooms/${room}`);
@@ -109,7 +116,10 @@ export class Observer extends EventEmitter {
         this.emit('change');
         return { seq: state.seq, epoch: state.epoch };
       },
-    });
+    };
+    this.client = via
+      ? via.subscribe(roomPath(room), options)
+      : connect(roomPath(room), { ...options, ...socketOptions(balancer, home) });
     this.client.on<ChatMessage>('chat', (m) => {
       this.#add(m.id, true);
       this.emit('change');
@@ -156,15 +166,7 @@ export class WsSender {
     readonly accepted: Accepted,
     readonly home: number,
   ) {
-    this.client = connect(roomPath(room), {
-      baseUrl: balancer.pick(home).url,
-      WebSocket: balancer.webSocket(home),
-      network: null,
-      minReconnectDelayMs: 20,
-      maxReconnectDelayMs: 300,
-      requestTimeoutMs: 5000,
-      onError: () => {},
-    });
+    this.client = connect(roomPath(room), { ...socketOptions(balancer, home), requestTimeoutMs: 5000 });
     this.client.onStatusChange((status) => {
       if (status === 'connected') this.firstClientId ??= this.client.welcome?.clientId;
     });

@@ -1,8 +1,9 @@
 /**
- * One fault run: observers and senders in two rooms spread over the instances by the balancer,
+ * One fault run: observers and senders in two rooms spread over the instances by the balancer
+ * (direct sockets, and one multiplexed socket per instance subscribed to both rooms),
  * traffic before, during and after `fault`, then the tally. Shared by the fault suites.
  */
-import { Accepted, Balancer, Observer, RestSender, settle, WsSender, type Backend, type Tally } from './chat.ts';
+import { Accepted, Balancer, multiplexed, Observer, RestSender, settle, WsSender, type Backend, type Tally } from './chat.ts';
 
 export interface RunOptions {
   /** Named in the FAULT_REPORT line. */
@@ -34,7 +35,9 @@ export async function run(options: RunOptions): Promise<RunResult> {
   const balancer = new Balancer(options.backends);
   const accepted = new Accepted();
   const homes = options.backends.length;
-  const observers = ROOMS.flatMap((room) => Array.from({ length: options.observersPerRoom ?? 3 }, (_, i) => new Observer(room, balancer, accepted, i % homes)));
+  const direct = ROOMS.flatMap((room) => Array.from({ length: options.observersPerRoom ?? 3 }, (_, i) => new Observer(room, balancer, accepted, i % homes)));
+  const muxes = options.backends.map((_, home) => multiplexed(balancer, home));
+  const observers = [...direct, ...muxes.flatMap((mux, home) => ROOMS.map((room) => new Observer(room, balancer, accepted, home, mux)))];
   const ws = ROOMS.map((room, i) => new WsSender(room, balancer, accepted, i % homes));
   const rest = ROOMS.map((room) => new RestSender(room, balancer, accepted));
   try {
@@ -53,7 +56,8 @@ export async function run(options: RunOptions): Promise<RunResult> {
     }
     return { tallies, senders: { ws, rest }, observers };
   } finally {
-    for (const c of [...observers.map((o) => o.client), ...ws.map((s) => s.client)]) c.close();
+    for (const c of [...direct.map((o) => o.client), ...ws.map((s) => s.client)]) if ('close' in c) c.close();
+    for (const mux of muxes) mux.close();
   }
 }
 
