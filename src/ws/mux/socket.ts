@@ -117,7 +117,9 @@ export class MuxSocket implements SubscriptionOwner {
     }
     const parsed = parseClientFrame(event.data, this.#host.limits.maxDepth, true);
     if (!parsed.ok) {
-      this.#send(encodeError(parsed.code, parsed.error, parsed.id));
+      const error = encodeError(parsed.code, parsed.error, parsed.id);
+      if (parsed.path === undefined) this.#send(error);
+      else this.#sendTagged(error, parsed.path);
       return;
     }
     const { message, path } = parsed;
