@@ -25,3 +25,39 @@ describe('a frame the multiplexed socket cannot parse', () => {
     expect(await mux.take((f) => f.id === 'long')).toMatchObject({ type: 'error', path, data: { code: 'bad_message' } });
   });
 });
+
+describe('a subscribe cancelled while the one before it is pending', () => {
+  it('never runs its route: a subscribe-unsubscribe flood costs no route work', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const created: string[] = [];
+    const routes = (rt: Realtime) => [
+      new Hono<AppEnv>().get(
+        '/api/1/ws/slow/:id',
+        onCreate(async (_c, ctx) => {
+          created.push(ctx.params.id!);
+          if (ctx.params.id === 'first') await held;
+          return ctx;
+        }),
+        rt.namespace({}),
+      ),
+    ];
+    app = await startApp({}, { routes });
+    const mux = await openMux(app);
+    mux.send({ type: 'subscribe', data: { path: '/api/1/ws/slow/first' } });
+    // Queued behind the first, then cancelled before its turn: ten of them.
+    for (let i = 0; i < 10; i++) {
+      mux.send({ type: 'subscribe', data: { path: `/api/1/ws/slow/c${i}` } });
+      mux.send({ type: 'unsubscribe', data: { path: `/api/1/ws/slow/c${i}` } });
+    }
+    // The unsubscribe of a later path is judged after all of the above were read.
+    mux.send({ type: 'unsubscribe', data: { path: '/api/1/ws/slow/none' } });
+    await takeOf(mux, '/api/1/ws/slow/none', 'error');
+    release();
+    expect((await takeOf(mux, '/api/1/ws/slow/first')).type).toBe('welcome');
+    for (let i = 0; i < 10; i++) {
+      expect(await takeOf(mux, `/api/1/ws/slow/c${i}`)).toMatchObject({ type: 'unsubscribed', data: { code: 1000 } });
+    }
+    expect(created).toEqual(['first']);
+  });
+});

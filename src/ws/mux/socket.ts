@@ -48,6 +48,9 @@ interface Slot {
 
 const settled: Promise<void> = Promise.resolve();
 
+/** The end of a subscription the client unsubscribed (or cancelled while pending). */
+const UNSUBSCRIBED: Readonly<Unsubscribed> = Object.freeze({ code: CloseCode.NORMAL, reason: 'unsubscribed' });
+
 const UNTAGGED = 'frames on a multiplexed socket carry the path of their subscription';
 
 /** Hands the route's member to the socket that asked (one per subscribe). */
@@ -194,12 +197,17 @@ export class MuxSocket implements SubscriptionOwner {
   /** Runs the route of `path` as a direct connect would, then joins, or says why not. */
   async #run(path: string, slot: Slot): Promise<void> {
     if (this.#closed) return;
+    // Cancelled before its turn: its route (session, access, onCreate) is not worth running.
+    if (slot.cancelled) {
+      this.#unsubscribed(path, UNSUBSCRIBED);
+      return;
+    }
     const marker = new Marker(this.#host, this);
     // How the subscription ends unless it joins: unsubscribed while pending, refused, or failed.
     let end: Unsubscribed;
     try {
       const response = await this.#fetch(subscribeRequest(this.#base, path), { incoming: this.#incoming, subscription: marker });
-      end = marker.sub ? { code: CloseCode.NORMAL, reason: 'unsubscribed' } : await refusalOf(response);
+      end = marker.sub ? UNSUBSCRIBED : await refusalOf(response);
     } catch (err) {
       this.#host.log.error({ err, path }, 'subscribe failed');
       end = FAILED;
@@ -245,7 +253,7 @@ export class MuxSocket implements SubscriptionOwner {
     const left = slot.sub.leave(CloseCode.NORMAL, 'unsubscribed');
     this.#queue(async () => {
       await left;
-      this.#unsubscribed(path, { code: CloseCode.NORMAL, reason: 'unsubscribed' });
+      this.#unsubscribed(path, UNSUBSCRIBED);
     });
   }
 
