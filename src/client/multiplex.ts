@@ -93,8 +93,8 @@ export class MultiplexClient {
    * const berlin = mux.subscribe<typeof roomNs>('/api/1/ws/hello-rooms/Berlin');
    * berlin.on('chat', (msg) => show(msg));
    */
-  subscribe<T = UntypedContract>(path: string, options: SubscribeOptions = {}): Subscription<ContractOf<T>> {
-    checkPath(path);
+  subscribe<T = UntypedContract>(given: string, options: SubscribeOptions = {}): Subscription<ContractOf<T>> {
+    const path = serverPath(given);
     if (this.status === 'disconnected' || this.status === 'rejected') throw new Error(`the connection is ${this.status}: open another one`);
     const current = this.#slots.get(path);
     if (current?.wanted || this.#waiting.has(path)) {
@@ -282,12 +282,27 @@ export function connectMany(path: string, options: MultiplexOptions = {}): Multi
 
 const MAX_PATH = 1024;
 
-/** A plain absolute path, as the server will compare it: no query, no fragment, already normalized. */
-function checkPath(path: string): void {
+/**
+ * `path` as the server names its namespace, which is the string its frames are tagged with:
+ * percent escapes decoded as the router decodes them (`Z%C3%BCrich` and `Zürich` are one path).
+ * Throws unless it is a plain absolute path (no query, no fragment, no dot segments).
+ */
+function serverPath(path: string): string {
   if (typeof path !== 'string' || !path.startsWith('/') || path.length > MAX_PATH || /[?#]/.test(path) || path.startsWith('//')) {
     throw new TypeError(`subscribe needs a namespace path such as /api/1/ws/hello-rooms/Berlin (got ${JSON.stringify(path)})`);
   }
-  if (new URL(path, 'http://x').pathname !== path) {
-    throw new TypeError(`subscribe needs a normalized path (got ${JSON.stringify(path)}, which is ${new URL(path, 'http://x').pathname})`);
+  const named = decoded(new URL(path, 'http://x').pathname);
+  if (named !== decoded(path)) {
+    throw new TypeError(`subscribe needs a normalized path (got ${JSON.stringify(path)}, which is ${named})`);
+  }
+  return named;
+}
+
+/** A path with its percent escapes decoded (as `decodeURI`: an escaped `/` stays escaped); one that cannot be decoded as is. */
+function decoded(path: string): string {
+  try {
+    return decodeURI(path);
+  } catch {
+    return path;
   }
 }
