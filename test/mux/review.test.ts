@@ -61,3 +61,21 @@ describe('a subscribe cancelled while the one before it is pending', () => {
     expect(created).toEqual(['first']);
   });
 });
+
+describe('a subscribe of a path whose route streams its answer', () => {
+  it('is refused 4404 and lets go of the stream (an endless response would run for the socket\'s life)', async () => {
+    let cancelled!: () => void;
+    const released = new Promise<void>((resolve) => (cancelled = resolve));
+    const routes = () => [
+      new Hono<AppEnv>().get('/api/1/events', (c) => {
+        // An event stream that never ends by itself: only the reader's cancel stops it.
+        const body = new ReadableStream({ pull: () => new Promise(() => {}), cancel: () => cancelled() });
+        return c.body(body, 200, { 'content-type': 'text/event-stream' });
+      }),
+    ];
+    app = await startApp({}, { routes });
+    const mux = await openMux(app);
+    expect(await subscribe(mux, '/api/1/events')).toMatchObject({ type: 'unsubscribed', data: { code: 4404, reason: 'not a namespace' } });
+    await released;
+  });
+});

@@ -89,7 +89,11 @@ export const FAILED: Readonly<Unsubscribed> = Object.freeze({ code: INTERNAL_ERR
  * from its status; a route that answered 2xx is no namespace (a REST route).
  */
 export async function refusalOf(response: Response): Promise<Unsubscribed> {
-  if (response.ok) return { code: CloseCode.NOT_FOUND, reason: 'not a namespace' };
+  if (response.ok) {
+    // Nobody reads it: a streamed answer (an event stream) would otherwise run on unread.
+    response.body?.cancel().catch(() => {});
+    return { code: CloseCode.NOT_FOUND, reason: 'not a namespace' };
+  }
   let body: { error?: unknown; closeCode?: unknown; retryAfter?: unknown } = {};
   try {
     body = (await response.json()) as typeof body;
