@@ -6,7 +6,7 @@ import type { Realtime } from '../../src/ws/realtime.ts';
 import type { AppEnv } from '../../src/ws/types.ts';
 import { startApp, type TestApp } from '../helpers.ts';
 import { testRoutes } from '../fixtures/test-routes.ts';
-import { openMux, subscribe, takeOf } from './helpers.ts';
+import { openMux, requestOn, subscribe, takeOf } from './helpers.ts';
 
 let app: TestApp | undefined;
 afterEach(async () => {
@@ -77,5 +77,25 @@ describe('a subscribe of a path whose route streams its answer', () => {
     const mux = await openMux(app);
     expect(await subscribe(mux, '/api/1/events')).toMatchObject({ type: 'unsubscribed', data: { code: 4404, reason: 'not a namespace' } });
     await released;
+  });
+});
+
+describe('a subscribe whose join throws (an app\'s connect listener failing)', () => {
+  it('leaves the namespace it was added to: no ghost member, no second copy of each broadcast after subscribing again', async () => {
+    app = await startApp({}, { routes: testRoutes });
+    const path = '/api/1/ws/literal';
+    let broken = true;
+    app.rt.events.on('connect', ({ ns }) => {
+      if (broken && ns.path === path) throw new Error('listener bug');
+    });
+    const mux = await openMux(app);
+    expect(await subscribe(mux, path)).toMatchObject({ type: 'unsubscribed', data: { code: 1011 } });
+    expect(app.rt.registry.get(path)?.size ?? 0).toBe(0);
+    broken = false;
+    expect((await subscribe(mux, path)).type).toBe('welcome');
+    expect(app.rt.registry.get(path)!.size).toBe(1);
+    await app.rt.broadcast(path, 'n', { i: 1 });
+    expect(await requestOn(mux, path, 'echo', { n: 1 })).toMatchObject({ type: 'ack' });
+    expect(mux.frames.filter((f) => f.type === 'n' && f.path === path)).toHaveLength(1);
   });
 });

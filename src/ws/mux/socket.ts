@@ -225,6 +225,9 @@ export class MuxSocket implements SubscriptionOwner {
         // What a direct socket's open would have thrown into the adapter (an app's registry listener).
         this.#host.log.error({ err, path }, 'subscribe failed');
         end = FAILED;
+        // It may have been added to its namespace (and presence) before the throw: it leaves, as a
+        // direct socket's member does when its socket closes, or it would stay there for good.
+        void sub.leave(end.code, end.reason);
       }
     }
     // Refusals were logged (and counted) by the route's error handler, as for an upgrade.
