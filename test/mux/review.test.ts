@@ -99,3 +99,24 @@ describe('a subscribe whose join throws (an app\'s connect listener failing)', (
     expect(mux.frames.filter((f) => f.type === 'n' && f.path === path)).toHaveLength(1);
   });
 });
+
+describe('frames past the socket\'s message rate', () => {
+  it('end a subscribe as retryable (1013, retryAfter), answer a request on its path, and let an unsubscribe through', async () => {
+    app = await startApp({ limits: { messageRate: 0.001, messageBurst: 2, maxRejected: 100 } }, { routes: testRoutes });
+    const mux = await openMux(app);
+    const paths = ['/api/1/ws/keep/1', '/api/1/ws/keep/2', '/api/1/ws/keep/3'];
+    // The burst is two: the third subscribe is over the rate. Before, it got an untagged
+    // rate_limited and its subscription waited for an answer that never came.
+    for (const path of paths) mux.send({ type: 'subscribe', data: { path } });
+    expect((await takeOf(mux, paths[0]!)).type).toBe('welcome');
+    expect((await takeOf(mux, paths[1]!)).type).toBe('welcome');
+    expect(await takeOf(mux, paths[2]!)).toMatchObject({ type: 'unsubscribed', data: { code: 1013, retryAfter: 1 } });
+    // A request on a held path gets its rate_limited with its id, on its path.
+    mux.send({ type: 'echo', data: { n: 1 }, id: 'over', path: paths[0] });
+    expect(await mux.take((f) => f.id === 'over')).toMatchObject({ type: 'error', path: paths[0], data: { code: 'rate_limited' } });
+    // An unsubscribe frees what the socket holds: it is served whatever the rate.
+    mux.send({ type: 'unsubscribe', data: { path: paths[1] } });
+    expect(await takeOf(mux, paths[1]!)).toMatchObject({ type: 'unsubscribed', data: { code: 1000 } });
+    expect(app.rt.registry.get(paths[1]!)!.size).toBe(0);
+  });
+});

@@ -51,6 +51,8 @@ const settled: Promise<void> = Promise.resolve();
 /** The end of a subscription the client unsubscribed (or cancelled while pending). */
 const UNSUBSCRIBED: Readonly<Unsubscribed> = Object.freeze({ code: CloseCode.NORMAL, reason: 'unsubscribed' });
 
+const SLOW_DOWN = 'too many messages; slow down';
+
 const UNTAGGED = 'frames on a multiplexed socket carry the path of their subscription';
 
 /** Hands the route's member to the socket that asked (one per subscribe). */
@@ -111,7 +113,7 @@ export class MuxSocket implements SubscriptionOwner {
       return;
     }
     if (verdict === 'limited') {
-      this.#send(encodeError(ErrorCode.RATE_LIMITED, 'too many messages; slow down'));
+      this.#limited(event.data);
       return;
     }
     if (typeof event.data !== 'string') {
@@ -258,6 +260,32 @@ export class MuxSocket implements SubscriptionOwner {
       await left;
       this.#unsubscribed(path, UNSUBSCRIBED);
     });
+  }
+
+  /**
+   * A frame over the socket's rate, answered where it belongs so that nothing waits for an answer
+   * that never comes: a subscribe ends retryable (1013: the client subscribes again later), a
+   * tagged frame gets `rate_limited` on its path with its id, an unsubscribe is served (it frees
+   * what the socket holds). Parsed only here, past the rate: the abusive are closed before.
+   */
+  #limited(data: unknown): void {
+    const parsed = typeof data === 'string' ? parseClientFrame(data, this.#host.limits.maxDepth, true) : undefined;
+    const id = parsed?.ok ? parsed.message.id : parsed?.id;
+    const error = encodeError(ErrorCode.RATE_LIMITED, SLOW_DOWN, id);
+    if (parsed?.path !== undefined) {
+      this.#sendTagged(error, parsed.path);
+      return;
+    }
+    if (parsed?.ok && parsed.message.type === 'unsubscribe') {
+      this.#unsubscribe(parsed.message);
+      return;
+    }
+    const path = parsed?.ok && parsed.message.type === 'subscribe' ? pathOf(parsed.message.data) : undefined;
+    if (path !== undefined && !this.#slots.has(path) && !badPath(path, this.#muxPath)) {
+      this.#unsubscribed(path, { code: CloseCode.TRY_AGAIN_LATER, reason: SLOW_DOWN, retryAfter: 1 });
+      return;
+    }
+    this.#send(error);
   }
 
   /** A subscribe refused by a limit of the socket's: logged and counted as the route's refusals are. */
