@@ -130,6 +130,13 @@ describe('one multiplexed socket against the server', () => {
     expect(await encoded.request('echo', { n: 1 })).toEqual({ n: 1 });
   });
 
+  it('subscribes more paths at once than the message burst allows (45 > 40): those past it come back, and all connect', async () => {
+    const mux = open();
+    const subs = Array.from({ length: 45 }, (_, i) => mux.subscribe(room(`Burst${i}`)));
+    await Promise.all(subs.map((sub) => reach(sub, 'connected')));
+    expect(app.rt.registry.get(room('Burst44'))!.size).toBe(1);
+  });
+
   it('unsubscribes: delivery stops, the member leaves (the lobby sees the count drop), the socket stays', async () => {
     const mux = open();
     const lobby = mux.subscribe<typeof lobbyNamespace>(LOBBY);
