@@ -120,3 +120,18 @@ describe('frames past the socket\'s message rate', () => {
     expect(app.rt.registry.get(paths[1]!)!.size).toBe(0);
   });
 });
+
+describe('a subscribe refused with a streamed answer', () => {
+  it('is refused by its status, and the socket serves the next subscribe (the body is not waited for)', async () => {
+    const routes = () => [
+      new Hono<AppEnv>().get('/api/1/forbidden-stream', (c) => {
+        const body = new ReadableStream({ pull: () => new Promise(() => {}) });
+        return c.body(body, 403, { 'content-type': 'text/event-stream' });
+      }),
+    ];
+    app = await startApp({}, { routes: (rt) => [...testRoutes(rt), ...routes()] });
+    const mux = await openMux(app);
+    expect(await subscribe(mux, '/api/1/forbidden-stream')).toMatchObject({ type: 'unsubscribed', data: { code: 4403 } });
+    expect((await subscribe(mux, '/api/1/ws/literal')).type).toBe('welcome');
+  });
+});
