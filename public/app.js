@@ -104,7 +104,14 @@ function openRoom(name) {
   // The rooms replay: after a short drop the subscription gets what it missed over the socket, and
   // calls `resync` (the REST state of the room) only when that cannot be done, and once at the start.
   const room = { name, client: null, messages: new Map(), members: new Map(), connected: false };
-  const client = mux.subscribe(`/api/1/ws/hello-rooms/${encodeURIComponent(name)}`, { resync: () => resync(room) });
+  let client;
+  try {
+    client = mux.subscribe(`/api/1/ws/hello-rooms/${encodeURIComponent(name)}`, { resync: () => resync(room) });
+  } catch {
+    // "." or ".." is no path segment: the client refuses such a path itself, as the server would.
+    refused(room, { code: 4400, reason: 'not a room name' });
+    return;
+  }
   room.client = client;
   current = room;
   history.replaceState(null, '', `#${encodeURIComponent(name)}`);

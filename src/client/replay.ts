@@ -76,6 +76,14 @@ export class ReplayTracker {
       this.#told(frame.data as ReplayHead);
       return false;
     }
+    if (frame.type === 'error' && frame.id === undefined && this.#phase === 'syncing' && (frame.data as { code?: unknown } | null)?.code === 'rate_limited') {
+      // The sync (it has no id) was dropped by the rate limit: no synced will come. Start over:
+      // the new welcome catches up from where the app stands (a direct socket reconnects through
+      // its backoff; a subscription subscribes again, and one over the rate too comes back later).
+      this.#phase = 'live';
+      this.#io.reconnect('sync was rate limited');
+      return true;
+    }
     if (typeof frame.seq !== 'number') return true;
     return this.#sequenced(frame);
   }

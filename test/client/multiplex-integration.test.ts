@@ -118,6 +118,25 @@ describe('one multiplexed socket against the server', () => {
     await reach(mux.subscribe('/api/1/ws/gated/deny'), 'rejected');
   });
 
+  it('subscribes a path as the server names it, whether given with percent escapes or without', async () => {
+    const mux = open();
+    const decoded = mux.subscribe('/api/1/ws/gated/été');
+    await reach(decoded, 'connected');
+    expect(decoded.welcome?.path).toBe('/api/1/ws/gated/été');
+    decoded.unsubscribe();
+    const encoded = mux.subscribe('/api/1/ws/gated/%C3%A9t%C3%A9');
+    expect(encoded.path).toBe('/api/1/ws/gated/été');
+    await reach(encoded, 'connected');
+    expect(await encoded.request('echo', { n: 1 })).toEqual({ n: 1 });
+  });
+
+  it('subscribes more paths at once than the message burst allows (45 > 40): those past it come back, and all connect', async () => {
+    const mux = open();
+    const subs = Array.from({ length: 45 }, (_, i) => mux.subscribe(room(`Burst${i}`)));
+    await Promise.all(subs.map((sub) => reach(sub, 'connected')));
+    expect(app.rt.registry.get(room('Burst44'))!.size).toBe(1);
+  });
+
   it('unsubscribes: delivery stops, the member leaves (the lobby sees the count drop), the socket stays', async () => {
     const mux = open();
     const lobby = mux.subscribe<typeof lobbyNamespace>(LOBBY);

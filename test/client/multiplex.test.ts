@@ -133,6 +133,8 @@ describe('refusals and ends of one subscription', () => {
     const details: unknown[] = [];
     bad.onStatusChange((_s, _o, detail) => details.push(detail));
     socket.welcomeSub(BERLIN);
+    // The subscribe names the path as the server does (escapes decoded), and its end comes tagged so.
+    expect(bad.path).toBe('/api/1/ws/hello-rooms/no spaces');
     socket.receive({ type: 'unsubscribed', data: { code: 4400, reason: 'invalid params: roomName: room names are...' }, path: '/api/1/ws/hello-rooms/no spaces' });
     expect(seen).toEqual(['rejected']);
     expect(details).toEqual([{ code: 4400, reason: 'invalid params: roomName: room names are...' }]);
@@ -302,5 +304,26 @@ describe('the socket dropping', () => {
     other.socket.drop(4404, 'no route');
     expect([other.mux.status, b.status]).toEqual(['rejected', 'rejected']);
     expect(details).toEqual([{ code: 4404, reason: 'no route' }]);
+  });
+});
+
+describe('a sync the server dropped for the rate limit', () => {
+  it('subscribes again (unsubscribe, subscribe, sync from the new welcome) instead of waiting for a synced that never comes', () => {
+    const { mux, socket } = open();
+    socket.acceptMany();
+    const berlin = mux.subscribe(BERLIN);
+    socket.welcomeSub(BERLIN, { seq: 5, epoch: 'e1' });
+    socket.take();
+    // A hole (7 after 5): the subscription asks for what it missed...
+    socket.receive({ type: 'chat', data: 'x', seq: 7, epoch: 'e1', path: BERLIN });
+    expect(socket.take()).toEqual([{ type: 'sync', data: { since: 5, epoch: 'e1' }, path: BERLIN }]);
+    // ...and the socket's rate drops that sync: the answer is a rate_limited on the path, no synced.
+    socket.receive({ type: 'error', data: { code: 'rate_limited', error: 'too many messages; slow down' }, path: BERLIN });
+    expect(socket.take()).toEqual([unsubscribeFrame(BERLIN)]);
+    socket.receive({ type: 'unsubscribed', data: { code: 1000, reason: 'unsubscribed' }, path: BERLIN });
+    expect(socket.take()).toEqual([subscribeFrame(BERLIN)]);
+    socket.welcomeSub(BERLIN, { seq: 7, epoch: 'e1' });
+    expect(socket.take()).toEqual([{ type: 'sync', data: { since: 5, epoch: 'e1' }, path: BERLIN }]);
+    expect(berlin.status).toBe('connected');
   });
 });

@@ -275,6 +275,17 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
     await expect(cat.page.locator('#room-error').textContent()).resolves.toBe('');
   });
 
+  it('refuses a name that is no path segment (".." would leave the rooms) beside the field, without a page error', async () => {
+    await cat.page.locator('#room-name').fill('..');
+    await cat.page.locator('#room-name').press('Enter');
+    await expect.poll(() => cat.page.locator('#room-error').textContent()).toBe('Cannot open "..": not a room name');
+    expect(await cat.page.locator('#room').isVisible()).toBe(false);
+    expect(cat.errors).toEqual([]);
+    await cat.page.locator('#room-name').fill('Cairo');
+    await cat.page.locator('#room-name').press('Enter');
+    await expectStatus(cat, 'connected');
+  });
+
   it('signs out: the socket closes and the name form comes back', async () => {
     await ann.page.locator('#logout').click();
     await ann.page.locator('#login-name').waitFor();

@@ -164,7 +164,7 @@ describe('hostile subscribe data', () => {
 });
 
 describe('the message rate of a multiplexed socket', () => {
-  it('is the socket’s: every frame counts, and `rate_limited` is untagged', async () => {
+  it('is the socket’s: every frame counts, and `rate_limited` goes back on the frame’s path with its id', async () => {
     const a = await start({ limits: { messageRate: 1, messageBurst: 3, maxRejected: 100 } });
     const mux = await openMux(a);
     await subscribe(mux, '/api/1/ws/literal');
@@ -174,7 +174,8 @@ describe('the message rate of a multiplexed socket', () => {
       mux.send({ type: 'echo', data: { n: i }, id: `e${i}`, path });
     }
     expect(await mux.take((f) => f.id === 'e0')).toMatchObject({ type: 'ack', data: { n: 0 } });
-    const limited = [await mux.take((f) => f.type === 'error'), await mux.take((f) => f.type === 'error'), await mux.take((f) => f.type === 'error')];
-    for (const frame of limited) expect(frame).toEqual({ type: 'error', data: { code: 'rate_limited', error: expect.any(String) } });
+    for (const [i, path] of [[1, '/api/1/ws/keep/1'], [2, '/api/1/ws/literal'], [3, '/api/1/ws/keep/1']] as const) {
+      expect(await mux.take((f) => f.id === `e${i}`)).toEqual({ type: 'error', data: { code: 'rate_limited', error: expect.any(String) }, id: `e${i}`, path });
+    }
   });
 });

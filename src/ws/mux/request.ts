@@ -77,12 +77,21 @@ export const FAILED: Readonly<Unsubscribed> = Object.freeze({ code: INTERNAL_ERR
  * from its status; a route that answered 2xx is no namespace (a REST route).
  */
 export async function refusalOf(response: Response): Promise<Unsubscribed> {
-  if (response.ok) return { code: CloseCode.NOT_FOUND, reason: 'not a namespace' };
+  if (response.ok) {
+    discard(response);
+    return { code: CloseCode.NOT_FOUND, reason: 'not a namespace' };
+  }
   let body: { error?: unknown; closeCode?: unknown; retryAfter?: unknown } = {};
-  try {
-    body = (await response.json()) as typeof body;
-  } catch {
-    // Not JSON: the status says what it was.
+  // Only a JSON answer (a refusal's) is read: any other could stream on, and the socket's
+  // subscribes wait for this one. The status says what it was.
+  if (/^application\/json\b/i.test(response.headers.get('content-type') ?? '')) {
+    try {
+      body = (await response.json()) as typeof body;
+    } catch {
+      // Not JSON after all: the status says what it was.
+    }
+  } else {
+    discard(response);
   }
   const given = typeof body.closeCode === 'number' && Number.isInteger(body.closeCode) ? body.closeCode : undefined;
   const code = given ?? CODE_OF_STATUS[response.status] ?? INTERNAL_ERROR;
@@ -91,4 +100,9 @@ export async function refusalOf(response: Response): Promise<Unsubscribed> {
   if (code !== CloseCode.TRY_AGAIN_LATER) return { code, reason };
   const retryAfter = typeof body.retryAfter === 'number' ? body.retryAfter : Number(response.headers.get('retry-after')) || 1;
   return { code, reason, retryAfter };
+}
+
+/** Lets go of a body nobody reads: a streamed answer (an event stream) would otherwise run on unread. */
+function discard(response: Response): void {
+  response.body?.cancel().catch(() => {});
 }

@@ -48,6 +48,11 @@ interface Slot {
 
 const settled: Promise<void> = Promise.resolve();
 
+/** The end of a subscription the client unsubscribed (or cancelled while pending). */
+const UNSUBSCRIBED: Readonly<Unsubscribed> = Object.freeze({ code: CloseCode.NORMAL, reason: 'unsubscribed' });
+
+const SLOW_DOWN = 'too many messages; slow down';
+
 const UNTAGGED = 'frames on a multiplexed socket carry the path of their subscription';
 
 /** Hands the route's member to the socket that asked (one per subscribe). */
@@ -108,7 +113,7 @@ export class MuxSocket implements SubscriptionOwner {
       return;
     }
     if (verdict === 'limited') {
-      this.#send(encodeError(ErrorCode.RATE_LIMITED, 'too many messages; slow down'));
+      this.#limited(event.data);
       return;
     }
     if (typeof event.data !== 'string') {
@@ -117,7 +122,9 @@ export class MuxSocket implements SubscriptionOwner {
     }
     const parsed = parseClientFrame(event.data, this.#host.limits.maxDepth, true);
     if (!parsed.ok) {
-      this.#send(encodeError(parsed.code, parsed.error, parsed.id));
+      const error = encodeError(parsed.code, parsed.error, parsed.id);
+      if (parsed.path === undefined) this.#send(error);
+      else this.#sendTagged(error, parsed.path);
       return;
     }
     const { message, path } = parsed;
@@ -192,12 +199,17 @@ export class MuxSocket implements SubscriptionOwner {
   /** Runs the route of `path` as a direct connect would, then joins, or says why not. */
   async #run(path: string, slot: Slot): Promise<void> {
     if (this.#closed) return;
+    // Cancelled before its turn: its route (session, access, onCreate) is not worth running.
+    if (slot.cancelled) {
+      this.#unsubscribed(path, UNSUBSCRIBED);
+      return;
+    }
     const marker = new Marker(this.#host, this);
     // How the subscription ends unless it joins: unsubscribed while pending, refused, or failed.
     let end: Unsubscribed;
     try {
       const response = await this.#fetch(subscribeRequest(this.#base, path), { incoming: this.#incoming, subscription: marker });
-      end = marker.sub ? { code: CloseCode.NORMAL, reason: 'unsubscribed' } : await refusalOf(response);
+      end = marker.sub ? UNSUBSCRIBED : await refusalOf(response);
     } catch (err) {
       this.#host.log.error({ err, path }, 'subscribe failed');
       end = FAILED;
@@ -215,6 +227,9 @@ export class MuxSocket implements SubscriptionOwner {
         // What a direct socket's open would have thrown into the adapter (an app's registry listener).
         this.#host.log.error({ err, path }, 'subscribe failed');
         end = FAILED;
+        // It may have been added to its namespace (and presence) before the throw: it leaves, as a
+        // direct socket's member does when its socket closes, or it would stay there for good.
+        void sub.leave(end.code, end.reason);
       }
     }
     // Refusals were logged (and counted) by the route's error handler, as for an upgrade.
@@ -243,8 +258,34 @@ export class MuxSocket implements SubscriptionOwner {
     const left = slot.sub.leave(CloseCode.NORMAL, 'unsubscribed');
     this.#queue(async () => {
       await left;
-      this.#unsubscribed(path, { code: CloseCode.NORMAL, reason: 'unsubscribed' });
+      this.#unsubscribed(path, UNSUBSCRIBED);
     });
+  }
+
+  /**
+   * A frame over the socket's rate, answered where it belongs so that nothing waits for an answer
+   * that never comes: a subscribe ends retryable (1013: the client subscribes again later), a
+   * tagged frame gets `rate_limited` on its path with its id, an unsubscribe is served (it frees
+   * what the socket holds). Parsed only here, past the rate: the abusive are closed before.
+   */
+  #limited(data: unknown): void {
+    const parsed = typeof data === 'string' ? parseClientFrame(data, this.#host.limits.maxDepth, true) : undefined;
+    const id = parsed?.ok ? parsed.message.id : parsed?.id;
+    const error = encodeError(ErrorCode.RATE_LIMITED, SLOW_DOWN, id);
+    if (parsed?.path !== undefined) {
+      this.#sendTagged(error, parsed.path);
+      return;
+    }
+    if (parsed?.ok && parsed.message.type === 'unsubscribe') {
+      this.#unsubscribe(parsed.message);
+      return;
+    }
+    const path = parsed?.ok && parsed.message.type === 'subscribe' ? pathOf(parsed.message.data) : undefined;
+    if (path !== undefined && !this.#slots.has(path) && !badPath(path, this.#muxPath)) {
+      this.#unsubscribed(path, { code: CloseCode.TRY_AGAIN_LATER, reason: SLOW_DOWN, retryAfter: 1 });
+      return;
+    }
+    this.#send(error);
   }
 
   /** A subscribe refused by a limit of the socket's: logged and counted as the route's refusals are. */

@@ -27,7 +27,7 @@ export interface ClientMessage {
 
 export type ParseResult =
   | { ok: true; message: ClientMessage; path?: string }
-  | { ok: false; code: ErrorCodeValue; error: string; id?: string };
+  | { ok: false; code: ErrorCodeValue; error: string; id?: string; path?: string };
 
 /**
  * Parses one text frame (of a multiplexed socket: with its `path`). Never throws: a bad frame
@@ -48,6 +48,8 @@ export function parseClientFrame(text: string, maxDepth = Infinity, multiplexed 
     const id = typeof raw === 'object' && raw !== null && typeof (raw as { id?: unknown }).id === 'string'
       ? ((raw as { id: string }).id).slice(0, 64)
       : undefined;
+    // On a multiplexed socket the error goes back on the frame's path, where its request waits.
+    const path = multiplexed && typeof raw === 'object' && raw !== null ? (raw as { path?: unknown }).path : undefined;
     const issue = parsed.error.issues[0];
     const where = issue && issue.path.length ? ` (${issue.path.join('.')}: ${issue.message})` : '';
     return {
@@ -55,6 +57,7 @@ export function parseClientFrame(text: string, maxDepth = Infinity, multiplexed 
       code: ErrorCode.BAD_MESSAGE,
       error: `expected an object { type: string, data?, id?: string${multiplexed ? ', path?: string' : ''} }${where}`,
       ...(id !== undefined ? { id } : {}),
+      ...(typeof path === 'string' && path.length <= MAX_PATH_LENGTH ? { path } : {}),
     };
   }
   const { type, data, id, path } = parsed.data as z.infer<typeof TaggedClientMessage>;
