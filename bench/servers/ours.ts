@@ -39,6 +39,8 @@ const BENCH_LIMITS: Partial<Limits> = {
   messageRate: 1_000_000,
   messageBurst: 1_000_000,
   maxPendingMessages: 10_000,
+  // Scenario 8's clients hold 20 subscriptions each, all from 127.0.0.1.
+  maxSubscriptionsPerIp: 10_000_000,
   // BENCH_PING_MS: the heartbeat's interval (scenario 6 runs it every few seconds); default as in production.
   ...(process.env.BENCH_PING_MS ? { pingIntervalMs: Number(process.env.BENCH_PING_MS) } : {}),
 };
