@@ -279,6 +279,11 @@ async function openMany(client: Client, job: Job, cookie: string | undefined, ro
   await new Promise<void>((resolve, reject) => {
     let welcomes = 0;
     socket.on('message', (data: Buffer) => {
+      // A refused subscription would never be welcomed: fail the run with the server's reason.
+      if (data.indexOf('"type":"unsubscribed"') >= 0) {
+        reject(new Error(`subscription refused: ${data.toString().slice(0, 300)}`));
+        return;
+      }
       // The socket's own welcome (no path) comes first; then one per subscription, ending with its path.
       if (data.indexOf('"type":"welcome"') < 0) return;
       if (welcomes++ === 0) {
