@@ -232,6 +232,8 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
   });
 
   it('switches rooms on the same socket: the old room is left, the lobby stays', async () => {
+    // The restart above closed cat's socket too: counted once it is back, not while it retries.
+    await expectStatus(cat, 'connected');
     const opened = cat.sockets.length;
     await cat.page.locator('#rooms button[data-room="Amsterdam"]').click();
     await expectStatus(cat, 'connected');
@@ -276,11 +278,13 @@ describe.runIf(haveBrowser || process.env.CI)('Dynamic Rooms in Chromium', { tim
   });
 
   it('refuses a name that is no path segment (".." would leave the rooms) beside the field, without a page error', async () => {
+    // What the browser logged while the server was down, earlier, is not this test's.
+    const earlier = cat.errors.length;
     await cat.page.locator('#room-name').fill('..');
     await cat.page.locator('#room-name').press('Enter');
     await expect.poll(() => cat.page.locator('#room-error').textContent()).toBe('Cannot open "..": not a room name');
     expect(await cat.page.locator('#room').isVisible()).toBe(false);
-    expect(cat.errors).toEqual([]);
+    expect(cat.errors.slice(earlier)).toEqual([]);
     await cat.page.locator('#room-name').fill('Cairo');
     await cat.page.locator('#room-name').press('Enter');
     await expectStatus(cat, 'connected');
