@@ -191,11 +191,7 @@ export abstract class NamespaceChannel<C extends NamespaceContract = UntypedCont
 
   /** Runs a handler of the app's; what it throws goes to `onError`. */
   protected call<A extends unknown[]>(handler: Listener<A>, ...args: A): void {
-    try {
-      handler(...args);
-    } catch (err) {
-      this.onError(err);
-    }
+    callHandler(this.onError, handler, ...args);
   }
 
   #transmitIfLive(frame: ClientFrame): boolean {
@@ -225,6 +221,15 @@ export abstract class NamespaceChannel<C extends NamespaceContract = UntypedCont
   #dispatch(frame: Frame): void {
     for (const handler of this.#byType.get(frame.type) ?? []) this.call(handler, frame.data, frame);
     for (const handler of this.#onMessage) this.call(handler, frame);
+  }
+}
+
+/** Runs a handler of the app's; what it throws goes to `onError`, never to the caller. */
+export function callHandler<A extends unknown[]>(onError: (error: unknown) => void, handler: Listener<A>, ...args: A): void {
+  try {
+    handler(...args);
+  } catch (err) {
+    onError(err);
   }
 }
 

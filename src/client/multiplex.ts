@@ -14,7 +14,7 @@ import { isPermanentClose } from '../protocol/index.ts';
 import { namespacePath } from '../protocol/paths.ts';
 import type { ContractOf, UntypedContract } from '../protocol/contract.ts';
 import { backoffDelay, DEFAULT_BACKOFF } from './backoff.ts';
-import { subscribe, type ChannelOptions } from './channel.ts';
+import { callHandler, subscribe, type ChannelOptions } from './channel.ts';
 import { positive, ReconnectingSocket, type SocketOptions } from './reconnecting-socket.ts';
 import { Subscription, type Carrier, type SubscribeOptions, type SubscriptionHooks } from './subscription.ts';
 import type { ClientOptions, Frame, Status, StatusDetail } from './types.ts';
@@ -259,13 +259,7 @@ export class MultiplexClient {
         slot.hooks.end(status, status === 'disconnected' ? 'client disconnected' : this.#lostMessage, detail);
       }
     }
-    for (const handler of this.#onStatus) {
-      try {
-        handler(status, old, detail);
-      } catch (err) {
-        this.#onError(err);
-      }
-    }
+    for (const handler of this.#onStatus) callHandler(this.#onError, handler, status, old, detail);
   }
 }
 

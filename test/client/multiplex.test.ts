@@ -109,6 +109,21 @@ describe('one socket, many subscriptions', () => {
     expect(String(errors[0])).toMatch(/bad_message: frames on a multiplexed socket/);
   });
 
+  it('hands what a status handler of the app throws to onError; the other handlers and the subscriptions carry on', () => {
+    const { mux, socket, errors } = open();
+    const seen: string[] = [];
+    mux.onStatusChange(() => {
+      throw new Error('app handler broke');
+    });
+    mux.onStatusChange((status) => seen.push(status));
+    const berlin = mux.subscribe(BERLIN);
+    socket.acceptMany();
+    socket.welcomeSub(BERLIN);
+    expect(seen).toEqual(['connected']);
+    expect(String(errors[0])).toMatch(/app handler broke/);
+    expect(berlin.status).toBe('connected');
+  });
+
   it('throws for a path that is no plain absolute path, and for a second subscription to one path', () => {
     const { mux } = open();
     for (const bad of ['', 'api/1/ws/x', '/a?b=1', '/a#b', '/a/../b', '//evil.test/x', `/${'x'.repeat(1024)}`]) {
