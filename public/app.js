@@ -103,7 +103,7 @@ function openRoom(name) {
   openSocket();
   // The rooms replay: after a short drop the subscription gets what it missed over the socket, and
   // calls `resync` (the REST state of the room) only when that cannot be done, and once at the start.
-  const room = { name, client: null, messages: new Map(), members: new Map(), connected: false };
+  const room = { name, client: null, messages: new Map(), members: new Map(), connected: false, reading: 0, seen: [] };
   let client;
   try {
     client = mux.subscribe(`/api/1/ws/hello-rooms/${encodeURIComponent(name)}`, { resync: () => resync(room) });
@@ -185,10 +185,9 @@ function refused(room, detail) {
  */
 async function resync(room) {
   try {
-    const state = await api('GET', `/api/1/rooms/${encodeURIComponent(room.name)}`);
+    const state = await readState(room);
     if (current === room) {
       for (const message of state.messages) addMessage(room, message);
-      room.members = new Map((state.members ?? []).map((m) => [m.clientId, m]));
       renderMembers(room);
       renderEmpty(room);
     }
@@ -202,16 +201,36 @@ async function resync(room) {
 /** Replaces the members from the REST state (what volatile joins and leaves missed meanwhile). */
 async function refreshMembers(room) {
   try {
-    const state = await api('GET', `/api/1/rooms/${encodeURIComponent(room.name)}`);
-    if (current !== room) return;
-    room.members = new Map((state.members ?? []).map((m) => [m.clientId, m]));
-    renderMembers(room);
+    await readState(room);
+    if (current === room) renderMembers(room);
   } catch {
     // The next reconnect or join corrects it.
   }
 }
 
-function applyPresence(room, { type, member }) {
+/**
+ * Reads the room's REST state and takes its members. A join or leave that arrives while the read
+ * is on its way may be missing from it (read before) or in it already: the members become the
+ * state's with those events applied again over it, in order, so neither kind is lost.
+ */
+async function readState(room) {
+  if (room.reading++ === 0) room.seen = [];
+  try {
+    const state = await api('GET', `/api/1/rooms/${encodeURIComponent(room.name)}`);
+    room.members = new Map((state.members ?? []).map((m) => [m.clientId, m]));
+    for (const event of room.seen) applyMember(room, event);
+    return state;
+  } finally {
+    if (--room.reading === 0) room.seen = [];
+  }
+}
+
+function applyPresence(room, event) {
+  if (room.reading > 0) room.seen.push(event);
+  applyMember(room, event);
+}
+
+function applyMember(room, { type, member }) {
   if (type === 'joined') room.members.set(member.clientId, member);
   else room.members.delete(member.clientId);
 }
